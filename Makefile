@@ -1,0 +1,28 @@
+# One entry point for people and CI. Each target sets up .venv itself (idempotent).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+# The main job on the embedded CPU default: a small dataset plus a contact sheet to look at.
+demo: $(STAMP)
+	$(BIN)/pain3d generate --out outputs/3dpain-demo --identities 8 --expressions 10 --views 3 --size 256 --seed 0 --overwrite
+	$(BIN)/pain3d preview --out outputs/contact_sheet.png --identities 4 --seed 0
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_generate.py
+
+clean:
+	rm -rf $(VENV) outputs

@@ -1,0 +1,78 @@
+"""The contract between a face model (built-in head, FLAME, ...) and the AU rig.
+
+A face model turns identity parameters into a neutral mesh and tells the rig where the
+anatomy is: named landmarks (3D points) and the eyelids (which vertices rotate about the
+eyeball centre, and by how much, to close the eye).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .mesh import Mesh
+
+# Landmarks every face model returns from ``landmarks(vertices)``; millimetres, (3,) each.
+LANDMARK_NAMES = (
+    "left_eye",  # eyeball centre, subject's left (+x)
+    "right_eye",
+    "nose_root",  # deepest point of the nasal bridge, between the eyes
+    "nose_tip",
+    "mouth_center",  # centre of the lip line
+    "mouth_left",  # lip corner, subject's left (+x)
+    "mouth_right",
+    "chin",
+)
+
+
+@dataclass(frozen=True)
+class Eyelid:
+    """One eyelid as a set of vertices that rotate about the eyeball centre.
+
+    side: "left" or "right"; kind: "upper" or "lower".
+    indices: (K,) int32 mesh vertex indices of the lid.
+    closure: (K,) float32 radians; rotating vertex k about the eye's horizontal axis
+        (+x through the eyeball centre) by ``closure[k]`` (upper lid: downwards, lower lid:
+        upwards) brings it to where it sits when the eye is fully closed. 0 where the lid
+        joins the brow or cheek, largest at the lid margin.
+    """
+
+    side: str
+    kind: str
+    indices: np.ndarray
+    closure: np.ndarray
+
+
+@runtime_checkable
+class FaceModel(Protocol):
+    """What the rig, the appearance and the generator need from a face model."""
+
+    name: str
+    n_shape: int  # length of the identity parameter vector
+
+    def template(self) -> Mesh:
+        """Topology, regions and components (vertex positions of the mean identity)."""
+        ...
+
+    def identity(self, shape: np.ndarray, age: float = 0.0, gender: float = 0.0) -> np.ndarray:
+        """(V, 3) float32 neutral vertices for identity parameters ``shape`` (n_shape,).
+
+        age in [0, 1] (0 young, 1 elderly); gender in [-1, 1] (-1 man, +1 woman). Models
+        without such controls may ignore them.
+        """
+        ...
+
+    def landmarks(self, vertices: np.ndarray) -> dict[str, np.ndarray]:
+        """Named (3,) points for ``vertices``; at least ``LANDMARK_NAMES`` plus
+        ``eye_radius`` (a float, millimetres)."""
+        ...
+
+    def eyelids(self) -> list[Eyelid]:
+        """The four eyelids (left/right x upper/lower)."""
+        ...
+
+    def sample_shape(self, rng: np.random.Generator) -> np.ndarray:
+        """Identity parameters drawn from the model's prior."""
+        ...

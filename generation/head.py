@@ -1,0 +1,576 @@
+"""The built-in parametric head: a procedural, closed head mesh with eyeballs and eyelids.
+
+Written for this project (no third-party model files). The skin is a lofted surface (stacked
+horizontal cross-sections, closed by a pole at the crown and a cap under the neck) sculpted
+with smooth analytic features (brow ridge, eye sockets, nose, cheekbones, lips, jaw, chin,
+ears). Each eye is a separate closed eyeball plus two closed eyelid shells that rotate about
+the eyeball centre, so the rig can close the eyes without lids passing through the eyeballs.
+Identity is a vector of ``N_SHAPE`` parameters in standard-deviation units; age and gender
+shift their means (e.g. older faces get deeper nasolabial folds, thinner lips, jowls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .curves import catmull_rom, gauss2, segment_distance, smin, smoothstep
+from .face_model import Eyelid
+from .mesh import Mesh, grid_faces, is_closed_manifold
+
+# (name, mean, std, age effect at age=1, gender effect at gender=+1 (woman))
+SHAPE_PARAMETERS: tuple[tuple[str, float, float, float, float], ...] = (
+    ("head_width", 1.0, 0.035, 0.0, -0.025),
+    ("head_height", 1.0, 0.035, 0.0, -0.02),
+    ("head_depth", 1.0, 0.035, 0.0, -0.02),
+    ("face_length", 1.0, 0.045, 0.02, -0.035),
+    ("forehead_slope", 0.0, 1.0, 0.0, -0.5),
+    ("forehead_bulge", 0.0, 1.0, 0.0, 0.8),
+    ("jaw_width", 1.0, 0.05, 0.03, -0.07),
+    ("chin_width", 1.0, 0.09, 0.0, -0.1),
+    ("chin_protrusion", 0.0, 2.5, -0.5, -1.5),
+    ("chin_height", 0.0, 2.5, 0.0, 1.0),
+    ("cheekbone_height", 0.0, 2.5, 0.0, 0.0),
+    ("cheekbone_prominence", 1.0, 0.25, -0.15, 0.05),
+    ("cheek_fullness", 0.0, 1.5, -1.0, 0.8),
+    ("brow_ridge", 1.0, 0.22, 0.0, -0.35),
+    ("eye_spacing", 0.0, 1.5, 0.0, -0.5),
+    ("eye_height", 0.0, 1.5, 0.0, 0.0),
+    ("eye_size", 1.0, 0.1, -0.12, 0.06),
+    ("eye_width", 1.0, 0.05, 0.0, 0.0),
+    ("canthal_tilt", 3.0, 3.0, -2.0, 1.0),
+    ("eye_depth", 0.0, 1.2, 1.0, -0.3),
+    ("nose_length", 1.0, 0.07, 0.05, -0.06),
+    ("nose_protrusion", 1.0, 0.11, 0.05, -0.1),
+    ("nose_width", 1.0, 0.11, 0.06, -0.08),
+    ("nose_bridge", 1.0, 0.22, 0.0, -0.1),
+    ("nose_tip", 1.0, 0.14, 0.08, -0.05),
+    ("nose_hump", 0.0, 1.0, 0.2, -0.3),
+    ("mouth_width", 1.0, 0.07, 0.0, -0.03),
+    ("upper_lip", 1.0, 0.18, -0.3, 0.15),
+    ("lower_lip", 1.0, 0.18, -0.25, 0.15),
+    ("mouth_protrusion", 0.0, 1.8, -0.5, 0.0),
+    ("philtrum", 1.0, 0.09, 0.12, -0.05),
+    ("nasolabial", 1.0, 0.3, 1.3, -0.2),
+    ("jowls", 0.0, 0.5, 2.5, -0.3),
+    ("ear_size", 1.0, 0.09, 0.12, -0.06),
+    ("ear_protrusion", 1.0, 0.3, 0.0, 0.0),
+    ("neck_width", 1.0, 0.05, 0.0, -0.1),
+    ("temple_hollow", 0.0, 1.0, 1.5, 0.0),
+    ("asymmetry", 0.0, 0.6, 0.2, 0.0),
+    ("mode_a", 0.0, 1.0, 0.0, 0.0),
+    ("mode_b", 0.0, 1.0, 0.0, 0.0),
+    ("mode_c", 0.0, 1.0, 0.0, 0.0),
+    ("mode_d", 0.0, 1.0, 0.0, 0.0),
+)
+N_SHAPE = len(SHAPE_PARAMETERS)
+PARAM_INDEX = {p[0]: i for i, p in enumerate(SHAPE_PARAMETERS)}
+
+EYE_RADIUS = 12.0  # mm, adult eyeball
+_UPPER_LID_GAP = (0.55, 1.65)  # inner/outer shell radius beyond the eyeball, mm
+_LOWER_LID_GAP = (0.4, 1.35)
+
+
+@dataclass(frozen=True)
+class HeadResolution:
+    """Tessellation of the built-in head (the defaults give ~13k vertices, ~26k triangles)."""
+
+    cranium_rows: int = 22
+    face_rows: int = 96
+    columns: int = 128
+    eye_rings: int = 16
+    eye_segments: int = 32
+    lid_rows: int = 9
+    lid_columns: int = 27
+
+
+def _params(shape: np.ndarray, age: float, gender: float) -> dict[str, float]:
+    shape = np.asarray(shape, dtype=np.float64)
+    if shape.shape != (N_SHAPE,):
+        raise ValueError(f"shape parameters must have shape ({N_SHAPE},), got {shape.shape}")
+    return {
+        name: mean + std * float(shape[i]) + a * age + g * gender
+        for i, (name, mean, std, a, g) in enumerate(SHAPE_PARAMETERS)
+    }
+
+
+def _row_heights(n: int, top: float, bottom: float) -> np.ndarray:
+    """Face/neck row heights, denser around the eyes, nose and mouth."""
+    # density (rows per mm, relative) as a function of y
+    ys = np.linspace(top, bottom, 4000)
+    dens = 0.35 + 1.0 * smoothstep(-135, -118, ys) * smoothstep(30, 18, ys)
+    dens += 0.9 * np.exp(-(((ys + 60) / 10) ** 2))  # lips
+    dens += 0.4 * np.exp(-(((ys - 2) / 10) ** 2))  # eyes
+    cum = np.concatenate([[0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.abs(np.diff(ys)))])
+    return np.interp(np.linspace(0, cum[-1], n), cum, ys)
+
+
+def _column_angles(n: int) -> np.ndarray:
+    """Azimuths in [-pi, pi), 0 = front, denser over the face."""
+    u = np.linspace(-1.0, 1.0, n, endpoint=False) + 1.0 / n
+    return np.pi * (0.42 * u + 0.58 * u**3)
+
+
+class BuiltinHead:
+    """The project's own parametric head (implements ``generation.face_model.FaceModel``)."""
+
+    name = "builtin"
+    n_shape = N_SHAPE
+
+    def __init__(self, resolution: HeadResolution = HeadResolution()) -> None:
+        self.res = resolution
+        self._template_mesh: Mesh | None = None
+        self._lids: list[Eyelid] | None = None
+        # Layout of the vertex array, filled by _build.
+        mean = np.zeros(N_SHAPE)
+        verts, faces, layout = self._build(_params(mean, 0.3, 0.0), layout_only=False)
+        self._layout = layout
+        self._faces = faces
+        self._template_vertices = verts
+        self._regions = self._make_regions(verts)
+        self._landmark_idx = self._make_landmark_indices(verts)
+
+    # ------------------------------------------------------------------ FaceModel API
+    def template(self) -> Mesh:
+        return Mesh(
+            self._template_vertices,
+            self._faces,
+            None,
+            self._regions,
+            {k: np.arange(a, b, dtype=np.int32) for k, (a, b) in self._layout.items()},
+        )
+
+    def identity(self, shape: np.ndarray, age: float = 0.0, gender: float = 0.0) -> np.ndarray:
+        verts, _, _ = self._build(_params(shape, float(age), float(gender)), layout_only=False)
+        return verts
+
+    def sample_shape(self, rng: np.random.Generator) -> np.ndarray:
+        return np.clip(rng.standard_normal(N_SHAPE), -2.5, 2.5)
+
+    def landmarks(self, vertices: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for side in ("left", "right"):
+            a, b = self._layout[f"{side}_eyeball"]
+            out[f"{side}_eye"] = 0.5 * (vertices[a] + vertices[b - 1])  # front and back poles
+        for name, idx in self._landmark_idx.items():
+            out[name] = vertices[idx].mean(axis=0)
+        out["eye_radius"] = np.float32(EYE_RADIUS)
+        return out
+
+    def eyelids(self) -> list[Eyelid]:
+        if self._lids is None:
+            self._lids = self._make_eyelids()
+        return self._lids
+
+    # ------------------------------------------------------------------ construction
+    def _build(self, p: dict[str, float], layout_only: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+        r = self.res
+        skin_v = self._skin(p)
+        rows = r.cranium_rows + r.face_rows
+        cols = r.columns
+        n_skin = len(skin_v)
+        # faces: top pole fan, grid, bottom cap fan
+        top = 0
+        grid0 = 1
+        bottom = n_skin - 1
+        f_top = np.stack(
+            [np.full(cols, top), grid0 + np.arange(cols), grid0 + (np.arange(cols) + 1) % cols], 1
+        )
+        f_grid = grid_faces(rows, cols, wrap_cols=True, offset=grid0)
+        last = grid0 + (rows - 1) * cols
+        f_bot = np.stack(
+            [np.full(cols, bottom), last + (np.arange(cols) + 1) % cols, last + np.arange(cols)], 1
+        )
+        parts_v = [skin_v]
+        parts_f = [_orient_outward(skin_v, np.concatenate([f_top, f_grid, f_bot]))]
+        layout = {"head": (0, n_skin)}
+        n = n_skin
+        eyes = self._eye_geometry(p)
+        for side in ("left", "right"):
+            c = eyes[side]
+            ev, ef = _eyeball(c, EYE_RADIUS, r.eye_rings, r.eye_segments)
+            ef = _orient_outward(ev - c, ef)
+            parts_v.append(ev)
+            parts_f.append(ef + n)
+            layout[f"{side}_eyeball"] = (n, n + len(ev))
+            n += len(ev)
+            for kind in ("upper", "lower"):
+                lv, lf = _lid_shell(c, eyes["shape"][side], kind, r.lid_rows, r.lid_columns)
+                parts_v.append(lv)
+                parts_f.append(lf + n)
+                layout[f"{side}_{kind}_lid"] = (n, n + len(lv))
+                n += len(lv)
+        verts = np.concatenate(parts_v).astype(np.float32)
+        faces = np.concatenate(parts_f).astype(np.int32)
+        return verts, faces, layout
+
+    def _eye_geometry(self, p: dict[str, float]) -> dict:
+        ex = 31.5 + p["eye_spacing"]
+        ey = p["eye_height"]
+        out: dict = {"shape": {}}
+        for side, s in (("left", 1.0), ("right", -1.0)):
+            x = s * ex
+            zf = self._face_depth(np.array([x]), np.array([ey]), p, with_sockets=False)[0]
+            z = zf - 16.0 - p["eye_depth"]
+            out[side] = np.array([x, ey + 0.4 * s * p["asymmetry"], z])
+            out["shape"][side] = {
+                "upper": np.radians(23.0) * p["eye_size"],
+                "lower": -np.radians(16.5) * p["eye_size"],
+                "corner": np.radians(58.0) * p["eye_width"],
+                "tilt": np.radians(p["canthal_tilt"]),
+                "side": s,
+            }
+        return out
+
+    # skin ---------------------------------------------------------------------------
+    def _profiles(self, p: dict[str, float]):
+        """Cross-section half-width W, front depth Zf, back depth Zb, centre cz per height."""
+        hw, hd = p["head_width"], p["head_depth"]
+        fl = p["face_length"]
+        nw = p["neck_width"]
+        ys = np.array([30, 0, -20, -45, -62, -80, -100, -122, -140, -175, -215.0])
+        ys = np.where(ys < 0, ys * np.where(ys > -125, fl, 1.0), ys)
+        W = np.array([75, 74, 72.5, 68, 64, 58, 53, 51, 52, 56, 58.0]) * hw
+        W[-4:] = np.array([51, 52, 56, 58.0]) * nw
+        Zf = np.array([90, 91, 89, 87, 84, 74, 60, 45, 42, 46, 50.0]) * hd
+        Zb = np.array([100, 97, 92, 84, 74, 68, 62, 60, 60, 62, 62.0]) * hd
+        cz = np.array([0, 0, 0, -2, -5, -10, -14, -16, -18, -18, -18.0])
+        return ys, W, Zf, Zb, cz
+
+    def _skin(self, p: dict[str, float]) -> np.ndarray:
+        r = self.res
+        ys, W, Zf, Zb, cz = self._profiles(p)
+        y_top = 118.0 * p["head_height"]
+        y0 = ys[0]
+        # cranium rows: elliptical dome over the first cross-section
+        th = np.linspace(0, np.pi / 2, r.cranium_rows + 1)[1:]
+        th = th - 0.5 * (th[1] - th[0]) * (th < np.pi / 2)  # keep the last row exactly at y0
+        th[-1] = np.pi / 2
+        slope = 1.0 + 0.06 * p["forehead_slope"]
+        cran_y = y0 + (y_top - y0) * np.cos(th)
+        cran_s = np.sin(th)
+        face_y = _row_heights(r.face_rows + 1, y0, -215.0)[1:]
+        row_y = np.concatenate([cran_y, face_y])
+        row_W = np.concatenate([W[0] * cran_s, catmull_rom(face_y, ys[::-1], W[::-1])])
+        row_Zf = np.concatenate(
+            [Zf[0] * cran_s ** slope, catmull_rom(face_y, ys[::-1], Zf[::-1])]
+        )
+        row_Zb = np.concatenate([Zb[0] * cran_s, catmull_rom(face_y, ys[::-1], Zb[::-1])])
+        row_cz = np.concatenate([np.full(len(cran_y), cz[0]), catmull_rom(face_y, ys[::-1], cz[::-1])])
+
+        phi = _column_angles(r.columns)
+        sp, cp = np.sin(phi), np.cos(phi)
+        front = cp > 0
+        ang = np.abs(cp) ** np.where(front, 0.72, 0.9) * np.sign(cp)
+        X = row_W[:, None] * sp[None, :]
+        Zd = np.where(front[None, :], row_Zf[:, None], row_Zb[:, None])
+        Z = row_cz[:, None] + Zd * ang[None, :]
+        Y = np.repeat(row_y[:, None], r.columns, axis=1)
+
+        # Frontal relief: offsets along z, faded out towards the sides.
+        fw = smoothstep(0.05, 0.45, cp)[None, :] * np.ones_like(X)
+        Z = Z + fw * self._relief(X, Y, p)
+        # Eye sockets: the skin dips onto the eyelid shells (hidden between their layers)
+        # and, inside the palpebral opening, behind the eyeball.
+        eyes = self._eye_geometry(p)
+        for side in ("left", "right"):
+            bowl = _socket_depth(X, Y, eyes[side], eyes["shape"][side])
+            Z = np.where(fw > 0.5, smin(Z, bowl, 1.4), Z)
+        # Ears: bumps outwards on the sides.
+        X = X + self._ears(Y, Z, sp[None, :], p)
+        # Hair/scalp volume is added by the appearance, not here.
+        verts = np.stack([X, Y, Z], axis=-1).reshape(-1, 3)
+        top = np.array([[0.0, y_top, row_cz[0]]])
+        bottom = np.array([[0.0, face_y[-1], row_cz[-1]]])
+        return np.concatenate([top, verts, bottom])
+
+    def _face_depth(self, x, y, p, with_sockets: bool) -> np.ndarray:
+        """Front-surface depth z(x, y) near the midline region (for placing the eyes)."""
+        ys, W, Zf, Zb, cz = self._profiles(p)
+        base_w = catmull_rom(y, ys[::-1], W[::-1])
+        base_zf = catmull_rom(y, ys[::-1], Zf[::-1])
+        base_cz = catmull_rom(y, ys[::-1], cz[::-1])
+        phi = np.arcsin(np.clip(x / base_w, -1, 1))
+        z = base_cz + base_zf * np.cos(phi) ** 0.72
+        return z + self._relief(x, y, p)
+
+    def _relief(self, X: np.ndarray, Y: np.ndarray, p: dict[str, float]) -> np.ndarray:
+        """Sum of the facial features as z offsets (mm) at frontal coordinates (X, Y)."""
+        ax = np.abs(X)
+        fl = p["face_length"]
+        ey = p["eye_height"]
+        z = np.zeros_like(X, dtype=np.float64)
+        # Forehead and brow ridge.
+        z += 2.0 * p["forehead_bulge"] * gauss2(X, Y, 0, 45, 38, 22)
+        z += 4.2 * p["brow_ridge"] * np.exp(-(((Y - ey - 12.5) / 6.0) ** 2)) * smoothstep(58, 30, ax)
+        z -= 1.2 * p["brow_ridge"] * gauss2(X, Y, 0, ey + 8, 6, 6)  # glabella dip
+        z -= 2.0 * p["temple_hollow"] * gauss2(ax, Y, 64, 18, 9, 14)
+        # Cheekbones and cheeks.
+        chy = -18 * fl + p["cheekbone_height"]
+        z += 6.0 * p["cheekbone_prominence"] * gauss2(ax, Y, 44, chy, 14, 10)
+        z += p["cheek_fullness"] * gauss2(ax, Y, 38, -42 * fl, 16, 16)
+        # Nose.
+        nl, npr, nw = p["nose_length"], p["nose_protrusion"], p["nose_width"]
+        y_root, y_tip = ey + 2.0, -33.0 * nl * fl
+        y_base = y_tip - 8.5 * npr
+        prof_y = np.array([y_base - 3, y_base, y_tip - 4, y_tip, 0.5 * (y_root + y_tip), y_root, y_root + 12])
+        prof_z = np.array([0, 2.5, 15, 22.5, 13 + 2.5 * p["nose_hump"], 8.0 * p["nose_bridge"], 0]) * np.array(
+            [1, 1, npr, npr, npr, 1, 1]
+        )
+        prof_w = np.array([10, 10, 11.0, 9.0 * p["nose_tip"], 8.0, 8.0, 10]) * np.array([nw, nw, nw, 1, nw, 1, 1])
+        order = np.argsort(prof_y)
+        pz = catmull_rom(Y, prof_y[order], prof_z[order])
+        pw = catmull_rom(Y, prof_y[order], prof_w[order])
+        inside = (Y > prof_y.min()) & (Y < prof_y.max())
+        z += np.where(inside, pz * np.exp(-0.5 * (X / pw) ** 2), 0.0)
+        z += 7.0 * npr * gauss2(ax, Y, 13.0 * nw, y_tip - 4.0, 6.0 * nw, 5.5)  # alae
+        # Mouth: muzzle, lips, lip line, philtrum.
+        mw = 24.5 * p["mouth_width"]
+        ym = y_base - 14.0 * p["philtrum"] - 2.0
+        z += (6.0 + p["mouth_protrusion"]) * gauss2(X, Y, 0, ym + 2, 36, 24)
+        corner = smoothstep(mw, mw * 0.55, ax)
+        bow = 1.4 * np.exp(-((X / 5.5) ** 2))
+        ul = p["upper_lip"]
+        z += 4.2 * ul * corner * np.exp(-(((Y - (ym + 3.2 * ul - 0.4 * bow)) / (3.2 * ul)) ** 2))
+        ll = p["lower_lip"]
+        z += 5.0 * ll * corner * np.exp(-(((Y - (ym - 4.5 * ll)) / (3.6 * ll)) ** 2))
+        z -= 2.0 * smoothstep(mw + 1, mw - 6, ax) * np.exp(-(((Y - ym) / 0.9) ** 2))
+        z -= 0.6 * np.exp(-((X / 2.6) ** 2)) * smoothstep(ym + 2, ym + 5, Y) * smoothstep(y_base, y_base - 3, Y)
+        # Nasolabial folds from the alae to beside the mouth corners.
+        d = segment_distance(ax, Y, 15.0 * nw + 4, y_tip - 4, mw + 3, ym - 4)
+        z -= 0.8 * p["nasolabial"] * np.exp(-((d / 3.5) ** 2))
+        # Chin and jaw.
+        ych = -108 * fl + p["chin_height"]
+        z += (8.0 + p["chin_protrusion"]) * gauss2(X, Y, 0, ych + 6, 16 * p["chin_width"], 12)
+        jaw = gauss2(ax, Y, 0, -96 * fl, 48 * p["jaw_width"], 16)
+        z += 12.0 * jaw * smoothstep(ych - 9, ych + 1, Y)
+        z += 2.5 * p["jowls"] * gauss2(ax, Y, 36, -86 * fl, 9, 9)
+        # Low-frequency identity modes and a little asymmetry.
+        z += 1.6 * p["mode_a"] * gauss2(X, Y, 0, -20, 45, 50)
+        z += 1.2 * p["mode_b"] * np.sin(Y / 38.0) * gauss2(X, Y, 0, -30, 55, 70)
+        z += 1.2 * p["mode_c"] * np.cos(X / 22.0) * gauss2(X, Y, 0, -10, 60, 60)
+        z += 1.0 * p["mode_d"] * gauss2(ax, Y, 30, -60, 20, 25)
+        z += 0.8 * p["asymmetry"] * np.tanh(X / 30.0) * gauss2(X, Y, 0, -30, 60, 60)
+        return z
+
+    def _ears(self, Y: np.ndarray, Z: np.ndarray, sp: np.ndarray, p: dict[str, float]) -> np.ndarray:
+        es = p["ear_size"]
+        side = np.sign(sp) * smoothstep(0.8, 0.97, np.abs(sp))
+        ear = gauss2(Z, Y, -6.0, -8.0, 13 * es, 24 * es) ** 1.5
+        return side * 9.0 * p["ear_protrusion"] * ear
+
+    # eyelids, regions, landmarks ------------------------------------------------------
+    def _make_eyelids(self) -> list[Eyelid]:
+        lids = []
+        for side in ("left", "right"):
+            for kind in ("upper", "lower"):
+                a, b = self._layout[f"{side}_{kind}_lid"]
+                closure = _lid_closure(kind, self.res.lid_rows, self.res.lid_columns)
+                lids.append(Eyelid(side, kind, np.arange(a, b, dtype=np.int32), closure))
+        return lids
+
+    def _make_regions(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        a, b = self._layout["head"]
+        skin = np.arange(a, b)
+        x, y, z = v[skin].T
+        front = z > 35
+        ax = np.abs(x)
+        reg = {
+            "forehead": front & (y > 22) & (y < 70) & (ax < 45),
+            "brows": front & (y > 6) & (y < 24) & (ax > 6) & (ax < 52),
+            "glabella": front & (y > 2) & (y < 22) & (ax <= 9),
+            "eyes": front & (y > -12) & (y < 10) & (ax > 14) & (ax < 50),
+            "nose": front & (y > -46) & (y < 6) & (ax < 20),
+            "cheeks": front & (y > -55) & (y < -8) & (ax > 20) & (ax < 62),
+            "upper_lip": front & (y > -64) & (y < -44) & (ax < 30),
+            "lower_lip": front & (y > -76) & (y < -63) & (ax < 28),
+            "chin": front & (y > -125) & (y <= -76) & (ax < 30),
+            "scalp": (y > 40) | ((z < 0) & (y > -40)),
+            "neck": y < -125,
+        }
+        out = {k: skin[m].astype(np.int32) for k, m in reg.items()}
+        for side in ("left", "right"):
+            for kind in ("upper", "lower"):
+                a, b = self._layout[f"{side}_{kind}_lid"]
+                out[f"{side}_{kind}_lid"] = np.arange(a, b, dtype=np.int32)
+                # Rows nearest the margin (lash line): loop positions R-2, R-1 (outer), R (inner).
+                R = self.res.lid_rows
+                pos = np.arange(b - a - 2) % (2 * R)
+                out[f"{side}_{kind}_lid_margin"] = (a + np.where((pos >= R - 2) & (pos <= R))[0]).astype(np.int32)
+            a, b = self._layout[f"{side}_eyeball"]
+            out[f"{side}_eyeball"] = np.arange(a, b, dtype=np.int32)
+        return out
+
+    def _make_landmark_indices(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        a, b = self._layout["head"]
+        skin = v[a:b]
+
+        def nearest(pt, k=3):
+            d = np.linalg.norm(skin - np.asarray(pt), axis=1)
+            return (np.argsort(d)[:k] + a).astype(np.int32)
+
+        front = skin[:, 2] > 30
+        cand = np.where(front & (np.abs(skin[:, 0]) < 5) & (skin[:, 1] < 0) & (skin[:, 1] > -50))[0]
+        tip = cand[np.argmax(skin[cand, 2])]
+        tip_pt = skin[tip]
+        # Lip line: the deepest midline groove below the nose.
+        mid = np.where(front & (np.abs(skin[:, 0]) < 1.5) & (skin[:, 1] < tip_pt[1] - 15) & (skin[:, 1] > tip_pt[1] - 40))[0]
+        # local minimum in z relative to neighbours along y: approximate by the lip-line height
+        ys = skin[mid, 1]
+        zs = skin[mid, 2]
+        order = np.argsort(ys)
+        ys, zs = ys[order], zs[order]
+        resid = zs - np.convolve(zs, np.ones(5) / 5, mode="same")
+        resid[:2] = resid[-2:] = 0
+        ym = ys[np.argmin(resid)]
+        mouth = np.array([0.0, ym, np.interp(ym, ys, zs)])
+        chin_c = np.where(front & (np.abs(skin[:, 0]) < 3) & (skin[:, 1] < ym - 20) & (skin[:, 1] > ym - 60))[0]
+        chin = chin_c[np.argmax(skin[chin_c, 2])]
+        root_c = np.where(front & (np.abs(skin[:, 0]) < 3) & (skin[:, 1] > -2) & (skin[:, 1] < 14))[0]
+        root = root_c[np.argmin(skin[root_c, 2])]
+        mw = 24.5
+        zc = skin[nearest([mw, ym, mouth[2]], 1)[0] - a, 2]
+        return {
+            "nose_tip": np.array([tip + a], dtype=np.int32),
+            "nose_root": np.array([root + a], dtype=np.int32),
+            "mouth_center": nearest(mouth),
+            "mouth_left": nearest([mw, ym, zc]),
+            "mouth_right": nearest([-mw, ym, zc]),
+            "chin": np.array([chin + a], dtype=np.int32),
+        }
+
+
+# --------------------------------------------------------------------------- eye parts
+def _eyeball(center: np.ndarray, radius: float, rings: int, segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Closed sphere with its pole pointing forward (+z); rings are dense near the cornea.
+
+    Vertex 0 is the front pole, the last vertex the back pole; ring k sits at polar angle
+    ``_eye_ring_angles(rings)[k]`` from the forward axis.
+    """
+    g = _eye_ring_angles(rings)
+    t = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    sg, cg = np.sin(g)[:, None], np.cos(g)[:, None]
+    pts = np.stack([sg * np.cos(t), sg * np.sin(t), cg * np.ones_like(t)], -1).reshape(-1, 3)
+    v = np.concatenate([[[0, 0, 1.0]], pts, [[0, 0, -1.0]]]) * radius + center
+    n = segments
+    f_front = np.stack([np.zeros(n), 1 + np.arange(n), 1 + (np.arange(n) + 1) % n], 1)
+    f_grid = grid_faces(rings, n, wrap_cols=True, offset=1)
+    last = 1 + (rings - 1) * n
+    back = len(v) - 1
+    f_back = np.stack([np.full(n, back), last + (np.arange(n) + 1) % n, last + np.arange(n)], 1)
+    return v, np.concatenate([f_front, f_grid, f_back]).astype(np.int32)
+
+
+def _eye_ring_angles(rings: int) -> np.ndarray:
+    """Polar angles of the eyeball rings: pupil, iris and limbus get their own rings."""
+    front = np.array([0.1, 0.17, 0.26, 0.36, 0.45, 0.5, 0.56, 0.66])
+    back = np.linspace(0.8, np.pi - 0.15, rings - len(front))
+    return np.concatenate([front, back])
+
+
+def _socket_depth(X: np.ndarray, Y: np.ndarray, center: np.ndarray, shape: dict) -> np.ndarray:
+    """Skin depth of the eye socket: on a sphere inside the lid slab, behind the eyeball in
+    the opening (enlarged by a few degrees so the step stays hidden under the lids)."""
+    ex, ey, ez = center
+    r_skin = EYE_RADIUS + 0.5 * sum(_UPPER_LID_GAP)
+    dx, dy = X - ex, Y - ey
+    rho = np.hypot(dx, dy)
+    rc = 0.82 * r_skin
+    z = ez + np.sqrt(np.maximum(r_skin**2 - np.minimum(rho, rc) ** 2, 0.0)) + 0.9 * np.maximum(rho - rc, 0.0) ** 2
+    z = z + 0.12 * np.maximum(-dy - 5.0, 0.0) ** 2  # the cheek meets the lower lid sooner
+    beta = np.arcsin(np.clip(dx / r_skin, -1, 1))
+    alpha = np.arcsin(np.clip(dy / (r_skin * np.cos(beta)), -1, 1))
+    u = np.clip(beta / shape["corner"], -1, 1)
+    g = np.cos(0.5 * np.pi * u) ** 0.9
+    tilt = shape["tilt"] * 0.5 * (beta * shape["side"]) / shape["corner"]
+    m = np.radians(5.0)
+    inside = np.minimum(tilt + shape["upper"] * g + m - alpha, alpha - (tilt + shape["lower"] * g) + m)
+    inside = np.minimum(inside, shape["corner"] + m - np.abs(beta))
+    hole = smoothstep(0.0, np.radians(3.0), inside) * (rho < r_skin)
+    return z - 9.0 * hole
+
+
+def _lid_angles(kind: str, shape: dict, rows: int, cols: int, closure: float = 0.0):
+    """(rows, cols) elevation angles and (cols,) azimuths of a lid shell's grid."""
+    beta = np.linspace(-np.radians(80), np.radians(80), cols)
+    # The lid margin: an almond outline meeting at the canthi, tilted by the canthal angle.
+    u = np.clip(beta / shape["corner"], -1, 1)
+    g = np.cos(0.5 * np.pi * u) ** 0.9
+    tilt = shape["tilt"] * 0.5 * (beta * shape["side"]) / shape["corner"]
+    margin_u = tilt + shape["upper"] * g
+    margin_l = tilt + shape["lower"] * g
+    t = np.linspace(0.0, 1.0, rows)[:, None]
+    if kind == "upper":
+        far = np.radians(80)
+        margin = margin_u
+    else:
+        far = -np.radians(76)
+        margin = margin_l
+    return far + t * (margin[None, :] - far), beta
+
+
+def _lid_closure(kind: str, rows: int, cols: int) -> np.ndarray:
+    """Per-vertex rotation (radians) that closes the lid, for the shell vertex layout.
+
+    The upper lid rotates down until its margin passes 3 degrees below the open lower-lid
+    margin; the lower lid rotates up until its margin reaches the middle of the aperture.
+    Rotation is proportional to the row parameter t (0 at the far edge, 1 at the margin),
+    which keeps the shell on its sphere and never inverts its rows.
+    """
+    shape = {"upper": np.radians(23.0), "lower": -np.radians(16.5), "corner": np.radians(58.0), "tilt": 0.0, "side": 1.0}
+    beta = np.linspace(-np.radians(80), np.radians(80), cols)
+    u = np.clip(beta / shape["corner"], -1, 1)
+    g = np.cos(0.5 * np.pi * u) ** 0.9
+    t = np.linspace(0.0, 1.0, rows)[:, None]
+    if kind == "upper":
+        travel = (shape["upper"] - shape["lower"]) * g + np.radians(3.0)
+    else:
+        travel = 0.5 * (shape["upper"] - shape["lower"]) * g
+    per_vertex = t * travel[None, :]  # (rows, cols)
+    # Shell vertex order: for each column, the loop outer rows 0..R-1 then inner rows R-1..0,
+    # followed by the two end-cap centres.
+    loop = np.concatenate([per_vertex, per_vertex[::-1]], axis=0)  # (2R, cols)
+    body = loop.T.reshape(-1)
+    caps = np.array([loop[:, 0].mean(), loop[:, -1].mean()])
+    return np.concatenate([body, caps]).astype(np.float32)
+
+
+def _lid_shell(center: np.ndarray, shape: dict, kind: str, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """A closed eyelid slab on two spheres about the eyeball centre.
+
+    Directions are (sin b, cos b sin a, cos b cos a): rotating about the x axis through the
+    centre changes the elevation a only, which is how the rig opens and closes the lid.
+    """
+    alpha, beta = _lid_angles(kind, shape, rows, cols)
+    gap = _UPPER_LID_GAP if kind == "upper" else _LOWER_LID_GAP
+    r_in, r_out = EYE_RADIUS + gap[0], EYE_RADIUS + gap[1]
+    # Thinner towards the margin, as real lids are.
+    loop_a = np.concatenate([alpha, alpha[::-1]], axis=0)  # (2R, cols)
+    radius = np.concatenate([np.full(rows, r_out), np.full(rows, r_in)])[:, None]
+    b = beta[None, :]
+    d = np.stack([np.sin(b) * np.ones_like(loop_a), np.cos(b) * np.sin(loop_a), np.cos(b) * np.cos(loop_a)], -1)
+    pts = (d * radius[..., None]).transpose(1, 0, 2).reshape(-1, 3)  # column-major: (cols, 2R)
+    n_loop = 2 * rows
+    f = grid_faces(cols, n_loop, wrap_cols=True)
+    cap0 = pts[:n_loop].mean(0)
+    cap1 = pts[-n_loop:].mean(0)
+    v = np.concatenate([pts, [cap0, cap1]]) + center
+    i0, i1 = len(pts), len(pts) + 1
+    ring0 = np.arange(n_loop)
+    ring1 = (cols - 1) * n_loop + np.arange(n_loop)
+    f0 = np.stack([np.full(n_loop, i0), (ring0 + 1) % n_loop, ring0], 1)
+    f1 = np.stack([np.full(n_loop, i1), ring1, ring1[0] + (ring0 + 1) % n_loop], 1)
+    faces = np.concatenate([f, f0, f1])
+    # The caps must wind like the body; the whole shell then faces outwards by volume sign.
+    if not is_closed_manifold(faces):
+        faces = np.concatenate([f, f0[:, ::-1], f1[:, ::-1]])
+    faces = _orient_outward(v, faces)
+    return v, faces.astype(np.int32)
+
+
+def _orient_outward(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Flip all faces of a closed mesh if its signed volume is negative."""
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    vol = np.einsum("ij,ij->i", a, np.cross(b, c)).sum()
+    return f if vol > 0 else f[:, ::-1].copy()

@@ -1,0 +1,183 @@
+"""The generator's folder layout: images plus one JSON annotation per frame.
+
+    OUT/
+      pain3d.json                      run config and format version (marks a pain3d folder)
+      manifest.jsonl                   one line per finished identity (for --resume)
+      frames/id_00000/
+        id_00000_e00_v0.jpg            RGB frame (expression 0 = neutral, view 0..V-1)
+        id_00000_e00_v0.json           labels; paths inside are relative to this JSON file
+        id_00000_e03_v1_heatmap.png    colorized heatmap (pain frames only)
+        id_00000_e03_v1_heat16.png     lossless heat: uint16 grey, value / 65535 = heat in [0, 1]
+
+An identity's folder is written under a temporary name and renamed when complete, then added
+to the manifest, so an interrupted run never leaves half an identity behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .heatmaps import colorize, encode_heat16
+from .pipeline import Frame, GenerationConfig, IdentityResult
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "pain3d.json"
+MANIFEST = "manifest.jsonl"
+JPEG_QUALITY = 95
+
+
+class OutputDirError(ValueError):
+    """The output folder cannot be used as asked."""
+
+
+def frame_stem(f: Frame) -> str:
+    return f"{f.identity}_e{f.expression:02d}_v{f.view}"
+
+
+def encode_jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    return buf.getvalue()
+
+
+def encode_png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def frame_annotation(f: Frame, scale_mm: float) -> dict:
+    """The JSON labels of one frame (paths relative to the JSON file)."""
+    stem = frame_stem(f)
+    neutral = f"{f.identity}_e00_v{f.view}.jpg"
+    return {
+        "image": f"{stem}.jpg",
+        "neutral_image": neutral,
+        "heatmap": f"{stem}_heatmap.png" if f.heat is not None else None,
+        "heatmap_raw": f"{stem}_heat16.png" if f.heat is not None else None,
+        "heatmap_scale_mm": scale_mm,
+        "aus": f.aus,
+        "distractor_aus": f.distractor_aus,
+        "pspi": f.pspi,
+        "identity": f.identity,
+        "expression": f.expression,
+        "view": f.view,
+        "yaw": f.yaw,
+        "pitch": f.pitch,
+        "age_group": f.demographics.age_group,
+        "gender": f.demographics.gender,
+        "ethnicity": f.demographics.ethnicity,
+        "age": round(f.age, 4),
+        "skin_tone": round(f.appearance.skin_tone, 3),
+        "seed": f.seed,
+    }
+
+
+def prepare_output(out: Path, config: GenerationConfig, overwrite: bool, resume: bool) -> set[str]:
+    """Check/create the output folder; return the identities already finished (for resume)."""
+    if overwrite and resume:
+        raise OutputDirError("--overwrite and --resume exclude each other; pick one")
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"{out} exists and is not a folder; choose another --out")
+    existing = out.is_dir() and any(out.iterdir())
+    ours = (out / CONFIG_FILE).is_file()
+    if existing and not (overwrite or resume):
+        raise OutputDirError(
+            f"{out} is not empty; pass --resume to finish an interrupted run, --overwrite to replace it, or choose a new --out"
+        )
+    if existing and not ours:
+        raise OutputDirError(f"{out} is not empty and was not written by pain3d; refusing to touch it, choose a new --out")
+    meta = config_record(config)
+    if resume and ours:
+        old = json.loads((out / CONFIG_FILE).read_text())
+        if old.get("config") != meta["config"]:
+            raise OutputDirError(f"{out} was generated with different settings; rerun with those settings or use --overwrite")
+        return read_manifest(out)
+    if overwrite and ours:
+        for child in out.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
+    return set()
+
+
+def config_record(config: GenerationConfig) -> dict:
+    cfg = {
+        "identities": config.identities,
+        "expressions": config.expressions,
+        "views": list(config.views),
+        "pitch": config.pitch,
+        "size": config.size,
+        "seed": config.seed,
+        "face_model": config.face_model,
+        "distractor_probability": config.distractor_probability,
+        "heatmap_scale_mm": config.heatmap_scale_mm,
+        "pspi_range": list(config.pspi_range),
+        "fixed_aus": dict(config.fixed_aus) if config.fixed_aus else None,
+        "weights": config.weights,
+        "ssaa": config.ssaa,
+    }
+    return {"format_version": FORMAT_VERSION, "config": json.loads(json.dumps(cfg))}
+
+
+def read_manifest(out: Path) -> set[str]:
+    path = out / MANIFEST
+    if not path.exists():
+        return set()
+    done = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                done.add(json.loads(line)["identity"])
+            except (json.JSONDecodeError, KeyError):
+                continue  # a torn last line from a killed run: that identity is redone
+    return done
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def identity_files(result: IdentityResult, scale_mm: float) -> dict[str, bytes]:
+    """File name -> encoded bytes for one identity (pure, so workers can encode in parallel)."""
+    files: dict[str, bytes] = {}
+    for f in result.frames:
+        stem = frame_stem(f)
+        files[f"{stem}.jpg"] = encode_jpeg(f.image)
+        if f.heat is not None:
+            files[f"{stem}_heatmap.png"] = encode_png(colorize(f.heat))
+            files[f"{stem}_heat16.png"] = encode_png(encode_heat16(f.heat))
+        ann = frame_annotation(f, scale_mm)
+        files[f"{stem}.json"] = (json.dumps(ann, indent=1, sort_keys=True) + "\n").encode()
+    return files
+
+
+def write_identity(out: Path, name: str, files: dict[str, bytes]) -> None:
+    """Write one identity's files under a temporary folder, rename it, record it as done."""
+    frames = out / "frames"
+    frames.mkdir(exist_ok=True)
+    final = frames / name
+    tmp = frames / f".{name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    for fname, data in files.items():
+        (tmp / fname).write_bytes(data)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    with open(out / MANIFEST, "a") as fh:
+        fh.write(json.dumps({"identity": name, "files": len(files)}) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())

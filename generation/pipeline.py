@@ -1,0 +1,224 @@
+"""The generator: demographics + AU choices -> rendered neutral/pain frames with labels.
+
+Everything about identity ``i`` is drawn from ``default_rng([seed, i])``, and the dataset-wide
+plan (balanced demographics, balanced PSPI targets) from ``seed`` alone, so any identity can be
+generated on its own (process pools, sharded runs) and gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from .demographics import Demographics, balanced_demographics
+from .face_model import FaceModel
+from .facs import (
+    DISTRACTOR_CODES,
+    PAIN_CODES,
+    AUValueError,
+    pspi,
+    sample_aus_for_pspi,
+    sample_distractors,
+    sample_pspi_targets,
+    validate_aus,
+)
+from .heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, vertex_displacement
+from .mesh import Mesh
+from .render import MeshRenderer, PerspectiveCamera, default_views
+from .rig import AURig
+from .texture import Appearance, background, sample_appearance, vertex_albedo
+
+FACE_MODELS = ("builtin", "flame")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """What to generate. ``views`` are camera yaws in degrees (+ = from the subject's left)."""
+
+    identities: int = 8
+    expressions: int = 10
+    views: tuple[float, ...] = (-30.0, 0.0, 30.0)
+    pitch: float = 0.0
+    size: int = 256
+    seed: int = 0
+    face_model: str = "builtin"
+    flame_path: str | None = None
+    distractor_probability: float = 0.0
+    heatmap_scale_mm: float = DEFAULT_SCALE_MM
+    pspi_range: tuple[int, int] = (0, 16)
+    fixed_aus: Mapping[str, float] | None = None
+    weights: Mapping | None = None
+    ssaa: int = 1
+    camera_distance: float = 650.0
+    fov_deg: float = 22.0
+
+    def __post_init__(self) -> None:
+        for name in ("identities", "expressions"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"--{name} must be a non-negative integer, got {v!r}")
+        if len(self.views) == 0:
+            raise ValueError("at least one view is needed (e.g. --views 3)")
+        if not isinstance(self.size, (int, np.integer)) or not 32 <= self.size <= 2048:
+            raise ValueError(f"--size must be an integer from 32 to 2048, got {self.size!r}")
+        if self.face_model not in FACE_MODELS:
+            raise ValueError(f"unknown face model {self.face_model!r}; choose one of {', '.join(FACE_MODELS)}")
+        if self.face_model == "flame" and not self.flame_path:
+            raise ValueError("--face-model flame needs --flame-path PATH to a FLAME model file")
+        if not 0.0 <= self.distractor_probability <= 1.0:
+            raise ValueError(f"--distractors must be a probability in [0, 1], got {self.distractor_probability}")
+        lo, hi = self.pspi_range
+        if not (0 <= lo <= hi <= 16):
+            raise AUValueError(f"PSPI range {lo}..{hi} is impossible: PSPI targets must lie in 0..16")
+        if self.fixed_aus is not None:
+            object.__setattr__(self, "fixed_aus", validate_aus(self.fixed_aus))
+        if self.heatmap_scale_mm <= 0:
+            raise ValueError(f"heatmap scale must be positive, got {self.heatmap_scale_mm}")
+
+    @staticmethod
+    def view_yaws(n: int) -> tuple[float, ...]:
+        """Default yaws for ``n`` views (3 -> -30, 0, +30)."""
+        if n < 1:
+            raise ValueError(f"--views must be at least 1, got {n}")
+        return tuple(float(v) for v in default_views(n))
+
+
+@dataclass
+class Frame:
+    """One rendered frame and its labels."""
+
+    identity: str
+    expression: int
+    view: int
+    yaw: float
+    pitch: float
+    image: np.ndarray  # (H, W, 3) uint8
+    heat: np.ndarray | None  # (H, W) float32 in [0, 1]; None for neutral frames
+    direction: np.ndarray | None  # (H, W, 3) float32 unit vectors (view space)
+    aus: dict[str, float]
+    distractor_aus: dict[str, float]
+    pspi: float
+    demographics: Demographics
+    age: float
+    seed: int
+    appearance: Appearance
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass
+class IdentityResult:
+    """All frames of one identity, plus its meshes (for the dataset's meshes config)."""
+
+    index: int
+    name: str
+    frames: list[Frame]
+    meshes: list[np.ndarray]  # per expression, (V, 3) float32
+    faces: np.ndarray
+
+
+def build_face_model(config: GenerationConfig) -> FaceModel:
+    """The face model the config asks for."""
+    if config.face_model == "flame":
+        from .flame import FlameFaceModel
+
+        return FlameFaceModel(config.flame_path)
+    from .head import BuiltinHead
+
+    return BuiltinHead()
+
+
+def identity_name(index: int) -> str:
+    return f"id_{index:05d}"
+
+
+class Generator:
+    """Generates identities for a config; ``generator.identity(i)`` is deterministic."""
+
+    def __init__(self, config: GenerationConfig, model: FaceModel | None = None) -> None:
+        self.config = config
+        self.model = model if model is not None else build_face_model(config)
+        self.template: Mesh = self.model.template()
+        self.rig = AURig(self.model)
+        self.renderer = MeshRenderer(ssaa=config.ssaa)
+        self.demographics = balanced_demographics(config.identities, config.seed, config.weights)
+        lo, hi = config.pspi_range
+        n_pain = config.identities * config.expressions
+        targets = sample_pspi_targets(n_pain, np.random.default_rng([config.seed, 2**31]), lo, hi)
+        self.pspi_targets = targets.reshape(config.identities, config.expressions)
+        self.cameras = [
+            PerspectiveCamera(
+                yaw_deg=yaw,
+                pitch_deg=config.pitch,
+                distance=config.camera_distance,
+                fov_deg=config.fov_deg,
+                image_size=config.size,
+                target=(0.0, -28.0, 40.0),
+            )
+            for yaw in config.views
+        ]
+
+    def expression_aus(self, index: int, rng: np.random.Generator) -> list[tuple[dict, dict]]:
+        """(pain AUs, distractor AUs) per expression; expression 0 is the neutral face."""
+        cfg = self.config
+        out: list[tuple[dict, dict]] = [({k: 0 for k in PAIN_CODES}, {})]
+        for e in range(cfg.expressions):
+            if cfg.fixed_aus is not None:
+                pain = {k: cfg.fixed_aus.get(k, 0) for k in PAIN_CODES}
+                dis = {k: v for k, v in cfg.fixed_aus.items() if k in DISTRACTOR_CODES}
+            else:
+                pain = sample_aus_for_pspi(int(self.pspi_targets[index, e]), rng)
+                dis = {}
+            if cfg.distractor_probability > 0:
+                drawn = sample_distractors(rng, probability=cfg.distractor_probability)
+                dis = {**drawn, **dis}
+            out.append((pain, dis))
+        return out
+
+    def identity(self, index: int) -> IdentityResult:
+        """Render the neutral face and every pain expression of identity ``index`` in all views."""
+        cfg = self.config
+        if not 0 <= index < cfg.identities:
+            raise IndexError(f"identity {index} is outside 0..{cfg.identities - 1}")
+        rng = np.random.default_rng([cfg.seed, index])
+        demo = self.demographics[index]
+        age = demo.sample_age(rng)
+        shape = self.model.sample_shape(rng)
+        neutral = self.model.identity(shape, age=age, gender=demo.gender_value)
+        app = sample_appearance(demo, age, rng)
+        colors = vertex_albedo(self.template.with_vertices(neutral), self.model.landmarks(neutral), app)
+        bg = background(cfg.size, rng)
+        bound = self.rig.bind(neutral)
+        name = identity_name(index)
+        frames, meshes = [], []
+        for e, (pain, dis) in enumerate(self.expression_aus(index, rng)):
+            posed = bound.pose({**pain, **dis}) if e else neutral
+            meshes.append(posed)
+            attrs = {"disp": vertex_displacement(neutral, posed)} if e else None
+            for j, cam in enumerate(self.cameras):
+                out = self.renderer((posed, self.template.faces), cam, vertex_colors=colors, background=bg, extra_attrs=attrs)
+                heat = direction = None
+                if e:
+                    hm = heatmap_from_maps(out.attrs["disp"], cam.rotation_translation()[0], cfg.heatmap_scale_mm)
+                    heat, direction = hm.heat, hm.direction
+                frames.append(
+                    Frame(
+                        identity=name,
+                        expression=e,
+                        view=j,
+                        yaw=float(cam.yaw_deg),
+                        pitch=float(cam.pitch_deg),
+                        image=out.rgb,
+                        heat=heat,
+                        direction=direction,
+                        aus={k: float(v) for k, v in pain.items()},
+                        distractor_aus={k: float(v) for k, v in dis.items()},
+                        pspi=float(pspi(pain)),
+                        demographics=demo,
+                        age=float(age),
+                        seed=cfg.seed,
+                        appearance=app,
+                    )
+                )
+        return IdentityResult(index, name, frames, meshes, self.template.faces)

@@ -1,0 +1,26 @@
+"""CPU software renderer (numba): cameras, rasterizer, shading and their composition.
+
+``MeshRenderer()(mesh, PerspectiveCamera(yaw_deg=30))`` -> ``RenderOutput`` (rgb, depth, mask,
+fragments, per-vertex attribute maps). No OpenGL or pytorch3d needed.
+"""
+
+from .cameras import NEAR_MM, PerspectiveCamera, default_views
+from .rasterizer import Fragments, rasterize
+from .reference import rasterize_reference
+from .renderer import MeshRenderer, RenderOutput
+from .shading import Lights, blinn_phong, interpolate, sample_texture
+
+__all__ = [
+    "NEAR_MM",
+    "Fragments",
+    "Lights",
+    "MeshRenderer",
+    "PerspectiveCamera",
+    "RenderOutput",
+    "blinn_phong",
+    "default_views",
+    "interpolate",
+    "rasterize",
+    "rasterize_reference",
+    "sample_texture",
+]

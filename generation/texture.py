@@ -1,0 +1,218 @@
+"""Procedural appearance: skin albedo, brows, lips, irises, hair and backgrounds.
+
+The CPU stand-in for the paper's diffusion texturing and inpainting. Colours are per vertex, so
+they move with the rig; every choice is drawn from a seeded generator. Skin tones follow the
+10-step Monk Skin Tone scale; each ethnicity draws from a broad, overlapping range of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .curves import smoothstep
+from .demographics import Demographics
+from .mesh import Mesh
+
+# Monk Skin Tone scale, light (1) to dark (10), sRGB.
+MONK_SCALE = np.array(
+    [
+        [0xF6, 0xED, 0xE4], [0xF3, 0xE7, 0xDB], [0xF7, 0xEA, 0xD0], [0xEA, 0xDA, 0xBA],
+        [0xD7, 0xBD, 0x96], [0xA0, 0x7E, 0x56], [0x82, 0x5C, 0x43], [0x60, 0x41, 0x34],
+        [0x3A, 0x31, 0x2A], [0x29, 0x24, 0x20],
+    ],
+    dtype=np.float32,
+) / 255.0
+
+# Range of Monk steps (1-based, inclusive) each group draws from: broad and overlapping.
+SKIN_TONE_RANGE = {
+    "White": (1.0, 4.5),
+    "East Asian": (1.5, 5.0),
+    "Middle Eastern": (2.5, 6.5),
+    "Latino": (2.5, 7.5),
+    "South Asian": (4.0, 8.5),
+    "Black": (6.0, 10.0),
+}
+
+HAIR_COLOURS = {
+    "black": (0.05, 0.045, 0.04),
+    "dark_brown": (0.16, 0.1, 0.07),
+    "brown": (0.32, 0.2, 0.12),
+    "blonde": (0.72, 0.58, 0.36),
+    "red": (0.5, 0.2, 0.1),
+    "grey": (0.55, 0.55, 0.55),
+    "white": (0.86, 0.86, 0.84),
+}
+IRIS_COLOURS = {
+    "dark_brown": (0.16, 0.09, 0.05),
+    "brown": (0.3, 0.17, 0.08),
+    "hazel": (0.4, 0.32, 0.15),
+    "green": (0.28, 0.4, 0.25),
+    "blue": (0.3, 0.45, 0.62),
+    "grey": (0.45, 0.5, 0.55),
+}
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """Per-identity appearance choices (all sampled by ``sample_appearance``)."""
+
+    skin_tone: float  # Monk step, 1 (light) .. 10 (dark)
+    skin_rgb: tuple[float, float, float]
+    hair: str
+    hair_style: str  # "short", "long", "bald"
+    iris: str
+    brow_thickness: float  # mm
+    lip_tint: float  # 0..1, how much redder/darker than the skin
+    wrinkles: float  # 0..1, from age
+    seed: int
+
+
+def monk_colour(step: float) -> np.ndarray:
+    """sRGB colour in [0, 1] at a (fractional) Monk Skin Tone step in [1, 10]."""
+    s = float(np.clip(step, 1.0, 10.0)) - 1.0
+    i = min(int(s), 8)
+    t = s - i
+    return (1 - t) * MONK_SCALE[i] + t * MONK_SCALE[i + 1]
+
+
+def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) -> Appearance:
+    """Draw skin, hair, eyes and wrinkle strength for one identity."""
+    lo, hi = SKIN_TONE_RANGE[demo.ethnicity]
+    tone = float(rng.uniform(lo, hi))
+    skin = monk_colour(tone)
+    # Small hue jitter (warmer/cooler undertones).
+    skin = np.clip(skin * (1 + rng.normal(0, 0.025, 3)), 0, 1)
+    dark = tone >= 6
+    if age > 0.6 and rng.random() < 0.75:
+        hair = str(rng.choice(["grey", "white", "grey"]))
+    elif dark or demo.ethnicity in ("East Asian", "South Asian"):
+        hair = str(rng.choice(["black", "black", "dark_brown"]))
+    elif demo.ethnicity == "White":
+        hair = str(rng.choice(["dark_brown", "brown", "blonde", "red", "black"], p=[0.3, 0.3, 0.2, 0.05, 0.15]))
+    else:
+        hair = str(rng.choice(["black", "dark_brown", "brown"], p=[0.45, 0.4, 0.15]))
+    if demo.gender == "man":
+        style = "bald" if (age > 0.6 and rng.random() < 0.35) else "short"
+    else:
+        style = str(rng.choice(["long", "short"], p=[0.75, 0.25]))
+    if demo.ethnicity == "White":
+        iris = str(rng.choice(list(IRIS_COLOURS), p=[0.15, 0.25, 0.15, 0.1, 0.25, 0.1]))
+    else:
+        iris = str(rng.choice(["dark_brown", "brown", "hazel"], p=[0.6, 0.3, 0.1]))
+    return Appearance(
+        skin_tone=tone,
+        skin_rgb=tuple(float(c) for c in skin),
+        hair=hair,
+        hair_style=style,
+        iris=iris,
+        brow_thickness=float(rng.uniform(4.0, 6.5) * (1.15 if demo.gender == "man" else 0.9)),
+        lip_tint=float(rng.uniform(0.35, 0.8)),
+        wrinkles=float(np.clip((age - 0.45) / 0.5, 0, 1)),
+        seed=int(rng.integers(0, 2**31 - 1)),
+    )
+
+
+def vertex_albedo(mesh: Mesh, landmarks: dict[str, np.ndarray], app: Appearance) -> np.ndarray:
+    """(V, 3) float32 albedo for a neutral identity mesh (colours then travel with the rig)."""
+    v = mesh.vertices.astype(np.float64)
+    rng = np.random.default_rng(app.seed)
+    skin = np.asarray(app.skin_rgb)
+    le, re = landmarks["left_eye"], landmarks["right_eye"]
+    eye_y = 0.5 * (le[1] + re[1])
+    nose, mouth = landmarks["nose_tip"], landmarks["mouth_center"]
+    x, y, z = v[:, 0] - 0.5 * (le[0] + re[0]), v[:, 1] - eye_y, v[:, 2]
+    ax = np.abs(x)
+    col = np.tile(skin, (len(v), 1))
+
+    # Blush on cheeks and nose, slightly darker around the eyes and under the jaw.
+    red = np.array([0.75, 0.3, 0.25])
+    w = 0.10 * np.exp(-(((ax - 40) / 16) ** 2) - ((y + 25) / 14) ** 2)
+    w += 0.06 * np.exp(-((x / 10) ** 2) - ((y - (nose[1] - eye_y)) / 10) ** 2)
+    col = col * (1 - w[:, None]) + red * w[:, None]
+    col *= (1 - 0.08 * np.exp(-(((ax - 31) / 14) ** 2) - ((y + 2) / 9) ** 2))[:, None]
+    # Skin texture: fine noise, plus age spots and wrinkle lines with age.
+    col *= (1 + rng.normal(0, 0.025, len(v)))[:, None]
+    if app.wrinkles > 0:
+        fore = smoothstep(18, 28, y) * smoothstep(62, 50, y) * smoothstep(50, 35, ax)
+        lines = np.clip(np.cos(y * 2 * np.pi / 7.5) - 0.75, 0, 1) * 4
+        crow = np.exp(-(((ax - 47) / 5) ** 2) - (y / 8) ** 2) * np.clip(np.cos(np.arctan2(y, ax - 45) * 9) - 0.4, 0, 1)
+        dark = app.wrinkles * (0.22 * fore * lines + 0.3 * crow)
+        spots = (rng.random(len(v)) < 0.01 * app.wrinkles) * rng.uniform(0.1, 0.25, len(v))
+        col *= (1 - dark - spots)[:, None]
+
+    # Lips: redder and darker, with a dark line where they meet.
+    my = mouth[1] - eye_y
+    mw = abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0]) / 2 + 2
+    lip_w = 0.8 * smoothstep(mw + 1, mw - 5, ax) * np.exp(-(((y - my + 0.8) / 6.0) ** 4)) * (z > mouth[2] - 12)
+    lip_col = skin * np.array([0.82, 0.6, 0.6]) * (1 - 0.2 * app.lip_tint) + np.array([0.08, 0.0, 0.01]) * app.lip_tint
+    col = col * (1 - lip_w[:, None]) + lip_col * lip_w[:, None]
+    # The lip line doubles as the mouth interior: when AU10/AU25/AU26 part the lips, these
+    # vertices spread into a dark opening.
+    line = np.exp(-(((y - my) / 1.3) ** 4)) * smoothstep(mw, mw - 4, ax)
+    col = col * (1 - 0.85 * line[:, None]) + np.array([0.12, 0.03, 0.03]) * 0.85 * line[:, None]
+    # Nostrils: dark under the nose tip.
+    ny = nose[1] - eye_y
+    nost = np.exp(-(((ax - 6.0) / 2.6) ** 2) - ((y - (ny - 5.5)) / 1.8) ** 2) * (z < nose[2] - 8)
+    col *= (1 - 0.6 * nost)[:, None]
+
+    hair = np.asarray(HAIR_COLOURS[app.hair])
+    # Eyebrows: an arched band above each eye, thick medially and tapering laterally.
+    for e in (le, re):
+        s = np.sign(e[0]) if e[0] != 0 else 1.0
+        u = (v[:, 0] - e[0]) * s  # + towards the temple
+        arch = e[1] + 12.5 + 3.0 * np.exp(-(((u - 5) / 12) ** 2)) - 0.02 * u
+        half = 0.5 * app.brow_thickness * (1.0 - 0.5 * smoothstep(-10, 20, u))
+        wb = smoothstep(half + 1.0, half - 0.5, np.abs(v[:, 1] - arch)) * smoothstep(-15, -11, u) * smoothstep(24, 19, u)
+        wb *= z > e[2]
+        col = col * (1 - 0.9 * wb[:, None]) + np.minimum(hair, 0.35) * 0.7 * (0.9 * wb[:, None])
+
+    # Hair on the scalp (and down the back for long hair), unless bald.
+    if app.hair_style != "bald":
+        yy = y  # relative to eye level
+        hairline = 52.0 - 30.0 * smoothstep(30, 62, ax)  # recedes to the temples
+        cover = smoothstep(hairline - 1.5, hairline + 2.5, yy) * smoothstep(35, 55, z - 0.0 * yy) ** 0
+        cover = np.maximum(cover, smoothstep(35, 15, z) * smoothstep(-25, -15, yy))  # back and sides
+        cover = np.maximum(cover, smoothstep(62, 68, ax) * smoothstep(0, 6, yy) * smoothstep(60, 50, z))
+        if app.hair_style == "long":
+            cover = np.maximum(cover, smoothstep(28, 12, z) * smoothstep(-175, -160, yy))
+        strand = 1 + 0.12 * np.sin(v[:, 0] * 1.7 + v[:, 2] * 0.9) * rng.uniform(0.5, 1.0)
+        col = col * (1 - cover[:, None]) + (hair * strand[:, None]) * cover[:, None]
+
+    # Eyes: sclera, iris with a darker limbus, pupil; lash lines on the lid margins.
+    iris = np.asarray(IRIS_COLOURS[app.iris])
+    for side, e in (("left", le), ("right", re)):
+        comp = mesh.components.get(f"{side}_eyeball", mesh.regions.get(f"{side}_eyeball"))
+        if comp is None:
+            continue
+        d = v[comp] - e
+        g = np.arccos(np.clip(d[:, 2] / np.maximum(np.linalg.norm(d, axis=1), 1e-9), -1, 1))
+        c = np.tile([0.9, 0.88, 0.85], (len(comp), 1))
+        c[g < 0.5] = iris * 0.75
+        c[g < 0.45] = iris
+        c[g < 0.3] = iris * 0.8
+        c[g < 0.17] = 0.02
+        col[comp] = c
+        for kind in ("upper", "lower"):
+            lid = mesh.regions.get(f"{side}_{kind}_lid")
+            margin = mesh.regions.get(f"{side}_{kind}_lid_margin")
+            if lid is not None:
+                col[lid] = col[lid] * 0.97
+            if margin is not None:
+                col[margin] = col[margin] * (0.18 if kind == "upper" else 0.55)
+    return np.clip(col, 0, 1).astype(np.float32)
+
+
+def background(size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, size, 3) uint8 varied backdrop: a two-colour gradient with soft blobs."""
+    a, b = rng.uniform(0.1, 0.9, 3), rng.uniform(0.1, 0.9, 3)
+    ang = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:size, 0:size] / max(size - 1, 1)
+    t = np.clip(0.5 + (xx - 0.5) * np.cos(ang) + (yy - 0.5) * np.sin(ang), 0, 1)[..., None]
+    img = a * (1 - t) + b * t
+    for _ in range(int(rng.integers(2, 6))):
+        cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.08, 0.35)
+        w = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (r * r))[..., None] * rng.uniform(0.2, 0.6)
+        img = img * (1 - w) + rng.uniform(0, 1, 3) * w
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)

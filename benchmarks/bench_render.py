@@ -16,13 +16,20 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from generation.mesh import grid_faces, is_closed_manifold  # noqa: E402
-from generation.render import MeshRenderer, PerspectiveCamera, default_views, rasterize  # noqa: E402
+from generation.render import (  # noqa: E402
+    MeshRenderer,
+    PerspectiveCamera,
+    default_views,
+    rasterize,
+)
 
 DISTANCE_MM = 500.0
 FOV_DEG = 25.0
 
 
-def head_like_mesh(rings: int = 79, segments: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def head_like_mesh(
+    rings: int = 79, segments: int = 128
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A closed, deformed UV sphere of head size (~150 x 200 x 170 mm) with a nose bump.
 
     Returns (vertices (V, 3) float32, faces (F, 3) int32 outward CCW, colours (V, 3) float32);
@@ -100,7 +107,9 @@ def measure_renderer(
         rasterize(cam.project(vertices), faces, size, size)
 
     def full(renderer: MeshRenderer):
-        return lambda cam: renderer((vertices, faces), cam, vertex_colors=colors, background=background)
+        return lambda cam: renderer(
+            (vertices, faces), cam, vertex_colors=colors, background=background
+        )
 
     coverage = float(np.mean([full(r1)(c).mask.mean() for c in cams]))
     return {
@@ -141,7 +150,9 @@ def main() -> None:
 
         os.makedirs(args.save, exist_ok=True)
         for y in default_views(3):
-            cam = PerspectiveCamera(yaw_deg=y, distance=DISTANCE_MM, fov_deg=FOV_DEG, image_size=args.size)
+            cam = PerspectiveCamera(
+                yaw_deg=y, distance=DISTANCE_MM, fov_deg=FOV_DEG, image_size=args.size
+            )
             out = MeshRenderer(ssaa=2)((verts, faces), cam, vertex_colors=colors)
             Image.fromarray(out.rgb).save(os.path.join(args.save, f"yaw{y:+.0f}.png"))
 

@@ -107,9 +107,12 @@ def _make_identity(index: int):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from generation.layout import prepare_output, write_identity
-    from generation.pipeline import identity_name
+    from generation.pipeline import Generator, identity_name
 
     config = _config(args, args.expressions)
+    # Load the face model before touching --out: a bad --flame-path must fail here, before
+    # --overwrite clears anything or a progress bar is drawn.
+    gen = Generator(config)
     out = Path(args.out)
     done = prepare_output(out, config, overwrite=args.overwrite, resume=args.resume)
     todo = [i for i in range(config.identities) if identity_name(i) not in done]
@@ -117,11 +120,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.workers > 1 and len(todo) > 1:
         ctx = mp.get_context("spawn")
         with ctx.Pool(args.workers, initializer=_init_worker, initargs=(config,)) as pool:
-            for name, files in pool.imap_unordered(_make_identity, todo):
+            # imap (not imap_unordered): identities are written and added to the manifest in
+            # index order, so --workers N gives the same bytes as --workers 1.
+            for name, files in pool.imap(_make_identity, todo):
                 write_identity(out, name, files)
                 bar.update()
     else:
-        _init_worker(config)
+        _WORKER["gen"] = gen
         for i in todo:
             name, files = _make_identity(i)
             write_identity(out, name, files)

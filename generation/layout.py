@@ -99,6 +99,7 @@ def prepare_output(out: Path, config: GenerationConfig, overwrite: bool, resume:
         old = json.loads((out / CONFIG_FILE).read_text())
         if old.get("config") != meta["config"]:
             raise OutputDirError(f"{out} was generated with different settings; rerun with those settings or use --overwrite")
+        repair_manifest(out)
         return read_manifest(out)
     if overwrite and ours:
         for child in out.iterdir():
@@ -140,6 +141,24 @@ def read_manifest(out: Path) -> set[str]:
             except (json.JSONDecodeError, KeyError):
                 continue  # a torn last line from a killed run: that identity is redone
     return done
+
+
+def repair_manifest(out: Path) -> None:
+    """Drop torn lines (a run killed mid-write) so the records appended next start on a line
+    of their own and the manifest ends up as an uninterrupted run's."""
+    path = out / MANIFEST
+    if not path.exists():
+        return
+    text = path.read_text()
+    good = []
+    for line in text.splitlines():
+        try:
+            json.loads(line)["identity"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+        good.append(line + "\n")
+    if "".join(good) != text:
+        write_atomic(path, "".join(good).encode())
 
 
 def write_atomic(path: Path, data: bytes) -> None:

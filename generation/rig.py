@@ -37,41 +37,42 @@ class Mover:
     shift: tuple[float, float, float]
     bilateral: bool = True
     only: str | None = None
+    ramp: bool = False  # lift the upper lip: weight falls linearly from the lip line to the nose base
 
 
 # frames: "eyes" (midpoint of the eyes, dx from the eye centre when bilateral),
 # "nose" (nose tip), "mouth" (lip line centre; dx from the lip corner when bilateral).
 AU_MOVERS: dict[str, tuple[Mover, ...]] = {
     "AU4": (
-        Mover("eyes", -12.0, 14.0, 20.0, 16.0, (-3.0, -6.5, 0.8)),
-        Mover("eyes", 4.0, 15.0, 22.0, 16.0, (-1.5, -4.5, 0.0)),
+        Mover("eyes", -12.0, 14.0, 22.0, 22.0, (-3.0, -6.5, 0.8)),
+        Mover("eyes", 4.0, 15.0, 24.0, 20.0, (-1.5, -4.5, 0.0)),
         Mover("eyes", -27.0, 10.0, 3.5, 9.0, (0.0, 0.0, -1.2)),  # glabellar furrows
         Mover("eyes", 0.0, 3.0, 7.0, 6.0, (0.0, -1.0, 1.2), bilateral=False),
     ),
     "AU6": (
         Mover("eyes", 3.0, -21.0, 20.0, 14.0, (0.0, 5.0, 2.0)),
-        Mover("eyes", 0.0, -12.0, 14.0, 6.0, (0.0, 2.5, 1.0)),
+        Mover("eyes", 0.0, -12.0, 15.0, 9.0, (0.0, 2.5, 1.0)),
         Mover("eyes", 17.0, 0.0, 5.0, 9.0, (0.0, 0.0, -0.8)),  # crow's feet
     ),
     "AU7": (
-        Mover("eyes", 0.0, -10.5, 12.0, 5.0, (0.0, 2.0, 1.5)),
-        Mover("eyes", 0.0, 9.5, 12.0, 5.0, (0.0, -1.2, 0.0)),
+        Mover("eyes", 0.0, -10.5, 13.0, 8.0, (0.0, 1.6, 1.5)),
+        Mover("eyes", 0.0, 9.5, 12.0, 7.0, (0.0, -1.2, 0.0)),
     ),
     "AU9": (
         Mover("nose", 6.0, 22.0, 8.0, 12.0, (0.0, 3.5, 0.5)),
         Mover("nose", 0.0, 26.0, 5.0, 5.0, (0.0, 1.0, -0.8), bilateral=False),
         Mover("nose", 13.0, -4.0, 9.0, 8.0, (0.0, 4.0, 1.0)),
-        Mover("mouth", 0.0, 6.0, 16.0, 7.0, (0.0, 2.0, 0.5), bilateral=False, only="above"),
-        Mover("eyes", -12.0, 13.0, 10.0, 8.0, (0.0, -2.5, 0.0)),
+        Mover("mouth", 0.0, 5.0, 16.0, 9.0, (0.0, 1.0, 0.3), bilateral=False, only="above", ramp=True),
+        Mover("eyes", -12.0, 14.0, 22.0, 22.0, (0.0, -2.0, 0.0)),
     ),
     "AU10": (
-        Mover("mouth", 0.0, 5.0, 20.0, 15.0, (0.0, 5.5, 1.0), bilateral=False, only="above"),
+        Mover("mouth", 0.0, 4.0, 20.0, 14.0, (0.0, 5.5, 1.0), bilateral=False, only="above", ramp=True),
         Mover("mouth", -8.0, 14.0, 8.0, 10.0, (0.0, 2.0, 1.5)),
     ),
-    "AU43": (Mover("eyes", 0.0, 9.5, 12.0, 5.0, (0.0, -1.5, 0.0)),),
+    "AU43": (Mover("eyes", 0.0, 9.5, 12.0, 7.0, (0.0, -1.5, 0.0)),),
     "AU1": (Mover("eyes", -12.0, 14.0, 14.0, 14.0, (0.0, 5.0, 0.0)),),
     "AU2": (Mover("eyes", 10.0, 13.0, 14.0, 12.0, (0.0, 5.0, 0.0)),),
-    "AU12": (Mover("mouth", 0.0, 0.0, 14.0, 12.0, (4.0, 5.0, -2.0)),),
+    "AU12": (Mover("mouth", 0.0, 0.0, 17.0, 15.0, (3.0, 5.0, -2.0)),),
     "AU15": (Mover("mouth", 0.0, -1.0, 12.0, 10.0, (1.0, -4.0, 0.0)),),
     "AU25": (
         Mover("mouth", 0.0, -5.0, 26.0, 10.0, (0.0, -3.5, 0.0), bilateral=False, only="below"),
@@ -79,7 +80,7 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
     ),
     "AU26": (),  # jaw rotation, see JAW_DROP_DEG
 }
-JAW_DROP_DEG = 12.0  # jaw rotation at AU26 = 5
+JAW_DROP_DEG = 9.0  # jaw rotation at AU26 = 5
 
 
 def eyelid_fractions(aus: Mapping[str, float]) -> tuple[float, float]:
@@ -153,8 +154,14 @@ class BoundRig:
             sides = (1.0, -1.0) if m.bilateral else (1.0,)
             for s in sides:
                 cx = s * (cx0 + m.dx) if m.bilateral else m.dx
-                r = np.sqrt(((x - cx) / m.rx) ** 2 + ((y - (cy0 + m.dy)) / m.ry) ** 2)
-                w = wendland(r) * self._front
+                if m.ramp:
+                    top = lm["nose_tip"][1] - 7.0
+                    ry = np.clip((top - y) / max(top - (self._mouth_y + 1.0), 1.0), 0.0, 1.0)
+                    w = wendland(np.abs(x - cx) / m.rx) * ry * smoothstep(self._mouth_y - 12.0, self._mouth_y - 2.0, y)
+                else:
+                    r = np.sqrt(((x - cx) / m.rx) ** 2 + ((y - (cy0 + m.dy)) / m.ry) ** 2)
+                    w = wendland(r)
+                w = w * self._front
                 if m.only == "above":
                     w = w * smoothstep(self._mouth_y - 0.5, self._mouth_y + 1.0, y)
                 elif m.only == "below":
@@ -167,11 +174,12 @@ class BoundRig:
         x, y = self._x, self._y
         my = self._mouth_y
         # Sharp split at the lip line inside the mouth, softer beyond its corners.
-        width = 1.0 + 14.0 * smoothstep(self._mouth_half - 2, self._mouth_half + 14, np.abs(x))
+        width = 1.0 + 14.0 * smoothstep(self._mouth_half - 8, self._mouth_half + 12, np.abs(x))
         below = np.clip(0.5 - (y - my) / (2 * width), 0.0, 1.0)
         chin_y = self.landmarks["chin"][1]
-        fade = smoothstep(chin_y - 45, chin_y - 15, y)  # the neck stays put
-        return below * fade * self._front
+        fade = smoothstep(chin_y - 75, chin_y - 5, y)  # the neck stays put
+        back = smoothstep(self._mid[2] - 110.0, self._mid[2] - 40.0, self.neutral[:, 2].astype(np.float64))
+        return below * fade * back * self.rig._skin
 
     def pose(self, aus: Mapping[str, float]) -> np.ndarray:
         """(V, 3) float32 vertices of this identity with the given AU intensities."""

@@ -83,7 +83,7 @@ class PerspectiveCamera:
         return np.asarray(self.target, dtype=np.float64) + self.distance * offset
 
     def rotation_translation(self) -> tuple[np.ndarray, np.ndarray]:
-        """(R (3, 3), t (3,)) float64 with x_view = R @ x_world + t; rows of R: right, down, forward."""
+        """(R (3, 3), t (3,)) float64 with x_view = R @ x_world + t; R rows: right, down, forward."""
         # Closed form of right = forward x up (normalised), down = forward x right, with
         # forward = -(sy cp, sp, cy cp) pointing from the camera at the target.
         sy, cy = math.sin(math.radians(self.yaw_deg)), math.cos(math.radians(self.yaw_deg))

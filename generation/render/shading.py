@@ -328,7 +328,9 @@ def shade_compose_kernel(
     for i in range(h):
         for j in range(w):
             if use_bg_img:
-                bgr, bgg, bgb = float(bg_img[i, j, 0]), float(bg_img[i, j, 1]), float(bg_img[i, j, 2])
+                bgr, bgg, bgb = (
+                    float(bg_img[i, j, 0]), float(bg_img[i, j, 1]), float(bg_img[i, j, 2])
+                )
             else:
                 bgr, bgg, bgb = bg_const[0], bg_const[1], bg_const[2]
             if k == 1:  # fast path: no block loop

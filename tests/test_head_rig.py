@@ -1,0 +1,208 @@
+"""The built-in head and the AU rig: topology, identity space, FACS directions, safety at max."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from generation.face_model import LANDMARK_NAMES, FaceModel
+from generation.facs import DISTRACTOR_CODES, PAIN_CODES
+from generation.head import N_SHAPE, BuiltinHead, EYE_RADIUS
+from generation.mesh import edge_use_counts, face_normals, is_closed_manifold
+from generation.rig import AURig
+
+
+@pytest.fixture(scope="module")
+def head() -> BuiltinHead:
+    return BuiltinHead()
+
+
+@pytest.fixture(scope="module")
+def identities(head):
+    rng = np.random.default_rng(7)
+    out = []
+    for age, gender in ((0.1, -1.0), (0.9, 1.0), (0.5, 1.0), (0.8, -1.0)):
+        out.append(head.identity(head.sample_shape(rng), age=age, gender=gender))
+    return out
+
+
+def component_faces(mesh, name):
+    idx = mesh.components[name]
+    return mesh.faces[np.isin(mesh.faces, idx).all(axis=1)]
+
+
+def test_head_is_a_closed_manifold_with_enough_vertices(head):
+    m = head.template()
+    assert isinstance(head, FaceModel)
+    assert len(m.components["head"]) >= 5000
+    f = component_faces(m, "head")
+    assert is_closed_manifold(f)
+    assert (edge_use_counts(f) == 2).all()
+    # every part is closed too, and all faces belong to exactly one part
+    n = 0
+    for name in m.components:
+        fc = component_faces(m, name)
+        assert is_closed_manifold(fc), name
+        n += len(fc)
+    assert n == len(m.faces)
+
+
+def test_outward_orientation(head):
+    """Signed volume of each closed part is positive (faces wind counter-clockwise outside)."""
+    m = head.template()
+    for name in m.components:
+        f = component_faces(m, name)
+        v = m.vertices.astype(np.float64)
+        vol = np.einsum("ij,ij->i", v[f[:, 0]], np.cross(v[f[:, 1]], v[f[:, 2]])).sum() / 6
+        assert vol > 0, name
+
+
+def test_has_named_parts_and_regions(head):
+    m = head.template()
+    for part in ("left_eyeball", "right_eyeball", "left_upper_lid", "left_lower_lid", "right_upper_lid", "right_lower_lid"):
+        assert part in m.components
+    for region in ("brows", "nose", "cheeks", "upper_lip", "lower_lip", "chin", "forehead"):
+        assert len(m.regions[region]) > 20, region
+
+
+def test_shape_space_and_identity_differences(head, identities):
+    assert head.n_shape == N_SHAPE >= 30
+    with pytest.raises(ValueError, match="shape"):
+        head.identity(np.zeros(N_SHAPE - 1))
+    skin = head.template().components["head"]
+    # every pair of identities differs by several millimetres somewhere on the face
+    for i in range(len(identities)):
+        for j in range(i + 1, len(identities)):
+            d = np.linalg.norm(identities[i][skin] - identities[j][skin], axis=1)
+            assert d.max() > 5.0
+    # each parameter changes the geometry
+    base = head.identity(np.zeros(N_SHAPE))
+    for k in range(N_SHAPE):
+        s = np.zeros(N_SHAPE)
+        s[k] = 2.0
+        assert np.abs(head.identity(s) - base).max() > 0.1, k
+
+
+def test_age_and_gender_change_shape(head):
+    z = np.zeros(N_SHAPE)
+    young, old = head.identity(z, age=0.0), head.identity(z, age=1.0)
+    man, woman = head.identity(z, gender=-1.0), head.identity(z, gender=1.0)
+    assert np.abs(young - old).max() > 2.0
+    assert np.abs(man - woman).max() > 2.0
+    # men get a wider jaw in this model: compare the widest point of the lower face
+    skin = head.template().components["head"]
+    def jaw_width(v):
+        s = v[skin]
+        band = (s[:, 1] < -80) & (s[:, 1] > -95) & (s[:, 2] > 0)
+        return s[band, 0].max() - s[band, 0].min()
+    assert jaw_width(man) > jaw_width(woman)
+
+
+def test_landmarks_are_anatomically_ordered(head, identities):
+    for v in identities:
+        lm = head.landmarks(v)
+        for name in LANDMARK_NAMES:
+            assert lm[name].shape == (3,)
+        assert lm["left_eye"][0] > 20 > -20 > lm["right_eye"][0]
+        assert lm["nose_root"][1] > lm["nose_tip"][1] > lm["mouth_center"][1] > lm["chin"][1]
+        assert lm["nose_tip"][2] > lm["mouth_center"][2]
+        assert lm["mouth_left"][0] > lm["mouth_center"][0] > lm["mouth_right"][0]
+        # the eye centre sits at the eyeball's true centre (front and back poles)
+        for side in ("left", "right"):
+            idx = head.template().components[f"{side}_eyeball"]
+            r = np.linalg.norm(v[idx] - lm[f"{side}_eye"], axis=1)
+            assert np.allclose(r, EYE_RADIUS, atol=1e-3)
+
+
+MAX = {"AU4": 5, "AU6": 5, "AU7": 5, "AU9": 5, "AU10": 5, "AU43": 1}
+ALL_MAX = {**MAX, **{k: 5 for k in DISTRACTOR_CODES}}
+
+
+@pytest.mark.parametrize("aus", [MAX, ALL_MAX, {"AU43": 1}, {"AU26": 5, "AU25": 5, "AU10": 5, "AU12": 5}], ids=["pain", "all", "au43", "mouth"])
+def test_no_triangle_flips_at_max_intensity(head, identities, aus):
+    rig = AURig(head)
+    faces = head.template().faces
+    for v in identities:
+        posed = rig(v, aus)
+        n0 = face_normals(v, faces)
+        n1 = face_normals(posed, faces)
+        cos = np.einsum("ij,ij->i", n0, n1)
+        assert cos.min() > 0.0, f"{(cos <= 0).sum()} triangles flipped"
+
+
+def test_eyelids_stay_outside_eyeballs(head, identities):
+    rig = AURig(head)
+    tmpl = head.template()
+    for v in identities:
+        for aus in (MAX, ALL_MAX, {"AU43": 1, "AU7": 5}, {"AU6": 5, "AU7": 5}):
+            posed = rig(v, aus)
+            lm = head.landmarks(posed)
+            for side in ("left", "right"):
+                for kind in ("upper", "lower"):
+                    lid = tmpl.components[f"{side}_{kind}_lid"]
+                    r = np.linalg.norm(posed[lid] - lm[f"{side}_eye"], axis=1)
+                    assert r.min() > EYE_RADIUS + 0.2
+
+
+def test_au43_closes_the_eye(head, identities):
+    """At AU43 the upper lid covers the pupil as seen from the front."""
+    rig = AURig(head)
+    tmpl = head.template()
+    for v in identities:
+        for aus, closed in (({}, False), ({"AU43": 1}, True)):
+            posed = rig(v, aus)
+            lm = head.landmarks(posed)
+            eye = lm["left_eye"]
+            lid = posed[tmpl.components["left_upper_lid"]]
+            # lowest point of the upper lid's margin in front of the eye
+            front = lid[(lid[:, 2] > eye[2] + 8) & (np.abs(lid[:, 0] - eye[0]) < 2.0)]
+            margin_y = front[:, 1].min() - eye[1]
+            assert (margin_y < -2.0) == closed, margin_y
+
+
+def region_shift(head, rig, v, aus, region):
+    idx = head.template().regions[region]
+    return (rig(v, aus)[idx] - v[idx]).mean(axis=0)
+
+
+def test_au_directions_follow_facs(head, identities):
+    rig = AURig(head)
+    for v in identities:
+        lm = head.landmarks(v)
+        # AU4: brows move down and towards the midline
+        idx = head.template().regions["brows"]
+        d = rig(v, {"AU4": 5})[idx] - v[idx]
+        inner = np.abs(v[idx, 0]) < 25
+        assert d[:, 1].mean() < -1.5
+        assert (d[inner, 0] * np.sign(v[idx][inner, 0])).mean() < -0.5
+        # AU6: cheeks move up; AU10: the upper lip moves up, the lower lip stays
+        assert region_shift(head, rig, v, {"AU6": 5}, "cheeks")[1] > 0.25
+        assert region_shift(head, rig, v, {"AU10": 5}, "upper_lip")[1] > 0.5
+        assert abs(region_shift(head, rig, v, {"AU10": 5}, "lower_lip")[1]) < 0.3
+        # AU9: the nose region moves up; AU12 pulls the lip corners up and out; AU26 drops the chin
+        assert region_shift(head, rig, v, {"AU9": 5}, "nose")[1] > 0.15
+        assert region_shift(head, rig, v, {"AU26": 5}, "chin")[1] < -3.0
+        corner = head.landmarks(rig(v, {"AU12": 5}))["mouth_left"] - lm["mouth_left"]
+        assert corner[0] > 1.0 and corner[1] > 1.0
+
+
+def test_intensity_scales_and_composes(head, identities):
+    rig = AURig(head).bind(identities[0])
+    v0 = identities[0]
+    d2 = rig.pose({"AU10": 2}) - v0
+    d4 = rig.pose({"AU10": 4}) - v0
+    np.testing.assert_allclose(d4, 2 * d2, atol=1e-4)  # skin AUs are linear in intensity
+    both = rig.pose({"AU10": 3, "AU4": 3}) - v0
+    sep = (rig.pose({"AU10": 3}) - v0) + (rig.pose({"AU4": 3}) - v0)
+    skin = AURig(head)._skin  # lids rotate, skin adds up
+    np.testing.assert_allclose(both[skin], sep[skin], atol=1e-4)
+    assert np.array_equal(rig.pose({}), v0)
+
+
+def test_rig_rejects_bad_aus(head, identities):
+    rig = AURig(head)
+    with pytest.raises(ValueError, match="AU5"):
+        rig(identities[0], {"AU5": 2})
+    with pytest.raises(ValueError):
+        rig(identities[0], {"AU43": 3})
+    assert set(PAIN_CODES) <= set(MAX)

@@ -118,6 +118,7 @@ def config_record(config: GenerationConfig) -> dict:
         "size": config.size,
         "seed": config.seed,
         "face_model": config.face_model,
+        "flame_path": str(Path(config.flame_path).resolve()) if config.flame_path else None,
         "distractor_probability": config.distractor_probability,
         "heatmap_scale_mm": config.heatmap_scale_mm,
         "pspi_range": list(config.pspi_range),

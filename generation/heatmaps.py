@@ -49,22 +49,28 @@ def heatmap_from_maps(
     if attr_map.ndim != 3 or attr_map.shape[2] != 4:
         raise ValueError(f"attr_map must have shape (H, W, 4), got {attr_map.shape}")
     heat = np.clip(attr_map[..., 0] / scale_mm, 0.0, 1.0).astype(np.float32)
+    # Only the hot pixels (typically ~10% of the frame) get a direction; the rest stay 0.
+    direction = np.zeros(heat.shape + (3,), dtype=np.float32)
+    hot = heat > 0
     # to view space, then flip (down, forward) to (up, towards the camera)
-    d = attr_map[..., 1:] @ np.asarray(view_rotation, dtype=np.float32).T
+    d = attr_map[hot][:, 1:] @ np.asarray(view_rotation, dtype=np.float32).T
     d = d * np.array([1.0, -1.0, -1.0], dtype=np.float32)
     n = np.linalg.norm(d, axis=-1, keepdims=True)
-    direction = np.where(n > 1e-6, d / np.maximum(n, 1e-6), 0.0) * (heat > 0)[..., None]
-    return Heatmap(heat, direction.astype(np.float32), float(scale_mm))
+    direction[hot] = np.where(n > 1e-6, d / np.maximum(n, 1e-6), 0.0)
+    return Heatmap(heat, direction, float(scale_mm))
 
 
 def colorize(heat: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 colour image of a [0, 1] heat map; exactly black where heat is 0."""
     h = np.clip(np.asarray(heat, dtype=np.float32), 0.0, 1.0)
-    pos = h * (len(_CMAP) - 1)
+    out = np.zeros(h.shape + (3,), dtype=np.uint8)  # heat 0 maps to exactly black
+    lit = h != 0  # only these need the colour map (most of a frame is cold)
+    pos = h[lit] * (len(_CMAP) - 1)
     i = np.minimum(pos.astype(np.int32), len(_CMAP) - 2)
     t = (pos - i)[..., None]
     rgb = _CMAP[i] * (1 - t) + _CMAP[i + 1] * t
-    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    out[lit] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:

@@ -206,6 +206,7 @@ def main() -> None:
           f"expressions/identity; {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
           f"python {platform.python_version()}; output under {tempfile.gettempdir()}")
 
+    load0 = os.getloadavg()[0]
     # numba compile / cache load and imports, outside every timing
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_warm_") as tmp:
@@ -271,6 +272,9 @@ def main() -> None:
     rows.append((f"projected {PAPER_FRAMES:,} frames ({PAPER_IDENTITIES:,} id), 1 process", hms(PAPER_FRAMES / e2e_fps).rjust(7), "", f"at {e2e_fps:.1f} fps"))
     rows.append((f"projected {PAPER_FRAMES:,} frames, --workers 2", hms(PAPER_FRAMES / w2_steady).rjust(7), "", f"at {w2_steady:.1f} fps (steady state)"))
     rows.append(("projected disk for the full scale", f"{disk / n_frames * PAPER_FRAMES / 1e9:6.1f}G", "", f"{disk / n_frames / 1e3:.1f} kB/frame incl. heatmaps + JSON"))
+
+    rows.append(("load average (1 min) at start / end", f"{load0:4.2f}/{os.getloadavg()[0]:.2f}".rjust(7), "",
+                 "other processes on these CPUs skew every number"))
 
     w = max(len(r[0]) for r in rows)
     print(f"warm-up run (numba compile or cache load, imports): {warm:.2f} s, not timed below")

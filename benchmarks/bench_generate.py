@@ -274,7 +274,7 @@ def main() -> None:
     rows.append(("projected disk for the full scale", f"{disk / n_frames * PAPER_FRAMES / 1e9:6.1f}G", "", f"{disk / n_frames / 1e3:.1f} kB/frame incl. heatmaps + JSON"))
 
     rows.append(("load average (1 min) at start / end", f"{load0:4.2f}/{os.getloadavg()[0]:.2f}".rjust(7), "",
-                 "other processes on these CPUs skew every number"))
+                 "includes this run; well above 2 on 2 CPUs = contention"))
 
     w = max(len(r[0]) for r in rows)
     print(f"warm-up run (numba compile or cache load, imports): {warm:.2f} s, not timed below")

@@ -1,0 +1,91 @@
+"""The one ``datasets.Features`` schema of 3DPain, used by the writer, builder and importers.
+
+Configs:
+- ``frames`` (default): one row per rendered frame (identity x expression x view).
+- ``meshes``: one row per identity and expression with its (V, 3) vertex array.
+- ``faces``: the triangle array of each face model, stored once (one row per model).
+
+Heatmaps come twice: ``heatmap`` is the colorized PNG (black for neutral frames), and
+``heatmap_raw`` the lossless 16-bit grey PNG (decode: ``np.asarray(img) / 65535`` gives heat in
+[0, 1]; multiply by ``heatmap_scale_mm`` for millimetres of displacement).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from datasets import Array2D, ClassLabel, Features, Image, Value
+
+from generation.demographics import AGE_GROUPS, ETHNICITIES, GENDERS
+from generation.facs import DISTRACTOR_CODES, PAIN_CODES, PSPI_MAX
+
+CONFIGS = ("frames", "meshes", "faces")
+DEFAULT_CONFIG = "frames"
+SPLITS = ("train", "validation", "test")
+PSPI_NAMES = [str(i) for i in range(PSPI_MAX + 1)]
+
+
+def view_names(yaws: Sequence[float]) -> list[str]:
+    """ClassLabel names of the views, from their yaws: (-30, 0, 30) -> yaw-30, yaw+0, yaw+30."""
+    return [f"yaw{float(y):+g}" for y in yaws]
+
+
+def au_struct(codes: Sequence[str]) -> dict:
+    return {code: Value("float32") for code in codes}
+
+
+def frame_features(yaws: Sequence[float] = (-30.0, 0.0, 30.0)) -> Features:
+    """Features of the default config (one row per frame)."""
+    return Features(
+        {
+            "image": Image(),
+            "neutral_image": Image(),
+            "heatmap": Image(),
+            "heatmap_raw": Image(),
+            "aus": au_struct(PAIN_CODES),
+            "distractor_aus": au_struct(DISTRACTOR_CODES),
+            "pspi": ClassLabel(names=PSPI_NAMES),
+            "identity": Value("string"),
+            "expression": Value("int32"),
+            "view": ClassLabel(names=view_names(yaws)),
+            "yaw": Value("float32"),
+            "pitch": Value("float32"),
+            "age_group": ClassLabel(names=list(AGE_GROUPS)),
+            "gender": ClassLabel(names=list(GENDERS)),
+            "ethnicity": ClassLabel(names=list(ETHNICITIES)),
+            "age": Value("float32"),
+            "skin_tone": Value("float32"),
+            "heatmap_scale_mm": Value("float32"),
+            "seed": Value("int64"),
+        }
+    )
+
+
+def mesh_features() -> Features:
+    """Features of the ``meshes`` config (vertices in millimetres)."""
+    return Features(
+        {
+            "identity": Value("string"),
+            "expression": Value("int32"),
+            "face_model": Value("string"),
+            "vertices": Array2D(shape=(None, 3), dtype="float32"),
+            "aus": au_struct(PAIN_CODES),
+            "distractor_aus": au_struct(DISTRACTOR_CODES),
+            "pspi": ClassLabel(names=PSPI_NAMES),
+        }
+    )
+
+
+def face_features() -> Features:
+    """Features of the ``faces`` config: each face model's triangles, once."""
+    return Features({"face_model": Value("string"), "faces": Array2D(shape=(None, 3), dtype="int32")})
+
+
+def features_for(config: str, yaws: Sequence[float] = (-30.0, 0.0, 30.0)) -> Features:
+    if config == "frames":
+        return frame_features(yaws)
+    if config == "meshes":
+        return mesh_features()
+    if config == "faces":
+        return face_features()
+    raise ValueError(f"unknown config {config!r}; choose one of {', '.join(CONFIGS)}")

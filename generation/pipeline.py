@@ -26,7 +26,7 @@ from .facs import (
 )
 from .heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, vertex_displacement
 from .mesh import Mesh
-from .render import MeshRenderer, PerspectiveCamera, default_views
+from .render import Lights, MeshRenderer, PerspectiveCamera, default_views
 from .rig import AURig
 from .texture import Appearance, background, sample_appearance, vertex_albedo
 
@@ -129,6 +129,21 @@ def build_face_model(config: GenerationConfig) -> FaceModel:
     return BuiltinHead()
 
 
+def sample_lights(rng: np.random.Generator) -> Lights:
+    """A portrait light rig with per-identity variation: key direction, warmth and contrast."""
+    side = rng.choice([-1.0, 1.0])
+    key = (side * rng.uniform(0.2, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.6, 0.9))
+    fill = (-side * rng.uniform(0.4, 0.8), rng.uniform(-0.1, 0.2), 0.8)
+    warm = rng.uniform(0.0, 0.08)
+    return Lights(
+        directions=(key, fill),
+        colors=((1.0, 1.0 - warm, 1.0 - 2 * warm), (1.0 - warm, 1.0 - 0.5 * warm, 1.0)),
+        diffuse=(rng.uniform(0.65, 0.85), rng.uniform(0.2, 0.4)),
+        ambient=rng.uniform(0.18, 0.28),
+        specular=rng.uniform(0.06, 0.16),
+    )
+
+
 def identity_name(index: int) -> str:
     return f"id_{index:05d}"
 
@@ -141,7 +156,6 @@ class Generator:
         self.model = model if model is not None else build_face_model(config)
         self.template: Mesh = self.model.template()
         self.rig = AURig(self.model)
-        self.renderer = MeshRenderer(ssaa=config.ssaa)
         self.demographics = balanced_demographics(config.identities, config.seed, config.weights)
         lo, hi = config.pspi_range
         n_pain = config.identities * config.expressions
@@ -189,6 +203,7 @@ class Generator:
         app = sample_appearance(demo, age, rng)
         colors = vertex_albedo(self.template.with_vertices(neutral), self.model.landmarks(neutral), app)
         bg = background(cfg.size, rng)
+        renderer = MeshRenderer(lights=sample_lights(rng), ssaa=cfg.ssaa)
         bound = self.rig.bind(neutral)
         name = identity_name(index)
         frames, meshes = [], []
@@ -197,7 +212,7 @@ class Generator:
             meshes.append(posed)
             attrs = {"disp": vertex_displacement(neutral, posed)} if e else None
             for j, cam in enumerate(self.cameras):
-                out = self.renderer((posed, self.template.faces), cam, vertex_colors=colors, background=bg, extra_attrs=attrs)
+                out = renderer((posed, self.template.faces), cam, vertex_colors=colors, background=bg, extra_attrs=attrs)
                 heat = direction = None
                 if e:
                     hm = heatmap_from_maps(out.attrs["disp"], cam.rotation_translation()[0], cfg.heatmap_scale_mm)

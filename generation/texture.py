@@ -27,8 +27,8 @@ MONK_SCALE = np.array(
 
 # Range of Monk steps (1-based, inclusive) each group draws from: broad and overlapping.
 SKIN_TONE_RANGE = {
-    "White": (1.0, 4.5),
-    "East Asian": (1.5, 5.0),
+    "White": (1.5, 4.5),
+    "East Asian": (2.0, 5.0),
     "Middle Eastern": (2.5, 6.5),
     "Latino": (2.5, 7.5),
     "South Asian": (4.0, 8.5),
@@ -84,6 +84,9 @@ def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) 
     skin = monk_colour(tone)
     # Small hue jitter (warmer/cooler undertones).
     skin = np.clip(skin * (1 + rng.normal(0, 0.025, 3)), 0, 1)
+    # Light skin reads grey under white light without subsurface scattering: warm it a little.
+    warmth = np.clip((5.0 - tone) / 4.0, 0.0, 1.0)
+    skin = skin * (1 + warmth * (np.array([1.0, 0.955, 0.91]) - 1))
     dark = tone >= 6
     if age > 0.6 and rng.random() < 0.75:
         hair = str(rng.choice(["grey", "white", "grey"]))
@@ -172,7 +175,7 @@ def vertex_albedo(mesh: Mesh, landmarks: dict[str, np.ndarray], app: Appearance)
     if app.hair_style != "bald":
         yy = y  # relative to eye level
         hairline = 52.0 - 30.0 * smoothstep(30, 62, ax)  # recedes to the temples
-        cover = smoothstep(hairline - 1.5, hairline + 2.5, yy) * smoothstep(35, 55, z - 0.0 * yy) ** 0
+        cover = smoothstep(hairline - 2.5, hairline + 3.5, yy)
         cover = np.maximum(cover, smoothstep(35, 15, z) * smoothstep(-25, -15, yy))  # back and sides
         cover = np.maximum(cover, smoothstep(62, 68, ax) * smoothstep(0, 6, yy) * smoothstep(60, 50, z))
         if app.hair_style == "long":

@@ -1,12 +1,19 @@
-"""The ``pain3d`` command line: generate, preview.
+"""The ``pain3d`` command line: generate, preview, verify, push.
 
 Bad input ends with one line ``pain3d: error: ...`` and exit status 2, never a traceback.
+
+``pain3d generate`` writes the Hugging Face Hub layout by default (Parquet shards + dataset
+card, ``pain3d_dataset/writer.py``) or, with ``--format folder``, images + JSON files
+(``generation/layout.py``). Launched by ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE``
+> 1), it joins a gloo process group and each rank makes the identities ``i % world == rank``;
+rank 0 finishes the dataset once all ranks are done.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +23,10 @@ from tqdm.auto import tqdm
 EXAMPLES = """examples:
   pain3d generate --out 3dpain --identities 24 --expressions 10 --views 3 --size 256 --seed 0
   pain3d generate --out 3dpain --identities 24 --resume          # finish an interrupted run
+  pain3d generate --out 3dpain-files --format folder             # images + JSON instead of Parquet
+  torchrun --nproc_per_node 4 -m generation.cli generate --out 3dpain --identities 2500  # 4 ranks
+  pain3d verify 3dpain
+  pain3d push 3dpain user/3dpain --private
   pain3d generate --out one --identities 1 --expressions 1 --au "AU4=3,AU6=2,AU43=1"
   pain3d generate --out flame --face-model flame --flame-path generic_model.pkl
   pain3d preview --out contact_sheet.png --identities 4
@@ -24,6 +35,14 @@ EXAMPLES = """examples:
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+class _QuietExit(Exception):
+    """Exit with ``code`` and print nothing (another rank reports the error)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def _positive_int(text: str) -> int:
@@ -106,13 +125,26 @@ def _make_identity(index: int):
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from generation.layout import prepare_output, write_identity
-    from generation.pipeline import Generator, identity_name
+    from generation.pipeline import Generator
+
+    from generation.diffusion import diffusion_from_args
 
     config = _config(args, args.expressions)
-    # Load the face model before touching --out: a bad --flame-path must fail here, before
-    # --overwrite clears anything or a progress bar is drawn.
-    gen = Generator(config)
+    # Load the face model (and any diffusion backend) before touching --out: a bad
+    # --flame-path or missing weights must fail here, before --overwrite clears anything.
+    backend = diffusion_from_args(args)
+    if backend is not None and args.workers > 1:
+        raise CLIError("--workers > 1 cannot share a diffusion backend; run one process per GPU with accelerate launch")
+    gen = Generator(config, appearance_backend=backend)
+    if args.format == "folder":
+        return _generate_folder(args, config, gen)
+    return _generate_hub(args, config, gen)
+
+
+def _generate_folder(args: argparse.Namespace, config, gen) -> int:
+    from generation.layout import prepare_output, write_identity
+    from generation.pipeline import identity_name
+
     out = Path(args.out)
     done = prepare_output(out, config, overwrite=args.overwrite, resume=args.resume)
     todo = [i for i in range(config.identities) if identity_name(i) not in done]
@@ -136,6 +168,167 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {config.identities} identities ({n_frames} frames) to {out}")
     return 0
+
+
+# --- the Hub layout, optionally across torch.distributed ranks --------------------------------
+class _Ranks:
+    """This process's place among the launcher's processes. ``WORLD_SIZE`` > 1 (``torchrun``,
+    ``accelerate launch``, any ``torch.distributed`` launcher) joins a gloo process group from
+    the launcher's environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); otherwise one rank."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        self.rank = int(os.environ.get("RANK", "0") or 0) if self.world > 1 else 0
+        self._dist = None
+        if self.world > 1:
+            _require(("torch",), "running under a distributed launcher (WORLD_SIZE > 1)")
+            from datetime import timedelta
+
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                # ranks wait at the barrier for the slowest one: allow a long generation
+                dist.init_process_group("gloo", timeout=timedelta(hours=48))
+            self._dist = dist
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+
+    def broadcast(self, obj):
+        if self._dist is None:
+            return obj
+        box = [obj]
+        self._dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self._dist is not None:
+            self._dist.barrier()
+
+    def close(self) -> None:
+        if self._dist is not None and self._dist.is_initialized():
+            self._dist.destroy_process_group()
+
+
+def _init_hub_worker(config, out: str, max_shard_mb: float) -> None:
+    from pain3d_dataset.writer import HubWriter
+
+    _init_worker(config)
+    _WORKER["writer"] = HubWriter(Path(out), config, max_shard_mb)
+
+
+def _make_identity_pieces(index: int) -> tuple[int, str]:
+    res = _WORKER["gen"].identity(index)
+    _WORKER["writer"].write_pieces(res)
+    return index, res.name
+
+
+def _require(modules: Sequence[str], why: str) -> None:
+    """A missing optional dependency is a one-line error, before anything is written."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CLIError(f"{why} needs the Python package(s) {', '.join(missing)}: pip install {' '.join(missing)}")
+
+
+HUB_MODULES = ("datasets", "pyarrow", "huggingface_hub", "matplotlib")
+
+
+def _generate_hub(args: argparse.Namespace, config, gen) -> int:
+    _require(HUB_MODULES, "--format hub (the default)")
+    from generation.pipeline import identity_name
+    from pain3d_dataset.writer import HubWriter
+
+    if config.identities < 1:
+        raise CLIError("--identities must be at least 1 for --format hub")
+    out = Path(args.out)
+    writer = HubWriter(out, config, args.max_shard_mb)
+    ranks = _Ranks()
+    try:
+        # rank 0 checks and prepares --out; the others learn the outcome (or the error)
+        state = None
+        if ranks.rank == 0:
+            try:
+                writer.prepare(overwrite=args.overwrite, resume=args.resume)
+                state = ("finished",) if writer.is_finished() else ("go",)
+            except (ValueError, OSError) as e:
+                state = ("error", str(e))
+        state = ranks.broadcast(state)
+        if state[0] == "error":
+            if ranks.rank == 0:
+                raise CLIError(state[1])
+            raise _QuietExit(2)
+        if state[0] == "finished":
+            if ranks.rank == 0:
+                writer.remove_pieces()
+                if not args.quiet:
+                    print(f"{out} is already a finished dataset; nothing to do")
+            return 0
+        mine = range(ranks.rank, config.identities, ranks.world)
+        done = writer.done(mine)
+        todo = [i for i in mine if identity_name(i) not in done]
+        quiet = args.quiet or ranks.rank != 0
+        desc = "generate" if ranks.world == 1 else f"generate (rank 0 of {ranks.world})"
+        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="identity", desc=desc, disable=quiet)
+        if args.workers > 1 and len(todo) > 1:
+            ctx = mp.get_context("spawn")
+            initargs = (config, str(out), args.max_shard_mb)
+            with ctx.Pool(args.workers, initializer=_init_hub_worker, initargs=initargs) as pool:
+                for index, name in pool.imap(_make_identity_pieces, todo):
+                    writer.record(name, index, ranks.rank)
+                    bar.update()
+                # let the workers exit on their own (not terminate()), so what they hold is
+                # released: tqdm's multiprocessing lock would otherwise be reported as leaked
+                pool.close()
+                pool.join()
+        else:
+            for i in todo:
+                writer.write_identity(gen.identity(i), ranks.rank)
+                bar.update()
+        bar.close()
+        ranks.barrier()  # every rank's pieces are in place
+        if ranks.rank != 0:
+            return 0
+        result = writer.finalize(gen.template.faces)
+    finally:
+        ranks.close()
+    if not args.quiet:
+        rows = result.rows("frames")
+        shards = len([f for f in result.files() if f.startswith("data/frames/")])
+        split_text = ", ".join(f"{s} {n}" for s, n in rows.items())
+        print(f"wrote {config.identities} identities ({sum(rows.values())} frames: {split_text}; {shards} frame shards) to {out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    _require(HUB_MODULES[:3], "pain3d verify")
+    from pain3d_dataset.verify import print_report, verify
+
+    path = Path(args.dir)
+    if not path.is_dir():
+        raise CLIError(f"{path}: no such folder")
+    report = verify(path, sample=args.sample)
+    print_report(report, quiet=args.quiet)
+    return 0 if report.ok else 1
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    _require(HUB_MODULES[:3], "pain3d push")
+    from pain3d_dataset.hub import push
+
+    url = push(Path(args.dir), args.repo_id, private=args.private, token=args.token, sample=args.sample)
+    if not args.quiet:
+        print(f"pushed {args.dir} to {url}")
+    return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -169,14 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("generate", help="generate a dataset folder", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = sub.add_parser("generate", help="generate a dataset folder (Hub layout, or --format folder)", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("--out", required=True, help="output folder")
     _add_generation_args(g, identities=8, expressions=10)
     g.add_argument("--expressions", type=_positive_int, default=10, help="pain expressions per identity, besides the neutral one (default %(default)s)")
-    g.add_argument("--workers", type=_positive_int, default=1, help="processes to use (default %(default)s)")
+    g.add_argument("--format", choices=("hub", "folder"), default="hub",
+                   help="hub: Parquet shards + dataset card, loadable with datasets.load_dataset(OUT); "
+                        "folder: images + one JSON per frame (default %(default)s)")
+    g.add_argument("--max-shard-mb", type=_positive_float, default=256.0, help="largest Parquet shard, in MB, for --format hub (default %(default)s)")
+    g.add_argument("--workers", type=_positive_int, default=1, help="processes to use within this process (default %(default)s)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing pain3d output folder")
     g.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    from generation.diffusion import add_diffusion_arguments
+
+    add_diffusion_arguments(g)
     g.set_defaults(func=cmd_generate)
     p = sub.add_parser("preview", help="write a contact sheet (identities x PSPI levels with heatmap overlays)")
     p.add_argument("--out", default="contact_sheet.png", help="PNG to write (default %(default)s)")
@@ -185,6 +385,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", type=float, default=0.0, help="camera yaw in degrees (default %(default)s)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_preview)
+    v = sub.add_parser("verify", help="check a Hub-layout dataset folder: card vs files, splits, images, labels")
+    v.add_argument("dir", help="dataset folder (written by pain3d generate)")
+    v.add_argument("--sample", type=_positive_int, default=None, help="decode only N images per config and split (default: all)")
+    v.add_argument("--quiet", action="store_true", help="print only the problems")
+    v.set_defaults(func=cmd_verify)
+    u = sub.add_parser("push", help="upload a verified dataset folder to the Hugging Face Hub as a dataset repo")
+    u.add_argument("dir", help="dataset folder (written by pain3d generate)")
+    u.add_argument("repo_id", help="Hub dataset repository, e.g. user/3dpain (created if missing)")
+    u.add_argument("--private", action="store_true", help="create the repository as private")
+    u.add_argument("--token", default=None, help="Hub token (default: the logged-in token or HF_TOKEN)")
+    u.add_argument("--sample", type=_positive_int, default=64, help="images to decode per config and split when verifying first (default %(default)s)")
+    u.add_argument("--quiet", action="store_true")
+    u.set_defaults(func=cmd_push)
+    from pain3d_dataset.importers import register_cli
+
+    register_cli(sub)
     return parser
 
 
@@ -193,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except _QuietExit as e:
+        return e.code
     except (CLIError, ValueError, OSError, IndexError) as e:  # AUValueError etc. are ValueErrors
         msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         print(f"pain3d: error: {msg}", file=sys.stderr)

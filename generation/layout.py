@@ -30,6 +30,12 @@ from .pipeline import Frame, GenerationConfig, IdentityResult
 FORMAT_VERSION = 1
 CONFIG_FILE = "pain3d.json"
 MANIFEST = "manifest.jsonl"
+# Where each output format keeps its run record; either file marks a folder as pain3d's own.
+# (The Hub layout, pain3d_dataset/writer.py, keeps its bookkeeping under a hidden folder so
+# the dataset repository's top level holds only the card, its plots and data/.)
+HUB_CONFIG_FILE = ".pain3d/config.json"
+HUB_MANIFEST = ".pain3d/manifest.jsonl"
+MARKERS = {"folder": CONFIG_FILE, "hub": HUB_CONFIG_FILE}
 JPEG_QUALITY = 95
 
 
@@ -80,14 +86,29 @@ def frame_annotation(f: Frame, scale_mm: float) -> dict:
     }
 
 
-def prepare_output(out: Path, config: GenerationConfig, overwrite: bool, resume: bool) -> set[str]:
-    """Check/create the output folder; return the identities already finished (for resume)."""
+def prepare_output(
+    out: Path,
+    config: GenerationConfig,
+    overwrite: bool,
+    resume: bool,
+    *,
+    layout: str = "folder",
+    manifest: str = MANIFEST,
+) -> set[str]:
+    """Check/create the output folder; return the identities already finished (for resume).
+
+    ``layout`` is the output format ("folder" or "hub"): its run record is ``MARKERS[layout]``
+    and its manifest ``manifest`` (paths relative to ``out``). A folder holding either format's
+    record counts as pain3d's own (``--overwrite`` may clear it); resuming needs the same format
+    and the same settings.
+    """
+    config_file = MARKERS[layout]
     if overwrite and resume:
         raise OutputDirError("--overwrite and --resume exclude each other; pick one")
     if out.exists() and not out.is_dir():
         raise OutputDirError(f"{out} exists and is not a folder; choose another --out")
     existing = out.is_dir() and any(out.iterdir())
-    ours = (out / CONFIG_FILE).is_file()
+    ours = any((out / m).is_file() for m in MARKERS.values())
     if existing and not (overwrite or resume):
         raise OutputDirError(
             f"{out} is not empty; pass --resume to finish an interrupted run, --overwrite to replace it, or choose a new --out"
@@ -96,16 +117,19 @@ def prepare_output(out: Path, config: GenerationConfig, overwrite: bool, resume:
         raise OutputDirError(f"{out} is not empty and was not written by pain3d; refusing to touch it, choose a new --out")
     meta = config_record(config)
     if resume and ours:
-        old = json.loads((out / CONFIG_FILE).read_text())
+        if not (out / config_file).is_file():
+            other = next(k for k, m in MARKERS.items() if (out / m).is_file())
+            raise OutputDirError(f"{out} holds the {other!r} format, not {layout!r}; rerun with --format {other} or use --overwrite")
+        old = json.loads((out / config_file).read_text())
         if old.get("config") != meta["config"]:
             raise OutputDirError(f"{out} was generated with different settings; rerun with those settings or use --overwrite")
-        repair_manifest(out)
-        return read_manifest(out)
+        repair_manifest(out, manifest)
+        return read_manifest(out, manifest)
     if overwrite and ours:
         for child in out.iterdir():
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
+    (out / config_file).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / config_file, json.dumps(meta, indent=2, sort_keys=True).encode())
     return set()
 
 
@@ -129,8 +153,8 @@ def config_record(config: GenerationConfig) -> dict:
     return {"format_version": FORMAT_VERSION, "config": json.loads(json.dumps(cfg))}
 
 
-def read_manifest(out: Path) -> set[str]:
-    path = out / MANIFEST
+def read_manifest(out: Path, manifest: str = MANIFEST) -> set[str]:
+    path = out / manifest
     if not path.exists():
         return set()
     done = set()
@@ -144,10 +168,10 @@ def read_manifest(out: Path) -> set[str]:
     return done
 
 
-def repair_manifest(out: Path) -> None:
+def repair_manifest(out: Path, manifest: str = MANIFEST) -> None:
     """Drop torn lines (a run killed mid-write) so the records appended next start on a line
     of their own and the manifest ends up as an uninterrupted run's."""
-    path = out / MANIFEST
+    path = out / manifest
     if not path.exists():
         return
     text = path.read_text()

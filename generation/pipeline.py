@@ -8,7 +8,7 @@ generated on its own (process pools, sharded runs) and gives the same bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
@@ -118,6 +118,39 @@ class IdentityResult:
     faces: np.ndarray
 
 
+@dataclass
+class BackendAppearance:
+    """What an appearance backend gives one identity; None fields keep the procedural choice.
+
+    uvs (V, 2) + texture (Th, Tw, 3): one texture for the neutral and every pain mesh (the
+        topology is fixed, so identity and skin detail stay put while the AUs move them).
+    lights: replaces the identity's sampled light rig.
+    finish: ``finish(rgb, mask, view, expression) -> rgb`` on every rendered frame (e.g.
+        inpainting around the face; ``mask`` is the renderer's coverage).
+    neutral_image: the image the texture came from, if any; extras: copied into each Frame.
+    """
+
+    uvs: np.ndarray | None = None
+    texture: np.ndarray | None = None
+    lights: Lights | None = None
+    finish: Callable[[np.ndarray, np.ndarray, int, int], np.ndarray] | None = None
+    neutral_image: np.ndarray | None = None
+    extras: dict = field(default_factory=dict)
+
+
+class AppearanceBackend(Protocol):
+    """``backend(neutral vertices (V, 3), faces (F, 3), demographics, age, rng)``."""
+
+    def __call__(
+        self, vertices: np.ndarray, faces: np.ndarray, demographics: Demographics, age: float, rng: np.random.Generator
+    ) -> BackendAppearance: ...
+
+
+# Stream of the identity's generator handed to an appearance backend: its draws never shift
+# the procedural ones, so AUs, labels and geometry are the same with or without a backend.
+BACKEND_STREAM = 2**31 + 1
+
+
 def build_face_model(config: GenerationConfig) -> FaceModel:
     """The face model the config asks for."""
     if config.face_model == "flame":
@@ -149,10 +182,21 @@ def identity_name(index: int) -> str:
 
 
 class Generator:
-    """Generates identities for a config; ``generator.identity(i)`` is deterministic."""
+    """Generates identities for a config; ``generator.identity(i)`` is deterministic.
 
-    def __init__(self, config: GenerationConfig, model: FaceModel | None = None) -> None:
+    appearance_backend: optional ``AppearanceBackend`` (e.g. ``generation.diffusion.
+    DiffusionAppearance``) replacing the procedural texture, lights or backdrop; None keeps
+    the procedural CPU path, byte for byte.
+    """
+
+    def __init__(
+        self,
+        config: GenerationConfig,
+        model: FaceModel | None = None,
+        appearance_backend: AppearanceBackend | None = None,
+    ) -> None:
         self.config = config
+        self.appearance_backend = appearance_backend
         self.model = model if model is not None else build_face_model(config)
         self.template: Mesh = self.model.template()
         self.rig = AURig(self.model)
@@ -203,7 +247,17 @@ class Generator:
         app = sample_appearance(demo, age, rng)
         colors = vertex_albedo(self.template.with_vertices(neutral), self.model.landmarks(neutral), app)
         bg = background(cfg.size, rng)
-        renderer = MeshRenderer(lights=sample_lights(rng), ssaa=cfg.ssaa)
+        lights = sample_lights(rng)
+        shading = {"vertex_colors": colors}
+        backend, extras = None, {}
+        if self.appearance_backend is not None:
+            brng = np.random.default_rng([cfg.seed, index, BACKEND_STREAM])
+            backend = self.appearance_backend(neutral, self.template.faces, demo, age, brng)
+            if backend.texture is not None:
+                shading = {"uvs": backend.uvs, "texture": backend.texture}
+            lights = backend.lights or lights
+            extras = backend.extras
+        renderer = MeshRenderer(lights=lights, ssaa=cfg.ssaa)
         bound = self.rig.bind(neutral)
         name = identity_name(index)
         frames, meshes = [], []
@@ -212,7 +266,10 @@ class Generator:
             meshes.append(posed)
             attrs = {"disp": vertex_displacement(neutral, posed)} if e else None
             for j, cam in enumerate(self.cameras):
-                out = renderer((posed, self.template.faces), cam, vertex_colors=colors, background=bg, extra_attrs=attrs)
+                out = renderer((posed, self.template.faces), cam, **shading, background=bg, extra_attrs=attrs)
+                image = out.rgb
+                if backend is not None and backend.finish is not None:
+                    image = backend.finish(out.rgb, out.mask, j, e)
                 heat = direction = None
                 if e:
                     hm = heatmap_from_maps(out.attrs["disp"], cam.rotation_translation()[0], cfg.heatmap_scale_mm)
@@ -224,7 +281,7 @@ class Generator:
                         view=j,
                         yaw=float(cam.yaw_deg),
                         pitch=float(cam.pitch_deg),
-                        image=out.rgb,
+                        image=image,
                         heat=heat,
                         direction=direction,
                         aus={k: float(v) for k, v in pain.items()},
@@ -234,6 +291,7 @@ class Generator:
                         age=float(age),
                         seed=cfg.seed,
                         appearance=app,
+                        extras=dict(extras),
                     )
                 )
         return IdentityResult(index, name, frames, meshes, self.template.faces)

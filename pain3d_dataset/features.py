@@ -8,6 +8,9 @@ Configs:
 Heatmaps come twice: ``heatmap`` is the colorized PNG (black for neutral frames), and
 ``heatmap_raw`` the lossless 16-bit grey PNG (decode: ``np.asarray(img) / 65535`` gives heat in
 [0, 1]; multiply by ``heatmap_scale_mm`` for millimetres of displacement).
+
+Values an imported source does not have (``importers.import_3dpain``): ClassLabels -1 (missing),
+floats NaN, ``seed`` -1, images null; views may be named explicitly (``view_names(names=...)``).
 """
 
 from __future__ import annotations
@@ -23,10 +26,24 @@ CONFIGS = ("frames", "meshes", "faces")
 DEFAULT_CONFIG = "frames"
 SPLITS = ("train", "validation", "test")
 PSPI_NAMES = [str(i) for i in range(PSPI_MAX + 1)]
+DEFAULT_YAWS = (-30.0, 0.0, 30.0)
 
 
-def view_names(yaws: Sequence[float]) -> list[str]:
-    """ClassLabel names of the views, from their yaws: (-30, 0, 30) -> yaw-30, yaw+0, yaw+30."""
+def view_names(yaws: Sequence[float] | None = None, names: Sequence[str] | None = None) -> list[str]:
+    """ClassLabel names of the views, from their yaws: (-30, 0, 30) -> yaw-30, yaw+0, yaw+30.
+
+    ``names`` overrides the yaw-derived names (e.g. the 3D-Pain release importer, whose views have
+    no known yaw, uses view_000, view_001, view_002); if both are given they must be as long.
+    """
+    if names is not None:
+        names = [str(n) for n in names]
+        if yaws is not None and len(yaws) != len(names):
+            raise ValueError(f"{len(names)} view names given for {len(yaws)} yaws; give one name per view")
+        if len(set(names)) != len(names):
+            raise ValueError(f"view names {names} repeat; give each view a distinct name")
+        return names
+    if yaws is None:
+        yaws = DEFAULT_YAWS
     return [f"yaw{float(y):+g}" for y in yaws]
 
 
@@ -34,8 +51,11 @@ def au_struct(codes: Sequence[str]) -> dict:
     return {code: Value("float32") for code in codes}
 
 
-def frame_features(yaws: Sequence[float] = (-30.0, 0.0, 30.0)) -> Features:
-    """Features of the default config (one row per frame)."""
+def frame_features(yaws: Sequence[float] | None = None, names: Sequence[str] | None = None) -> Features:
+    """Features of the default config (one row per frame).
+
+    yaws default to (-30, 0, 30) unless ``names`` is given; ``names`` as in ``view_names``.
+    """
     return Features(
         {
             "image": Image(),
@@ -47,7 +67,7 @@ def frame_features(yaws: Sequence[float] = (-30.0, 0.0, 30.0)) -> Features:
             "pspi": ClassLabel(names=PSPI_NAMES),
             "identity": Value("string"),
             "expression": Value("int32"),
-            "view": ClassLabel(names=view_names(yaws)),
+            "view": ClassLabel(names=view_names(yaws, names)),
             "yaw": Value("float32"),
             "pitch": Value("float32"),
             "age_group": ClassLabel(names=list(AGE_GROUPS)),
@@ -81,9 +101,9 @@ def face_features() -> Features:
     return Features({"face_model": Value("string"), "faces": Array2D(shape=(None, 3), dtype="int32")})
 
 
-def features_for(config: str, yaws: Sequence[float] = (-30.0, 0.0, 30.0)) -> Features:
+def features_for(config: str, yaws: Sequence[float] | None = None, names: Sequence[str] | None = None) -> Features:
     if config == "frames":
-        return frame_features(yaws)
+        return frame_features(yaws, names)
     if config == "meshes":
         return mesh_features()
     if config == "faces":

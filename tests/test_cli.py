@@ -32,7 +32,9 @@ JSON_KEYS = {
     "gender", "ethnicity", "age", "skin_tone", "seed",
 }
 IDS, EXPR, VIEWS = 3, 2, 3
-BASE = ["--identities", str(IDS), "--expressions", str(EXPR), "--views", str(VIEWS), "--size", "64", "--quiet"]
+# These tests cover the images + JSON layout (--format folder); the default Hub layout is
+# tested in test_writer.py.
+BASE = ["--format", "folder", "--identities", str(IDS), "--expressions", str(EXPR), "--views", str(VIEWS), "--size", "64", "--quiet"]
 PAIN3D = Path(sys.executable).with_name("pain3d")  # the console script next to this Python
 
 
@@ -169,7 +171,7 @@ def test_layout_and_labels(reference):
 
 def test_fixed_aus(tmp_path, capsys):
     out = tmp_path / "one"
-    code, _, err = run(["generate", "--out", out, "--identities", 1, "--expressions", 1, "--views", 1,
+    code, _, err = run(["generate", "--out", out, "--format", "folder", "--identities", 1, "--expressions", 1, "--views", 1,
                         "--size", 64, "--quiet", "--au", "AU4=3,AU6=2,AU43=1"], capsys)
     assert code == 0, err
     ann = json.loads((out / "frames/id_00000/id_00000_e01_v0.json").read_text())
@@ -384,7 +386,7 @@ def test_flame_face_model(tmp_path, capsys, monkeypatch):
     path = tmp_path / "generic_model.pkl"
     path.write_bytes(py2_pickle_bytes(synthetic_flame(), monkeypatch))
     out = tmp_path / "flame"
-    argv = ["generate", "--out", out, "--identities", 2, "--expressions", 2, "--views", 2, "--size", 64,
+    argv = ["generate", "--out", out, "--format", "folder", "--identities", 2, "--expressions", 2, "--views", 2, "--size", 64,
             "--quiet", "--face-model", "flame", "--flame-path", path]
     code, _, err = run(argv, capsys)
     assert code == 0, err
@@ -434,10 +436,12 @@ def test_preview_writes_a_contact_sheet(levels, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, words",
     [
-        ([], ["generate", "preview", "examples:"]),
+        ([], ["generate", "preview", "verify", "push", "examples:"]),
         (["generate"], ["--out", "--identities", "--expressions", "--views", "--yaws", "--size", "--seed",
                         "--face-model", "--flame-path", "--distractors", "--au", "--pspi-range", "--weights",
-                        "--workers", "--overwrite", "--resume", "--quiet"]),
+                        "--format", "--max-shard-mb", "--workers", "--overwrite", "--resume", "--quiet"]),
+        (["verify"], ["--sample", "--quiet"]),
+        (["push"], ["--private", "--token", "--sample"]),
         (["preview"], ["--out", "--identities", "--levels", "--view", "--size", "--seed", "--face-model"]),
     ],
 )

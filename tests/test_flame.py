@@ -9,6 +9,7 @@ matrix, and the old module names ``numpy.core.multiarray`` / ``scipy.sparse.csc`
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import pickle
@@ -139,10 +140,23 @@ def synthetic_flame(seed: int = 0, fine: bool = False, eye_openings: bool = Fals
     }
 
 
-class _Py2Pickler(pickle._Pickler):
+def _fresh_pickle():
+    """The pure-Python pickle module as the standard library defines it, unpatched."""
+    spec = importlib.util.find_spec("pickle")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_PICKLE = _fresh_pickle()
+
+
+class _Py2Pickler(_PICKLE._Pickler):
     """Writes bytes and ASCII text as Python 2 ``str`` (BINSTRING), as FLAME's pickle has."""
 
-    dispatch = dict(pickle._Pickler.dispatch)
+    # from a fresh copy of the pickle module: importing dill (e.g. via datasets) replaces
+    # entries of pickle._Pickler.dispatch, which would write dill._dill references
+    dispatch = dict(_PICKLE._Pickler.dispatch)
 
     def save_py2_str(self, obj):
         data = obj if isinstance(obj, bytes) else obj.encode("latin1")

@@ -1,0 +1,373 @@
+"""The Hub-layout writer: generator output -> Parquet shards + dataset card, resumable and
+shardable across processes.
+
+    OUT/
+      README.md                                  dataset card (YAML: configs, dataset_info)
+      pspi_histogram.png, demographics.png       plots embedded in the card
+      data/frames/train-00000-of-00002.parquet   one row per frame (default config)
+      data/meshes/validation-00000-of-00001.parquet
+      data/faces/train-00000-of-00001.parquet    the face model's triangles, once
+      .pain3d/config.json                        run settings (marks a pain3d folder)
+      .pain3d/manifest.jsonl                     finished identities: identity, rank, split
+
+While generating, each identity is written as its own small Parquet "piece" per config,
+``data/.pieces/<config>/<identity>.parquet`` (temporary file + ``os.replace``), then recorded
+in the manifest. Any process may write any identity, in any order. ``finalize`` (one process,
+after all identities) concatenates the pieces of each config and split in identity order into
+shards of bounded size, writes the card and removes the pieces. Since shards depend only on the
+pieces, and each piece only on ``(seed, identity)``, the dataset is byte-identical whatever the
+number of processes or workers, and whether or not the run was interrupted and resumed.
+
+Splits are by identity (70/20/10 train/validation/test), drawn from ``(seed, identities)``
+alone; see ``assign_splits``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from generation.layout import HUB_MANIFEST, config_record, prepare_output, repair_manifest, write_atomic
+from generation.pipeline import GenerationConfig, IdentityResult, identity_name
+
+from .features import CONFIGS, DEFAULT_CONFIG, SPLITS, face_features, features_for
+
+PIECES = "data/.pieces"
+CARD = "README.md"
+PIECE_CONFIGS = ("frames", "meshes")  # written per identity; "faces" is written once at the end
+SPLIT_FRACTIONS = {"train": 0.7, "validation": 0.2, "test": 0.1}
+DEFAULT_MAX_SHARD_MB = 256.0
+# rng key of the split draw, [seed, 2**31 + 2]; identities use [seed, i], the PSPI plan
+# [seed, 2**31], appearance backends [seed, i, 2**31 + 1]
+_SPLIT_STREAM = 2**31 + 2
+
+
+class DatasetWriteError(ValueError):
+    """The dataset cannot be written or finished as asked (a one-line CLI error)."""
+
+
+# --- splits -----------------------------------------------------------------------------------
+def split_counts(n_identities: int) -> dict[str, int]:
+    """Identities per split: 70/20/10 by rounding; with 3 or more identities no split is empty."""
+    n = int(n_identities)
+    val = int(round(SPLIT_FRACTIONS["validation"] * n))
+    test = int(round(SPLIT_FRACTIONS["test"] * n))
+    if n >= 3:
+        val, test = max(val, 1), max(test, 1)
+    val = min(val, max(n - 1, 0))
+    test = min(test, max(n - 1 - val, 0))
+    return {"train": n - val - test, "validation": val, "test": test}
+
+
+def assign_splits(n_identities: int, seed: int) -> list[str]:
+    """Split of each identity index, from ``(seed, n_identities)`` alone (never from how the
+    work is spread over processes): a seeded permutation, cut by ``split_counts``."""
+    counts = split_counts(n_identities)
+    order = np.random.default_rng([int(seed), _SPLIT_STREAM]).permutation(n_identities)
+    out = [""] * n_identities
+    start = 0
+    for split in SPLITS:
+        for i in order[start : start + counts[split]]:
+            out[int(i)] = split
+        start += counts[split]
+    return out
+
+
+# --- Parquet helpers ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_datasets():
+    """No "Creating parquet from Arrow format" bars while we write (restored afterwards)."""
+    from datasets.utils.tqdm import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+def write_dataset_atomic(ds, path: Path) -> int:
+    """``ds.to_parquet`` into a temporary file, fsync, then rename onto ``path``; returns the
+    file size. A killed run leaves either the old file, the new one, or a ``.*.tmp`` to sweep."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(path)
+    with _quiet_datasets(), open(tmp, "wb") as fh:
+        ds.to_parquet(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def write_rows_atomic(rows: list[dict], features, path: Path) -> int:
+    """Rows (images as encoded bytes, never re-encoded) -> one Parquet file, atomically."""
+    from datasets import Dataset
+
+    return write_dataset_atomic(Dataset.from_list(rows, features=features), path)
+
+
+def write_table_atomic(table, features, path: Path) -> int:
+    """An Arrow table already in ``features``' storage form -> one Parquet file, atomically,
+    written by ``datasets`` exactly as ``Dataset.to_parquet`` writes (row groups, metadata)."""
+    from datasets import Dataset
+    from datasets.info import DatasetInfo
+    from datasets.table import InMemoryTable
+
+    ds = Dataset(InMemoryTable(table), info=DatasetInfo(features=features))
+    return write_dataset_atomic(ds, path)
+
+
+def parquet_rows(path: Path) -> int | None:
+    """Rows in a Parquet file, or None when it cannot be read (torn, truncated, not Parquet)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(path).num_rows
+    except Exception:  # noqa: BLE001 - any unreadable file counts as missing
+        return None
+
+
+def plan_shards(sizes: Sequence[int], max_bytes: int) -> list[list[int]]:
+    """Group consecutive items (in order) so each group's total size stays within ``max_bytes``;
+    an item larger than the bound gets a group of its own."""
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if cur and total + size > max_bytes:
+            groups.append(cur)
+            cur, total = [], 0
+        cur.append(i)
+        total += size
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}.parquet"
+
+
+@dataclass
+class SplitWritten:
+    """What ``write_shards`` wrote for one config and split."""
+
+    config: str
+    split: str
+    files: list[str]  # relative to the dataset folder
+    num_examples: int
+    num_bytes: int  # Arrow (in-memory) size, as push_to_hub records it
+    download_size: int  # Parquet bytes on disk
+
+
+def write_shards(out: Path, config: str, split: str, pieces: Sequence[Path], features, max_bytes: int) -> SplitWritten:
+    """Concatenate ``pieces`` (in the order given) into ``data/<config>/<split>-i-of-n.parquet``
+    shards of at most about ``max_bytes`` each (the count planned from the piece sizes first)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    groups = plan_shards([p.stat().st_size for p in pieces], max_bytes)
+    files, rows, nbytes, disk = [], 0, 0, 0
+    for k, group in enumerate(groups):
+        table = pa.concat_tables([pq.read_table(pieces[j]) for j in group])
+        rel = f"data/{config}/{shard_name(split, k, len(groups))}"
+        disk += write_table_atomic(table, features, out / rel)
+        files.append(rel)
+        rows += table.num_rows
+        nbytes += table.nbytes
+    return SplitWritten(config, split, files, rows, nbytes, disk)
+
+
+# --- the writer ---------------------------------------------------------------------------------
+@dataclass
+class Finalized:
+    """Summary of a finished dataset."""
+
+    out: Path
+    splits: list[SplitWritten] = field(default_factory=list)
+
+    def rows(self, config: str) -> dict[str, int]:
+        return {s.split: s.num_examples for s in self.splits if s.config == config}
+
+    def files(self) -> list[str]:
+        return [f for s in self.splits for f in s.files]
+
+
+class HubWriter:
+    """Writes one generation run in the Hub layout. Every method is safe to call from any rank
+    except ``prepare`` and ``finalize`` (rank 0 only, before and after the others' work)."""
+
+    def __init__(self, out: Path, config: GenerationConfig, max_shard_mb: float = DEFAULT_MAX_SHARD_MB) -> None:
+        if max_shard_mb <= 0:
+            raise DatasetWriteError(f"--max-shard-mb must be positive, got {max_shard_mb:g}")
+        self.out = Path(out)
+        self.config = config
+        self.max_bytes = max(1, int(max_shard_mb * 2**20))
+        self.splits = assign_splits(config.identities, config.seed)
+        self.frames_per_identity = (config.expressions + 1) * len(config.views)
+        self.meshes_per_identity = config.expressions + 1
+
+    # paths
+    def piece(self, config: str, name: str) -> Path:
+        return self.out / PIECES / config / f"{name}.parquet"
+
+    @property
+    def manifest(self) -> Path:
+        return self.out / HUB_MANIFEST
+
+    def features(self, config: str):
+        return features_for(config, self.config.views)
+
+    # rank 0, first
+    def prepare(self, overwrite: bool, resume: bool) -> None:
+        """Check/create OUT (the folder rules of ``generation.layout``) and sweep temporary
+        files a killed run left behind."""
+        prepare_output(self.out, self.config, overwrite=overwrite, resume=resume, layout="hub", manifest=HUB_MANIFEST)
+        for tmp in self._temporaries():
+            tmp.unlink()
+
+    def _temporaries(self) -> list[Path]:
+        found = []
+        for folder in [self.out, self.out / "data", *(self.out / "data").glob("*"), *(self.out / PIECES).glob("*")]:
+            if folder.is_dir():
+                found += [p for p in folder.glob(".*.tmp") if p.is_file()]
+        return found
+
+    def is_finished(self) -> bool:
+        """The card is written last, after every shard, so it marks a finished dataset."""
+        return (self.out / CARD).is_file()
+
+    # any rank
+    def records(self) -> dict[str, dict]:
+        """Manifest records by identity (the last one wins; torn lines are skipped)."""
+        recs: dict[str, dict] = {}
+        if self.manifest.exists():
+            for line in self.manifest.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                    recs[rec["identity"]] = rec
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
+        return recs
+
+    def piece_ok(self, name: str) -> bool:
+        want = {"frames": self.frames_per_identity, "meshes": self.meshes_per_identity}
+        return all(parquet_rows(self.piece(c, name)) == want[c] for c in PIECE_CONFIGS)
+
+    def done(self, indices: Iterable[int] | None = None) -> set[str]:
+        """Identities recorded in the manifest whose pieces are all present and readable, with
+        the expected row counts (among ``indices``, default all); the rest must be (re)made."""
+        recs = self.records()
+        idx = range(self.config.identities) if indices is None else indices
+        return {n for n in (identity_name(i) for i in idx) if n in recs and self.piece_ok(n)}
+
+    def write_pieces(self, result: IdentityResult) -> None:
+        """One identity's rows -> its frames and meshes pieces (each atomic)."""
+        from .rows import frame_rows, mesh_rows
+
+        rows = {
+            "frames": frame_rows(result, self.config.views, self.config.heatmap_scale_mm),
+            "meshes": mesh_rows(result, self.config.face_model),
+        }
+        for config in PIECE_CONFIGS:
+            write_rows_atomic(rows[config], self.features(config), self.piece(config, result.name))
+
+    def record(self, name: str, index: int, rank: int = 0) -> None:
+        """Append the identity's manifest line (one ``write`` on an O_APPEND file, so lines from
+        several processes never interleave), after its pieces are in place."""
+        rec = {"identity": name, "rank": rank, "split": self.splits[index]}
+        line = (json.dumps(rec, sort_keys=True) + "\n").encode()
+        self.manifest.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write_identity(self, result: IdentityResult, rank: int = 0) -> None:
+        self.write_pieces(result)
+        self.record(result.name, result.index, rank)
+
+    # rank 0, last
+    def finalize(self, faces: np.ndarray) -> Finalized:
+        """Pieces -> shards per config and split (identity order), the faces config, the card
+        with its plots; then the manifest is tidied and the pieces removed."""
+        from .card import write_card
+
+        names = [identity_name(i) for i in range(self.config.identities)]
+        missing = [n for n in names if not self.piece_ok(n)]
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise DatasetWriteError(
+                f"cannot finish {self.out}: no complete pieces for {', '.join(missing[:3])}{more}; rerun with --resume"
+            )
+        result = Finalized(self.out)
+        for config in PIECE_CONFIGS:
+            for split in SPLITS:
+                pieces = [self.piece(config, n) for n, s in zip(names, self.splits) if s == split]
+                if pieces:
+                    result.splits.append(write_shards(self.out, config, split, pieces, self.features(config), self.max_bytes))
+        face_rows = [{"face_model": self.config.face_model, "faces": np.asarray(faces, dtype=np.int32)}]
+        rel = f"data/faces/{shard_name('train', 0, 1)}"
+        from datasets import Dataset
+
+        ds = Dataset.from_list(face_rows, features=face_features())
+        size = write_dataset_atomic(ds, self.out / rel)
+        result.splits.append(SplitWritten("faces", "train", [rel], 1, ds.data.nbytes, size))
+        self._remove_stale_shards(result.files())
+        write_card(self.out, result, settings=config_record(self.config)["config"])
+        self._tidy_manifest()
+        shutil.rmtree(self.out / PIECES, ignore_errors=True)
+        return result
+
+    def _remove_stale_shards(self, keep: list[str]) -> None:
+        """Shards of an earlier finalize with another plan (never with the same settings)."""
+        keep_set = set(keep)
+        for config in CONFIGS:
+            for p in (self.out / "data" / config).glob("*.parquet"):
+                if p.relative_to(self.out).as_posix() not in keep_set:
+                    p.unlink()
+
+    def _tidy_manifest(self) -> None:
+        """One line per identity, in identity order (the rank that wrote it kept)."""
+        repair_manifest(self.out, HUB_MANIFEST)
+        recs = self.records()
+        lines = [json.dumps(recs[identity_name(i)], sort_keys=True) + "\n" for i in range(self.config.identities)]
+        write_atomic(self.manifest, "".join(lines).encode())
+
+    def remove_pieces(self) -> None:
+        """After a finished dataset: drop pieces a run killed while cleaning up left behind."""
+        shutil.rmtree(self.out / PIECES, ignore_errors=True)
+
+
+__all__ = [
+    "CARD",
+    "DEFAULT_CONFIG",
+    "DEFAULT_MAX_SHARD_MB",
+    "DatasetWriteError",
+    "Finalized",
+    "HubWriter",
+    "PIECES",
+    "SplitWritten",
+    "assign_splits",
+    "plan_shards",
+    "shard_name",
+    "split_counts",
+    "write_rows_atomic",
+    "write_shards",
+    "write_table_atomic",
+]

@@ -55,8 +55,6 @@ class FaceChecker:
 
     def measure(self, rgb: np.ndarray) -> FaceMeasures | None:
         """Landmark measures of the largest detected face, or None when no face is found."""
-        import dlib
-
         img = np.ascontiguousarray(rgb)
         dets = self.detector(img, self.upsample)
         if len(dets) == 0:

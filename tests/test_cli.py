@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from generation.cli import main
+from helpers import assert_one_error_line, assert_same_tree, tree
 from generation.heatmaps import colorize
 
 # The synthetic FLAME builder lives in test_flame.py (tests/ is on sys.path under pytest's
@@ -56,23 +57,13 @@ def run_script(argv) -> subprocess.CompletedProcess:
     return subprocess.run([str(PAIN3D), *map(str, argv)], capture_output=True, text=True, env=env, timeout=300)
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` (hidden ones too): relative path -> bytes."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def assert_same_tree(a: Path, b: Path) -> None:
-    ta, tb = tree(a), tree(b)
-    assert sorted(ta) == sorted(tb)
-    differ = [k for k in ta if ta[k] != tb[k]]
-    assert not differ, f"files differ: {differ[:5]}"
 
 
-def assert_one_error_line(err: str) -> None:
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("pain3d: error: "), err
+
+
+
 
 
 def generate(out: Path, capsys, *extra) -> None:

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from generation.cli import main
+from helpers import assert_one_error_line, assert_same_tree, tree
 from generation.pipeline import GenerationConfig
 from pain3d_dataset import hub as hub_module
 from pain3d_dataset.features import face_features, frame_features, mesh_features
@@ -57,26 +58,13 @@ def generate(out: Path, capsys, *extra, base=BASE) -> None:
     assert "Traceback" not in err
 
 
-def tree(root: Path, skip=()) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).as_posix() not in skip
-    }
 
 
-def assert_same_tree(a: Path, b: Path, skip=()) -> None:
-    ta, tb = tree(a, skip), tree(b, skip)
-    assert sorted(ta) == sorted(tb)
-    differ = [k for k in ta if ta[k] != tb[k]]
-    assert not differ, f"files differ: {differ[:5]}"
 
 
-def assert_one_error_line(err: str) -> None:
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("pain3d: error: "), err
+
+
+
 
 
 def card_yaml(root: Path) -> dict:

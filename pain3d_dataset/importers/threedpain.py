@@ -872,14 +872,6 @@ def _print_report(report: ImportReport, stream=None) -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return v
 
 
 def cmd_import_3dpain(args: argparse.Namespace) -> int:
@@ -916,6 +908,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output dataset folder (new or empty)")
     p.add_argument("--split-file", default=None, help="CSV annotation_base_name,split (0/1/2) to use; default: one found in SRC, else 70/20/10 by identity")
     p.add_argument("--seed", type=int, default=0, help="seed of the 70/20/10 identity split (default %(default)s)")
+    from generation.cli import _positive_float
+
     p.add_argument("--max-shard-mb", type=_positive_float, default=256, help="largest Parquet shard in MB (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace the dataset in a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -1,0 +1,28 @@
+"""Assertions shared by the CLI and writer tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def tree(root: Path, skip=()) -> dict[str, bytes]:
+    """Every file under ``root`` (hidden ones too): relative path -> bytes, minus ``skip``."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).as_posix() not in skip
+    }
+
+
+def assert_same_tree(a: Path, b: Path, skip=()) -> None:
+    ta, tb = tree(a, skip), tree(b, skip)
+    assert sorted(ta) == sorted(tb)
+    differ = [k for k in ta if ta[k] != tb[k]]
+    assert not differ, f"files differ: {differ[:5]}"
+
+
+def assert_one_error_line(err: str) -> None:
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pain3d: error: "), err

@@ -1,0 +1,229 @@
+"""Tests of vitpain_hf.train, the accelerate training script, on a tiny generated 3DPain folder.
+
+Every run is a subprocess, launched as a user would (`python -m` / `accelerate launch`): preset tiny at
+32x32 (2x2 patches), 6 identities x 3 frames at 64 px. The dataset and the heatmap (teacher) run are
+shared by the tests of this module. About a minute and a half on 2 CPU cores.
+"""
+
+import os
+
+for _variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
+    os.environ.setdefault(_variable, "1")  # nothing here may reach the Hub
+
+import csv  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import AutoImageProcessor, AutoModel, ViTConfig, ViTModel  # noqa: E402
+
+import vitpain_hf  # noqa: E402
+from vitpain_hf import train  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IMAGE = 32
+TINY = ["--preset", "tiny", "--image-size", str(IMAGE), "--seed", "0"]
+LR_BACKBONE, LR_HEAD = 5e-6, 5e-5
+EXPECTED_COLUMNS = [
+    "epoch", "step", "lr_backbone", "lr_head", "backbone_trainable", "train_loss", "train_loss_pspi",
+    "train_loss_au", "val_loss_pspi", "val_loss_au", "val_macro_auroc", "val_accuracy", "val_accuracy_within_1",
+    "val_accuracy_within_2", "val_auroc_at_2", "val_f1_at_2", "val_auroc_at_3", "val_f1_at_3", "val_mae",
+    "val_pearson", "num_processes", "batches_per_rank", "weights_in_sync", "train_samples_per_s", "epoch_seconds",
+]
+DISTILL_COLUMNS = ["train_loss_pspi_distill", "train_loss_au_distill", "train_loss_feature_distill"]
+
+
+def run(args: list[str], cache: Path, timeout: float = 300) -> str:
+    """Runs a command from the repository root in its own process group (killed whole on timeout)."""
+    env = dict(os.environ, HF_DATASETS_CACHE=str(cache), PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"{' '.join(args[:6])} ... timed out after {timeout}s:\n{out[-3000:]}")
+    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{out[-5000:]}"
+    return out
+
+
+def train_cli(*args: str, cache: Path) -> str:
+    return run([sys.executable, "-m", "vitpain_hf.train", *args], cache)
+
+
+def read_metrics(out_dir: Path) -> list[dict]:
+    with (out_dir / "metrics.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("train")
+
+
+@pytest.fixture(scope="module")
+def dataset(workdir) -> Path:
+    """6 identities (4 train / 1 validation / 1 test) x (neutral + 2 expressions) x 1 view, Hub layout."""
+    out = workdir / "3dpain"
+    run([sys.executable, "-m", "generation.cli", "generate", "--out", str(out), "--size", "64", "--identities", "6",
+         "--expressions", "2", "--views", "1", "--seed", "0", "--quiet"], workdir / "cache")
+    return out
+
+
+@pytest.fixture(scope="module")
+def pretrained_vit(workdir) -> Path:
+    """A random ViT with the tiny preset's shape, saved like a Hub checkpoint."""
+    torch.manual_seed(1)
+    config = ViTConfig(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
+                       image_size=IMAGE, patch_size=16)
+    ViTModel(config, add_pooling_layer=False).save_pretrained(workdir / "tiny-vit")
+    return workdir / "tiny-vit"
+
+
+@pytest.fixture(scope="module")
+def teacher_run(workdir, dataset, pretrained_vit) -> Path:
+    """Heatmap modality, 2 epochs, backbone frozen in the first, from a pretrained backbone."""
+    out = workdir / "teacher"
+    train_cli("--dataset", str(dataset), "--modality", "heatmap", *TINY, "--epochs", "2", "--freeze-epochs", "1",
+              "--batch-size", "4", "--pretrained-backbone", str(pretrained_vit), "--output-dir", str(out),
+              cache=workdir / "cache")
+    return out
+
+
+def test_lr_factor_is_a_cosine_from_one_to_one_percent():
+    values = [train.lr_factor(step, 10) for step in range(10)]
+    assert values[0] == pytest.approx(1.0) and values[-1] == pytest.approx(train.MIN_LR_RATIO)
+    assert all(a > b for a, b in zip(values, values[1:]))
+    assert values[4] + values[5] == pytest.approx(1 + train.MIN_LR_RATIO)  # symmetric about the midpoint
+
+
+def test_cli_rejects_bad_input(tmp_path, capsys):
+    (tmp_path / "checkpoints" / "epoch_0").mkdir(parents=True)
+    with pytest.raises(SystemExit):
+        train.parse_args(["--dataset", "x", "--output-dir", str(tmp_path)])
+    assert "--resume" in capsys.readouterr().err
+    for bad in (["--modality", "depth"], ["--epochs", "0"], ["--preset", "huge"]):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--dataset", "x", "--output-dir", str(tmp_path / "new"), *bad])
+    cfg = train.parse_args(["--dataset", "x", "--output-dir", str(tmp_path), "--resume", "--no-au-query"])
+    assert cfg.resume and cfg.no_au_query and cfg.lr_backbone == LR_BACKBONE and cfg.lr_head == LR_HEAD
+
+
+def test_single_process_run_logs_metrics_and_saves_best(teacher_run):
+    rows = read_metrics(teacher_run)
+    assert list(rows[0]) == EXPECTED_COLUMNS
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [int(r["step"]) for r in rows] == [3, 6]  # 4 train identities x 3 frames / batch 4 = 3 steps per epoch
+    for r in rows:
+        assert r["num_processes"] == "1" and r["batches_per_rank"] == "3" and r["weights_in_sync"] == "1"
+        assert 0.0 <= float(r["val_macro_auroc"]) <= 1.0
+        assert 0.0 <= float(r["val_accuracy"]) <= float(r["val_accuracy_within_1"]) <= float(r["val_accuracy_within_2"])
+        assert math.isfinite(float(r["train_loss"])) and float(r["val_mae"]) >= 0
+
+    best = teacher_run / "best"
+    model = AutoModel.from_pretrained(best)
+    processor = AutoImageProcessor.from_pretrained(best)
+    assert isinstance(model, vitpain_hf.ViTPainModel) and model.config.modality == "heatmap"
+    pixels = processor(images=[Image.new("RGB", (64, 64), (200, 40, 10))], return_tensors="pt")["pixel_values"]
+    assert pixels.shape == (1, 3, IMAGE, IMAGE)
+    assert model.eval()(pixel_values=pixels).pspi_logits.shape == (1, 17)
+
+    card = (best / "README.md").read_text()
+    assert "model-index:" in card and "type: macro_auroc" in card and "split: test" in card
+    assert "heatmap" in card and "3dpain" in card
+    results = json.loads((teacher_run / "all_results.json").read_text())
+    assert results["best_epoch"] in (0, 1) and 0.0 <= results["test_macro_auroc"] <= 1.0
+    assert results["validation_macro_auroc"] == pytest.approx(max(float(r["val_macro_auroc"]) for r in rows))
+
+
+def test_backbone_frozen_first_then_trained_and_lr_anneals_to_one_percent(teacher_run, pretrained_vit):
+    first, last = read_metrics(teacher_run)
+    assert float(first["lr_backbone"]) == 0.0 and first["backbone_trainable"] == "0"
+    assert float(last["lr_backbone"]) > 0.0 and last["backbone_trainable"] == "1"
+    assert float(last["lr_head"]) == pytest.approx(train.MIN_LR_RATIO * LR_HEAD, rel=1e-6)
+    assert float(last["lr_backbone"]) == pytest.approx(train.MIN_LR_RATIO * LR_BACKBONE, rel=1e-6)
+    assert LR_HEAD * train.MIN_LR_RATIO < float(first["lr_head"]) < LR_HEAD
+
+    # Frozen means untouched (no step, no weight decay) in epoch 0, and trained in epoch 1.
+    pretrained = ViTModel.from_pretrained(pretrained_vit, add_pooling_layer=False).state_dict()
+    after = {k: load_file(teacher_run / "checkpoints" / f"epoch_{k}" / "model.safetensors") for k in (0, 1)}
+    assert all(torch.equal(after[0][f"backbone.{name}"], value) for name, value in pretrained.items())
+    assert not torch.equal(after[1]["backbone.embeddings.cls_token"], pretrained["embeddings.cls_token"])
+    heads = [name for name in after[0] if name.startswith("pspi_head.")]
+    assert heads and any(not torch.equal(after[0][n], after[1][n]) for n in heads)
+
+
+def test_resume_reaches_the_weights_of_an_uninterrupted_run(teacher_run, dataset, pretrained_vit, workdir, tmp_path):
+    # Replay the run as if it had been killed after epoch 0: drop the last checkpoint and resume.
+    out = tmp_path / "resumed"
+    shutil.copytree(teacher_run, out)
+    reference = load_file(teacher_run / "checkpoints" / "epoch_1" / "model.safetensors")
+    shutil.rmtree(out / "checkpoints" / "epoch_1")
+    log = train_cli("--dataset", str(dataset), "--modality", "heatmap", *TINY, "--epochs", "2", "--freeze-epochs",
+                    "1", "--batch-size", "4", "--pretrained-backbone", str(pretrained_vit), "--output-dir", str(out),
+                    "--resume", cache=workdir / "cache")
+    assert "resumed from" in log and "epoch_0" in log
+    resumed = load_file(out / "checkpoints" / "epoch_1" / "model.safetensors")
+    assert resumed.keys() == reference.keys()
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+    rows, original = read_metrics(out), read_metrics(teacher_run)
+    assert [r["epoch"] for r in rows] == ["0", "1"]  # epoch 1 redone once, not appended twice
+    for column in ("train_loss", "lr_head", "val_macro_auroc", "val_loss_pspi"):
+        assert rows[1][column] == original[1][column]
+
+
+def test_distillation_from_the_heatmap_teacher(teacher_run, dataset, workdir, tmp_path):
+    out = tmp_path / "student"
+    train_cli("--dataset", str(dataset), "--modality", "rgb", "--teacher", str(teacher_run / "best"),
+              "--preset", "tiny", "--image-size", "48", "--epochs", "1", "--freeze-epochs", "0", "--batch-size", "4",
+              "--max-train-samples", "8", "--output-dir", str(out), cache=workdir / "cache")
+    (row,) = read_metrics(out)
+    assert set(DISTILL_COLUMNS) <= set(row)
+    terms = {c: float(row[c]) for c in ["train_loss_pspi", "train_loss_au", *DISTILL_COLUMNS]}
+    assert all(math.isfinite(v) and v >= 0 for v in terms.values())
+    assert terms["train_loss_feature_distill"] > 0  # a random student's CLS differs from the teacher's
+    # Eq. (15) with the default weights (1, 1, 0.1, 0.3, 0.5); per-batch means, averaged, stay linear.
+    weights = [1.0, 1.0, 0.1, 0.3, 0.5]
+    assert float(row["train_loss"]) == pytest.approx(sum(w * v for w, v in zip(weights, terms.values())), rel=1e-5)
+    assert row["batches_per_rank"] == "2"  # --max-train-samples 8 / batch 4
+    student = AutoModel.from_pretrained(out / "best")
+    assert student.config.modality == "rgb" and student.config.image_size == (48, 48)
+    assert str(teacher_run / "best") in (out / "best" / "README.md").read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_cpu_processes_run_real_ddp(dataset, workdir, tmp_path):
+    out = tmp_path / "ddp"
+    accelerate = Path(sys.executable).with_name("accelerate")
+    os.environ["ACCELERATE_USE_CPU"] = "1"  # with --multi_gpu: two gloo ranks, not two rank-0 copies
+    try:
+        run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+             "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+             "-m", "vitpain_hf.train", "--dataset", str(dataset), "--modality", "rgb", *TINY, "--epochs", "2",
+             "--freeze-epochs", "1", "--batch-size", "2", "--output-dir", str(out)], workdir / "cache")
+    finally:
+        del os.environ["ACCELERATE_USE_CPU"]
+    rows = read_metrics(out)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    for r in rows:
+        assert r["num_processes"] == "2"
+        assert r["batches_per_rank"] == "3 3"  # 12 train frames / (2 ranks x batch 2): both ranks trained
+        assert r["weights_in_sync"] == "1"  # gradients were all-reduced, also after unfreezing the backbone
+    assert sorted(p.name for p in (out / "checkpoints" / "epoch_1").glob("random_states_*")) == [
+        "random_states_0.pkl", "random_states_1.pkl"]
+    assert (out / "best" / "model.safetensors").exists() and (out / "all_results.json").exists()

@@ -1,0 +1,428 @@
+"""Train ViTPain (paper section 4) on a 3DPain dataset with accelerate.
+
+    accelerate launch -m vitpain_hf.train --dataset 3dpain --modality heatmap --output-dir runs/teacher
+    accelerate launch -m vitpain_hf.train --dataset 3dpain --modality rgb --teacher runs/teacher/best \
+        --output-dir runs/student
+    # two CPU processes, real DDP over gloo (`--cpu --num_processes 2` would start ONE process):
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 --num_machines 1 \
+        --mixed_precision no --dynamo_backend no -m vitpain_hf.train ...
+
+OUT/ receives metrics.csv (one row per epoch), checkpoints/epoch_K (accelerator.save_state; --resume
+continues from the latest), best/ (save_pretrained + image processor + model card, chosen by validation
+macro AUROC; the test split is scored whenever the best improves), all_results.json (the best epoch's
+validation and test metrics), and TensorBoard logs when tensorboard is installed.
+
+Schedule: AdamW with two parameter groups (backbone, heads); the backbone is frozen (requires_grad False,
+learning rate 0) for the first --freeze-epochs epochs; both learning rates follow one cosine from their
+initial value at the first step to 1% of it at the last step. The schedule is a function of the step
+counter, which is checkpointed, so a resumed run continues the same curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+import time
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate.utils import is_tensorboard_available, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+MIN_LR_RATIO = 0.01  # cosine annealing ends at 1% of the initial learning rates
+THRESHOLDS = (2, 3)  # PSPI thresholds of the binary pain metrics
+CSV_METRICS = (  # scalar outputs of evaluate_metrics/pain_metrics logged per epoch
+    "macro_auroc", "accuracy", "accuracy_within_1", "accuracy_within_2",
+    *(f"{m}_at_{t}" for t in THRESHOLDS for m in ("auroc", "f1")), "mae", "pearson",
+)
+DISTILL_TERMS = ("pspi_distill", "au_distill", "feature_distill")
+
+
+@dataclass
+class TrainConfig:
+    dataset: str  # a Hub-layout folder written by `pain3d generate`, or a Hub dataset id
+    output_dir: str
+    dataset_config: str | None = None  # None: the dataset's default config (3DPain: frames)
+    modality: str = "rgb"  # rgb: the `image` column; heatmap: the colorized `heatmap` column
+    teacher: str | None = None  # folder of a trained ViTPain teacher (section 4.2 distillation)
+    preset: str = "tiny"
+    image_size: int | None = None  # None: the preset's
+    no_au_query: bool = False  # ablation: AU head on the CLS token instead of AU query tokens
+    pretrained_backbone: str | None = None  # ViT checkpoint (path or hub id) for the backbone
+    epochs: int = 100  # the paper's; cosine annealing spans all of them
+    freeze_epochs: int = 5
+    batch_size: int = 32  # per process
+    lr_backbone: float = 5e-6
+    lr_head: float = 5e-5
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0  # 0 disables
+    max_train_samples: int | None = None
+    num_workers: int = 0
+    mixed_precision: str | None = None  # None: as `accelerate launch` says
+    keep_checkpoints: int = 2  # newest epoch checkpoints kept
+    resume: bool = False
+    seed: int = 0
+
+
+HELP = {
+    "dataset": "dataset folder (Hub layout) or Hub id, loaded with datasets.load_dataset",
+    "teacher": "trained ViTPain folder used as distillation teacher (fed its own modality's column)",
+    "no_au_query": "AU head on the CLS token instead of AU query tokens (ablation)",
+    "batch_size": "batch size per process",
+    "mixed_precision": "no, fp16 or bf16 (default: the launcher's setting)",
+    "resume": "continue from the newest OUT/checkpoints/epoch_K (starts fresh if there is none)",
+}
+CHOICES = {"modality": ("rgb", "heatmap"), "preset": ("tiny", "base", "large"), "mixed_precision": ("no", "fp16", "bf16")}
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    """`--some-field VALUE` for every TrainConfig field; booleans are flags."""
+    parser = argparse.ArgumentParser(prog="vitpain_hf.train", description=__doc__.split("\n\n")[0])
+    types = {"str": str, "int": int, "float": float}
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            parser.add_argument(flag, action="store_true", help=HELP.get(f.name))
+            continue
+        required = f.default is MISSING
+        kind = types[f.type.split(" ")[0]]
+        parser.add_argument(flag, type=kind, required=required, default=None if required else f.default,
+                            choices=CHOICES.get(f.name), help=HELP.get(f.name))
+    cfg = TrainConfig(**vars(parser.parse_args(argv)))
+    for name in ("epochs", "batch_size", "keep_checkpoints"):
+        if getattr(cfg, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if cfg.freeze_epochs < 0 or (cfg.max_train_samples is not None and cfg.max_train_samples < 1):
+        parser.error("--freeze-epochs must be >= 0 and --max-train-samples >= 1")
+    if not cfg.resume and list(Path(cfg.output_dir, "checkpoints").glob("epoch_*")):
+        parser.error(f"{cfg.output_dir} already holds checkpoints: pass --resume, or choose another --output-dir")
+    return cfg
+
+
+@dataclass
+class TrainState:
+    """Counters saved with every checkpoint (accelerator.register_for_checkpointing)."""
+
+    epoch: int = 0  # next epoch to run
+    step: int = 0  # optimizer steps taken
+    best_auroc: float | None = None
+    best_epoch: int | None = None
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+def lr_factor(step: int, total_steps: int) -> float:
+    """Cosine from 1 at step 0 to MIN_LR_RATIO at step total_steps - 1."""
+    progress = step / max(total_steps - 1, 1)
+    return MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_transform(processor, column: str, au_names, teacher_processor=None, teacher_column: str = "heatmap"):
+    """Decoded rows -> model inputs; runs in the DataLoader (datasets' set_transform)."""
+
+    def transform(batch: dict) -> dict:
+        out = {
+            "pixel_values": processor(images=batch[column], return_tensors="pt")["pixel_values"],  # (B, 3, H, W)
+            "pspi_labels": torch.tensor(batch["pspi"], dtype=torch.long),  # (B,)
+            "au_labels": torch.tensor([[aus[a] for a in au_names] for aus in batch["aus"]], dtype=torch.float32),
+        }
+        if teacher_processor is not None:
+            out["teacher_pixel_values"] = teacher_processor(images=batch[teacher_column], return_tensors="pt")["pixel_values"]
+        return out
+
+    return transform
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator, metric) -> dict:
+    """Losses and pain metrics (macro AUROC, accuracies, ...) over the whole split, identical on every process."""
+    from .losses import au_mse_loss, pspi_ce_loss
+
+    model.eval()
+    parts = []
+    for batch in loader:
+        with accelerator.autocast():
+            out = model(pixel_values=batch["pixel_values"])
+        parts.append(accelerator.gather_for_metrics(
+            (out.pspi_logits.float(), batch["pspi_labels"], out.au_intensities.float(), batch["au_labels"])
+        ))
+    logits, labels, aus, au_labels = (torch.cat(p) for p in zip(*parts))
+    scores = metric.compute(predictions=logits.softmax(-1).tolist(), references=labels.tolist(), thresholds=THRESHOLDS)
+    return {"loss_pspi": pspi_ce_loss(logits, labels).item(), "loss_au": au_mse_loss(aus, au_labels).item(),
+            **{k: scores[k] for k in CSV_METRICS}}
+
+
+def save_checkpoint(accelerator, ckpt_dir: Path, epoch: int, keep: int) -> None:
+    """accelerator.save_state to ckpt_dir/epoch_K, written under a temporary name and renamed once complete
+    (so --resume never picks a torn checkpoint); keeps the newest `keep`."""
+    tmp = ckpt_dir / f"epoch_{epoch}.tmp"
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(ckpt_dir / f"epoch_{epoch}", ignore_errors=True)
+        tmp.rename(ckpt_dir / f"epoch_{epoch}")
+        for old in checkpoints(ckpt_dir)[:-keep]:
+            shutil.rmtree(old)
+
+
+def checkpoints(ckpt_dir: Path) -> list[Path]:
+    return sorted(ckpt_dir.glob("epoch_*[0-9]"), key=lambda p: int(p.name.split("_")[1]))
+
+
+def save_best(out: Path, model, processor, cfg: TrainConfig, epoch: int, metrics: dict[str, dict], processes: int) -> None:
+    """OUT/best (model, image processor, model card) and OUT/all_results.json for the best epoch so far."""
+    model.save_pretrained(out / "best")
+    processor.save_pretrained(out / "best")
+    write_model_card(out / "best", cfg, model.config, epoch, metrics, processes)
+    results = {"best_epoch": epoch, **{f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items()}}
+    (out / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def start_metrics_csv(path: Path, columns: list[str], resume: bool, next_epoch: int) -> None:
+    """Header, plus on --resume the rows of the epochs before the checkpoint (later ones are redone)."""
+    kept = list(csv.DictReader(path.open())) if resume and path.exists() else []
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(r for r in kept if int(r["epoch"]) < next_epoch)
+
+
+def write_model_card(path: Path, cfg: TrainConfig, model_config, epoch: int, metrics: dict[str, dict],
+                     processes: int = 1) -> None:
+    """README.md with model-index metrics ({split: {metric: value}}) and how the model was trained."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    name = f"vitpain-{cfg.preset}-{cfg.modality}" + ("-distilled" if cfg.teacher else "")
+    card_metrics = {"macro_auroc": "Macro AUROC", "accuracy": "Accuracy", "accuracy_within_1": "Accuracy (±1)",
+                    "accuracy_within_2": "Accuracy (±2)", "mae": "MAE of expected PSPI"}
+    results = [
+        EvalResult(task_type="image-classification", task_name="PSPI classification (0-16)",
+                   dataset_type=Path(cfg.dataset).name, dataset_name=cfg.dataset, dataset_config=cfg.dataset_config,
+                   dataset_split=split, metric_type=key, metric_name=label, metric_value=round(values[key], 4))
+        for split, values in metrics.items() for key, label in card_metrics.items()
+        if key in values and not math.isnan(values[key])
+    ]
+    data = ModelCardData(model_name=name, library_name="transformers", pipeline_tag="image-classification",
+                         tags=["vitpain", "pain-assessment", "pspi", "facial-action-units"], eval_results=results)
+    rows = "\n".join(
+        f"| {split} | " + " | ".join(f"{values.get(k, float('nan')):.4f}" for k in card_metrics) + " |"
+        for split, values in metrics.items()
+    )
+    settings = {
+        "dataset": f"`{cfg.dataset}`" + (f" (config `{cfg.dataset_config}`)" if cfg.dataset_config else ""),
+        "input modality": cfg.modality, "preset": f"{cfg.preset}, {model_config.image_size[0]}px",
+        "AU query tokens": not cfg.no_au_query, "teacher (distillation, eq. 15)": cfg.teacher or "none",
+        "pretrained backbone": cfg.pretrained_backbone or "none (random init)",
+        "epochs": f"{cfg.epochs} (backbone frozen for {cfg.freeze_epochs}); best epoch {epoch}",
+        "optimizer": f"AdamW, lr backbone {cfg.lr_backbone:g} / heads {cfg.lr_head:g}, cosine to 1%, "
+                     f"weight decay {cfg.weight_decay:g}",
+        "batch size": f"{cfg.batch_size} per process x {processes} process(es)",
+        "mixed precision": cfg.mixed_precision or "as launched", "seed": cfg.seed,
+    }
+    body = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
+    text = f"""---
+{data.to_yaml()}
+---
+
+# {name}
+
+ViTPain (paper "Pain in 3D", section 4): PSPI classification (17 classes, scores 0-16) and AU intensity
+regression from one face image, trained with `python -m vitpain_hf.train`.
+
+## Results
+
+| split | {" | ".join(card_metrics.values())} |
+|---|{"---|" * len(card_metrics)}
+{rows}
+
+## Training
+
+| setting | value |
+|---|---|
+{body}
+
+## Use
+
+```python
+import vitpain_hf  # registers the model; or pass trust_remote_code=True without the package
+from transformers import AutoModel
+from PIL import Image
+
+model = AutoModel.from_pretrained("path/to/this/folder")
+print(model.predict([Image.open("face.png")])[0]["expected_pspi"])
+```
+"""
+    ModelCard(text).save(path / "README.md")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_args(argv)
+    from datasets import load_dataset
+
+    from evaluate_metrics import load_pain_metrics
+    from vitpain_hf import ViTPainConfig, ViTPainModel, load_backbone_weights, make_image_processor
+
+    out, ckpt_dir = Path(cfg.output_dir), Path(cfg.output_dir) / "checkpoints"
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        log_with="tensorboard" if is_tensorboard_available() else None,
+        project_dir=str(out),
+        # Unused parameters are normal here: the frozen backbone, the CLS projection without a teacher.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
+    )
+    set_seed(cfg.seed)
+
+    # Data: decoding and preprocessing happen lazily, per batch, in the DataLoader (set_transform).
+    with accelerator.main_process_first():  # one process fills the datasets and evaluate caches
+        ds = load_dataset(cfg.dataset, cfg.dataset_config)
+        metric = load_pain_metrics(keep_in_memory=True)
+    for split in ("train", "validation"):
+        if split not in ds:
+            raise ValueError(f"{cfg.dataset} has no {split!r} split (found {sorted(ds)})")
+    if cfg.max_train_samples is not None:
+        n = min(cfg.max_train_samples, len(ds["train"]))
+        ds["train"] = ds["train"].shuffle(seed=cfg.seed, keep_in_memory=True).select(range(n), keep_in_memory=True)
+    au_names = list(ds["train"].features["aus"])
+
+    # Model, teacher (frozen, fed its own modality's column), image processors.
+    teacher, teacher_processor = None, None
+    if cfg.teacher:
+        from transformers import AutoImageProcessor
+
+        teacher = ViTPainModel.from_pretrained(cfg.teacher).to(accelerator.device).eval().requires_grad_(False)
+        teacher_processor = (AutoImageProcessor.from_pretrained(cfg.teacher)
+                             if Path(cfg.teacher, "preprocessor_config.json").exists()
+                             else make_image_processor(teacher.config))
+    model = ViTPainModel(ViTPainConfig.from_preset(
+        cfg.preset, image_size=cfg.image_size, modality=cfg.modality, use_au_query=not cfg.no_au_query,
+        num_pspi_classes=ds["train"].features["pspi"].num_classes, au_names=au_names,
+        teacher_hidden_size=teacher.config.hidden_size if teacher is not None else None,
+    ))
+    if teacher is not None and teacher.config.num_pspi_classes != model.config.num_pspi_classes:
+        raise ValueError(f"teacher has {teacher.config.num_pspi_classes} PSPI classes, the data {model.config.num_pspi_classes}")
+    if cfg.pretrained_backbone:
+        load_backbone_weights(model, cfg.pretrained_backbone)
+    processor = make_image_processor(model.config)
+    column = "heatmap" if cfg.modality == "heatmap" else "image"
+    teacher_column = "heatmap" if teacher is not None and teacher.config.modality == "heatmap" else "image"
+    missing = {column, teacher_column, "pspi", "aus"} - set(ds["train"].column_names)
+    if missing:
+        raise ValueError(f"{cfg.dataset} lacks the columns {sorted(missing)} (has {ds['train'].column_names})")
+    ds["train"].set_transform(make_transform(processor, column, au_names, teacher_processor, teacher_column))
+    loaders = {"train": DataLoader(ds["train"], batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers)}
+    for split in ("validation", "test"):
+        if split in ds:
+            ds[split].set_transform(make_transform(processor, column, au_names))
+            loaders[split] = DataLoader(ds[split], batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+
+    optimizer = torch.optim.AdamW(
+        [{"params": model.backbone_parameters(), "lr": cfg.lr_backbone, "base_lr": cfg.lr_backbone, "name": "backbone"},
+         {"params": model.head_parameters(), "lr": cfg.lr_head, "base_lr": cfg.lr_head, "name": "head"}],
+        weight_decay=cfg.weight_decay,
+    )
+    model, optimizer, *prepared = accelerator.prepare(model, optimizer, *loaders.values())
+    loaders = dict(zip(loaders, prepared))
+    unwrapped = accelerator.unwrap_model(model)
+    state = TrainState()
+    accelerator.register_for_checkpointing(state)
+    total_steps = cfg.epochs * len(loaders["train"])
+    if cfg.resume and checkpoints(ckpt_dir):
+        accelerator.load_state(str(checkpoints(ckpt_dir)[-1]))  # model, optimizer, RNG states and `state`
+        accelerator.print(f"resumed from {checkpoints(ckpt_dir)[-1]} (next epoch {state.epoch}, step {state.step})")
+
+    accelerator.init_trackers("vitpain", config={k: v if isinstance(v, (int, float, str, bool)) else str(v)
+                                                 for k, v in asdict(cfg).items()})
+    columns = ["epoch", "step", "lr_backbone", "lr_head", "backbone_trainable", "train_loss", "train_loss_pspi",
+               "train_loss_au", *(f"train_loss_{t}" for t in DISTILL_TERMS if teacher is not None),
+               "val_loss_pspi", "val_loss_au", *(f"val_{m}" for m in CSV_METRICS),
+               "num_processes", "batches_per_rank", "weights_in_sync", "train_samples_per_s", "epoch_seconds"]
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        start_metrics_csv(out / "metrics.csv", columns, cfg.resume, state.epoch)
+
+    for epoch in range(state.epoch, cfg.epochs):
+        frozen = epoch < cfg.freeze_epochs
+        unwrapped.set_backbone_trainable(not frozen)
+        model.train()
+        loaders["train"].set_epoch(epoch)  # the shuffle depends on (seed, epoch) alone
+        sums, batches, samples, t0 = {}, 0, 0, time.perf_counter()
+        for batch in tqdm(loaders["train"], desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process):
+            factor = lr_factor(state.step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = 0.0 if frozen and group["name"] == "backbone" else group["base_lr"] * factor
+
+            teacher_outputs = None
+            if teacher is not None:
+                with torch.no_grad(), accelerator.autocast():
+                    t = teacher(pixel_values=batch.pop("teacher_pixel_values"))
+                teacher_outputs = {"pspi_logits": t.pspi_logits, "au_intensities": t.au_intensities,
+                                   "cls_embedding": t.cls_embedding}
+            output = model(**batch, teacher_outputs=teacher_outputs)  # loss: eq. (15) over the terms present
+            accelerator.backward(output.loss)
+            if cfg.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)  # frozen parameters keep grad None: AdamW skips them
+            state.step += 1
+
+            for name in ("loss", "loss_pspi", "loss_au", *(f"loss_{t}" for t in DISTILL_TERMS)):
+                if getattr(output, name) is not None:
+                    sums[name] = sums.get(name, 0.0) + getattr(output, name).detach().float()
+            batches, samples = batches + 1, samples + len(batch["pspi_labels"])
+
+        # End of epoch: average over processes, validate, log, keep the best, checkpoint.
+        seconds = time.perf_counter() - t0
+        names = sorted(sums)
+        means = accelerator.reduce(torch.stack([sums[n] for n in names]) / batches, "mean").tolist()
+        per_rank = accelerator.gather(torch.tensor([batches, samples], device=accelerator.device)).view(-1, 2)
+        checksum = sum(p.detach().double().sum() for p in unwrapped.parameters()).view(1)
+        in_sync = bool((accelerator.gather(checksum) == checksum).all())  # DDP keeps every replica identical
+        val = evaluate(model, loaders["validation"], accelerator, metric)
+        row = {"epoch": epoch, "step": state.step, "backbone_trainable": int(not frozen),
+               **{f"lr_{g['name']}": g["lr"] for g in optimizer.param_groups},
+               **{f"train_{n}": v for n, v in zip(names, means)}, **{f"val_{k}": v for k, v in val.items()},
+               "num_processes": accelerator.num_processes,
+               "batches_per_rank": " ".join(str(int(b)) for b in per_rank[:, 0]), "weights_in_sync": int(in_sync),
+               "train_samples_per_s": float(per_rank[:, 1].sum()) / seconds, "epoch_seconds": seconds}
+        accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=epoch)
+        accelerator.print(f"epoch {epoch}: train loss {row['train_loss']:.4f}, val macro AUROC "
+                          f"{val['macro_auroc']:.4f}, acc {val['accuracy']:.3f}")
+        if accelerator.is_main_process:
+            with (out / "metrics.csv").open("a", newline="") as fh:
+                csv.DictWriter(fh, columns, extrasaction="ignore").writerow(row)
+
+        # Every process sees the same gathered metrics, so they all take the same branch here.
+        score = -math.inf if math.isnan(val["macro_auroc"]) else val["macro_auroc"]
+        if state.best_auroc is None or score > state.best_auroc:
+            state.best_auroc, state.best_epoch = score, epoch
+            splits = {"validation": val}
+            if "test" in loaders:  # identities unseen in training and in model selection
+                splits["test"] = evaluate(model, loaders["test"], accelerator, metric)
+            if accelerator.is_main_process:
+                save_best(out, unwrapped, processor, cfg, epoch, splits, accelerator.num_processes)
+        state.epoch = epoch + 1
+        save_checkpoint(accelerator, ckpt_dir, epoch, cfg.keep_checkpoints)
+
+    if accelerator.num_processes > 1:
+        # gloo (CPU DDP) keeps its last collective alive until teardown at exit; if that one still holds tensors
+        # made in Python, freeing them needs the GIL while the main thread joins gloo's worker: a hang, in about
+        # 1 run in 5. End on a barrier issued once the collective before it has retired (hence the pause).
+        time.sleep(0.2)
+        accelerator.wait_for_everyone()
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()

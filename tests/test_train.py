@@ -227,3 +227,25 @@ def test_two_cpu_processes_run_real_ddp(dataset, workdir, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints" / "epoch_1").glob("random_states_*")) == [
         "random_states_0.pkl", "random_states_1.pkl"]
     assert (out / "best" / "model.safetensors").exists() and (out / "all_results.json").exists()
+
+
+def test_random_view_crops_student_and_teacher_alike():
+    """--augment: one square crop of at least 80% and one mirror decision per sample, shared by
+    every image of the sample; the crop stays inside the image."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from vitpain_hf.train import random_view
+
+    a = np.arange(64 * 48 * 3, dtype=np.uint32).reshape(48, 64, 3).astype(np.uint8)
+    img = Image.fromarray(a)
+    torch.manual_seed(0)
+    sides = set()
+    for _ in range(40):
+        s, t = random_view([img, img])
+        assert s.size == t.size and s.size[0] == s.size[1]
+        assert 0.8 * 48 - 1 <= s.size[0] <= 48
+        assert np.array_equal(np.asarray(s), np.asarray(t))
+        sides.add(s.size[0])
+    assert len(sides) > 3  # the scale really varies

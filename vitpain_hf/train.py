@@ -54,6 +54,7 @@ class TrainConfig:
     preset: str = "tiny"
     image_size: int | None = None  # None: the preset's
     no_au_query: bool = False  # ablation: AU head on the CLS token instead of AU query tokens
+    augment: bool = False  # random square crops (>= 80%) and mirroring of training images
     pretrained_backbone: str | None = None  # ViT checkpoint (path or hub id) for the backbone
     epochs: int = 100  # the paper's; cosine annealing spans all of them
     freeze_epochs: int = 5
@@ -71,6 +72,8 @@ class TrainConfig:
 
 
 HELP = {
+    "augment": "random square crops (at least 80%% of the short side) and mirroring of training images, "
+               "so the model tolerates face-detector framing",
     "dataset": "dataset folder (Hub layout) or Hub id, loaded with datasets.load_dataset",
     "teacher": "trained ViTPain folder used as distillation teacher (fed its own modality's column)",
     "no_au_query": "AU head on the CLS token instead of AU query tokens (ablation)",
@@ -127,10 +130,33 @@ def lr_factor(step: int, total_steps: int) -> float:
     return MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def make_transform(processor, column: str, au_names, teacher_processor=None, teacher_column: str = "heatmap"):
+def random_view(images: list, min_scale: float = 0.8) -> list:
+    """One random square crop (side >= min_scale of the short side, anywhere in the image) and
+    a coin-flip mirror, applied alike to every image of a sample (student and teacher inputs), so
+    the model tolerates how a face detector frames the face at inference time."""
+    from PIL import ImageOps
+
+    w, h = images[0].size
+    side = int(round(min(w, h) * (min_scale + (1 - min_scale) * float(torch.rand(())))))
+    x0 = int(float(torch.rand(())) * (w - side + 1))
+    y0 = int(float(torch.rand(())) * (h - side + 1))
+    flip = bool(torch.rand(()) < 0.5)
+    out = []
+    for im in images:
+        im = im.crop((x0, y0, x0 + side, y0 + side))
+        out.append(ImageOps.mirror(im) if flip else im)
+    return out
+
+
+def make_transform(processor, column: str, au_names, teacher_processor=None, teacher_column: str = "heatmap",
+                   augment: bool = False):
     """Decoded rows -> model inputs; runs in the DataLoader (datasets' set_transform)."""
 
     def transform(batch: dict) -> dict:
+        if augment:
+            cols = [column] + ([teacher_column] if teacher_processor is not None and teacher_column != column else [])
+            views = [random_view([batch[c][k] for c in cols]) for k in range(len(batch[column]))]
+            batch = {**batch, **{c: [v[j] for v in views] for j, c in enumerate(cols)}}
         out = {
             "pixel_values": processor(images=batch[column], return_tensors="pt")["pixel_values"],  # (B, 3, H, W)
             "pspi_labels": torch.tensor(batch["pspi"], dtype=torch.long),  # (B,)
@@ -319,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     missing = {column, teacher_column, "pspi", "aus"} - set(ds["train"].column_names)
     if missing:
         raise ValueError(f"{cfg.dataset} lacks the columns {sorted(missing)} (has {ds['train'].column_names})")
-    ds["train"].set_transform(make_transform(processor, column, au_names, teacher_processor, teacher_column))
+    ds["train"].set_transform(make_transform(processor, column, au_names, teacher_processor, teacher_column, cfg.augment))
     loaders = {"train": DataLoader(ds["train"], batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers)}
     for split in ("validation", "test"):
         if split in ds:

@@ -30,10 +30,11 @@ clean:
 	rm -rf $(VENV) outputs
 
 # The Space's default checkpoint: the project's recipe on generated data (tiny preset, from
-# scratch, so higher learning rates and no frozen phase), shipped in spaces/model/.
+# scratch, so higher learning rates and no frozen phase), trained on the same face crops the
+# Space makes of uploads (--face-crop), shipped in spaces/model/.
 space-model: $(STAMP)
-	$(BIN)/pain3d generate --out outputs/space-data --identities 200 --expressions 6 --views 3 --size 96 --seed 1 --workers 2 --quiet --overwrite
+	$(BIN)/pain3d generate --out outputs/space-data --identities 200 --expressions 6 --views 3 --size 256 --seed 1 --workers 2 --quiet --overwrite
 	$(BIN)/python -m vitpain_hf.train --dataset outputs/space-data --modality rgb --preset tiny --image-size 96 \
-		--epochs 25 --freeze-epochs 0 --lr-backbone 3e-4 --lr-head 1e-3 --batch-size 32 --seed 0 --output-dir outputs/space-run
+		--epochs 25 --freeze-epochs 0 --lr-backbone 3e-4 --lr-head 1e-3 --batch-size 32 --face-crop --seed 0 --output-dir outputs/space-run
 	rm -rf spaces/model && cp -r outputs/space-run/best spaces/model
 	$(BIN)/python benchmarks/bench_space.py --model spaces/model --no-http

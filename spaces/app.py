@@ -45,6 +45,7 @@ from generation.demographics import AGE_GROUPS, ETHNICITIES, GENDERS, Demographi
 from generation.facs import ALL_AUS, DISTRACTOR_CODES, PAIN_CODES, AUValueError, pspi, validate_aus  # noqa: E402
 from generation.heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, overlay, vertex_displacement  # noqa: E402
 from generation.pipeline import GenerationConfig, sample_lights  # noqa: E402
+from vitpain_hf.face_crop import FaceCropper  # noqa: E402
 
 MODEL_ENV = "PAIN3D_MODEL"
 DEFAULT_MODEL_DIR = HERE / "model"
@@ -58,12 +59,7 @@ CACHE_SIZE = 16  # identities kept (each ~2 MB of arrays plus its neutral render
 # Uploads: decoded at most this big (longest side), detected at most DETECT_SIDE.
 MAX_PIXELS = 80_000_000  # refuse larger non-JPEG images (JPEG decodes downscaled, any size)
 MAX_SIDE = 1024
-DETECT_SIDE = 640
 MIN_SIDE = 32
-# The face detector's box covers ~0.6 of a generated frame's width (measured over 72 frames,
-# 12 identities x 3 views x neutral/pain: 0.59-0.61), so cropping box_side / 0.6 around it gives
-# ViTPain the framing it was trained on.
-FACE_FRACTION = 0.6
 CROP_DISPLAY = 256
 DEFAULT_PAIN = {"AU4": 3, "AU6": 2, "AU7": 2, "AU9": 0, "AU10": 3, "AU43": 0}  # PSPI 8
 AU_NAMES = {code: ALL_AUS[code].name for code in ALL_AUS}
@@ -383,52 +379,6 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
     a = np.nan_to_num(a.astype(np.float32))
     lo, hi = float(a.min()), float(a.max())
     return np.zeros(a.shape, np.uint8) if hi <= lo else ((a - lo) / (hi - lo) * 255 + 0.5).astype(np.uint8)
-
-
-class FaceCropper:
-    """dlib's HOG + linear-SVM frontal face detector (built into dlib: no model file, CPU only).
-
-    The image is scanned at most DETECT_SIDE pixels on its longest side with one 2x pyramid
-    up-sampling step, which finds faces down to ~40 px there; the largest face is cropped as a
-    square of box_side / FACE_FRACTION (the generator's framing), padded by edge replication.
-    """
-
-    def __init__(self) -> None:
-        try:
-            import dlib
-        except ImportError:  # the app still runs; images are then used whole
-            self.detector = None
-        else:
-            self.detector = dlib.get_frontal_face_detector()
-        self._lock = threading.Lock()  # dlib's detector object is not documented as thread-safe
-
-    @property
-    def available(self) -> bool:
-        return self.detector is not None
-
-    def detect(self, img: Image.Image) -> list[tuple[float, float, float, float]]:
-        """Face boxes (left, top, right, bottom) in ``img`` pixels, largest first."""
-        scale = min(1.0, DETECT_SIDE / max(img.size))
-        small = img if scale == 1.0 else img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))), Image.Resampling.BILINEAR)
-        with self._lock:
-            dets = self.detector(np.ascontiguousarray(np.asarray(small)), 1)
-        boxes = [(d.left() / scale, d.top() / scale, d.right() / scale, d.bottom() / scale) for d in dets]
-        return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
-
-    @staticmethod
-    def crop(img: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
-        l, t, r, b = box
-        side = max(r - l, b - t) / FACE_FRACTION
-        cx, cy = 0.5 * (l + r), 0.5 * (t + b) + 0.025 * side
-        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-        s = max(1, int(round(side)))
-        a = np.asarray(img)
-        h, w = a.shape[:2]
-        pad = max(0, -x0, -y0, x0 + s - w, y0 + s - h)
-        if pad:
-            a = np.pad(a, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-        crop = a[y0 + pad : y0 + pad + s, x0 + pad : x0 + pad + s]
-        return Image.fromarray(np.ascontiguousarray(crop))
 
 
 def _shown(path: Path) -> str:

@@ -249,3 +249,27 @@ def test_random_view_crops_student_and_teacher_alike():
         assert np.array_equal(np.asarray(s), np.asarray(t))
         sides.add(s.size[0])
     assert len(sides) > 3  # the scale really varies
+
+
+def test_face_crop_batch_matches_the_space_crop():
+    """--face-crop: training images get exactly the crop the Space applies to uploads, the same
+    square for the heatmap; an image without a face is left whole."""
+    import numpy as np
+    from PIL import Image
+
+    from generation.pipeline import GenerationConfig, Generator
+    from vitpain_hf.face_crop import FaceCropper
+    from vitpain_hf.train import face_crop_batch
+
+    res = Generator(GenerationConfig(identities=1, expressions=1, views=(0.0,), size=192, seed=4)).identity(0)
+    face = Image.fromarray(res.frames[1].image)
+    heat = Image.fromarray((np.asarray(face) // 2).astype(np.uint8))
+    blank = Image.new("RGB", (192, 192), (90, 120, 150))
+    cropper = FaceCropper()
+    out = face_crop_batch(cropper, ["image", "heatmap"])({"image": [face, blank], "heatmap": [heat, blank]})
+    expected = cropper(face)
+    assert expected is not None and expected.size[0] < 192
+    assert np.array_equal(np.asarray(out["image"][0]), np.asarray(expected))
+    assert out["heatmap"][0].size == expected.size
+    assert np.array_equal(np.asarray(out["heatmap"][0]), np.asarray(expected) // 2)
+    assert out["image"][1] is blank  # no face: unchanged

@@ -55,6 +55,7 @@ class TrainConfig:
     image_size: int | None = None  # None: the preset's
     no_au_query: bool = False  # ablation: AU head on the CLS token instead of AU query tokens
     augment: bool = False  # random square crops (>= 80%) and mirroring of training images
+    face_crop: bool = False  # crop every image around the detected face, as the Space does
     pretrained_backbone: str | None = None  # ViT checkpoint (path or hub id) for the backbone
     epochs: int = 100  # the paper's; cosine annealing spans all of them
     freeze_epochs: int = 5
@@ -72,6 +73,8 @@ class TrainConfig:
 
 
 HELP = {
+    "face_crop": "crop every image (and its heatmap) around the face found by vitpain_hf.face_crop, the "
+                 "same crop the Space applies to uploads (needs dlib: pain3d[facecheck])",
     "augment": "random square crops (at least 80%% of the short side) and mirroring of training images, "
                "so the model tolerates face-detector framing",
     "dataset": "dataset folder (Hub layout) or Hub id, loaded with datasets.load_dataset",
@@ -146,6 +149,22 @@ def random_view(images: list, min_scale: float = 0.8) -> list:
         im = im.crop((x0, y0, x0 + side, y0 + side))
         out.append(ImageOps.mirror(im) if flip else im)
     return out
+
+
+def face_crop_batch(cropper, columns: list[str]):
+    """``datasets.map`` function: crop each row's images around the face found in the first
+    column (the same square for every column); rows without a detected face stay whole."""
+
+    def crop(batch: dict) -> dict:
+        out = {c: list(batch[c]) for c in columns}
+        for k, img in enumerate(batch[columns[0]]):
+            boxes = cropper.detect(img.convert("RGB"))
+            if boxes:
+                for c in columns:
+                    out[c][k] = cropper.crop(batch[c][k].convert("RGB"), boxes[0])
+        return out
+
+    return crop
 
 
 def make_transform(processor, column: str, au_names, teacher_processor=None, teacher_column: str = "heatmap",
@@ -345,6 +364,16 @@ def main(argv: list[str] | None = None) -> None:
     missing = {column, teacher_column, "pspi", "aus"} - set(ds["train"].column_names)
     if missing:
         raise ValueError(f"{cfg.dataset} lacks the columns {sorted(missing)} (has {ds['train'].column_names})")
+    if cfg.face_crop:
+        from .face_crop import FaceCropper
+
+        cropper = FaceCropper()
+        if not cropper.available:
+            raise ValueError("--face-crop needs dlib: pip install 'pain3d[facecheck]'")
+        cols = ["image"] + [c for c in {column, teacher_column} if c != "image"]
+        with accelerator.main_process_first():
+            ds = ds.map(face_crop_batch(cropper, cols), batched=True, batch_size=64, desc="face crop")
+        model.config.face_crop = True  # recorded in config.json for inference
     ds["train"].set_transform(make_transform(processor, column, au_names, teacher_processor, teacher_column, cfg.augment))
     loaders = {"train": DataLoader(ds["train"], batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers)}
     for split in ("validation", "test"):

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from generation.cli import main
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    """``main(argv)`` in-process -> (exit status, stdout, stderr); argparse exits count too."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
 
 def tree(root: Path, skip=()) -> dict[str, bytes]:
     """Every file under ``root`` (hidden ones too): relative path -> bytes, minus ``skip``."""

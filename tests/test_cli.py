@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from generation.cli import main
-from helpers import assert_one_error_line, assert_same_tree, tree
+from helpers import assert_one_error_line, assert_same_tree, run, tree
 from generation.heatmaps import colorize
 
 # The synthetic FLAME builder lives in test_flame.py (tests/ is on sys.path under pytest's
@@ -40,30 +40,12 @@ PAIN3D = Path(sys.executable).with_name("pain3d")  # the console script next to 
 
 
 # --- helpers ------------------------------------------------------------------------------
-def run(argv, capsys) -> tuple[int, str, str]:
-    """``main(argv)`` in-process -> (exit status, stdout, stderr); argparse exits count too."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_script(argv) -> subprocess.CompletedProcess:
     """The installed console script in a subprocess."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run([str(PAIN3D), *map(str, argv)], capture_output=True, text=True, env=env, timeout=300)
-
-
-
-
-
-
-
-
-
 
 
 def generate(out: Path, capsys, *extra) -> None:

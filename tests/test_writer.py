@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from generation.cli import main
-from helpers import assert_one_error_line, assert_same_tree, tree
+from helpers import assert_one_error_line, assert_same_tree, run, tree
 from generation.pipeline import GenerationConfig
 from pain3d_dataset import hub as hub_module
 from pain3d_dataset.features import face_features, frame_features, mesh_features
@@ -42,29 +42,12 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def run(argv, capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def generate(out: Path, capsys, *extra, base=BASE) -> None:
     code, _, err = run(["generate", "--out", out, *base, *extra], capsys)
     assert code == 0, err
     assert "Traceback" not in err
-
-
-
-
-
-
-
-
-
 
 
 def card_yaml(root: Path) -> dict:

@@ -317,7 +317,31 @@ def _diffusers():
     return diffusers
 
 
-class NeutralFaceGenerator:
+class _PriorGuided:
+    """A Kandinsky 2.2 prior plus one decoder pipeline (``PIPELINE`` names its diffusers class
+    and ``MODEL`` the DiffusionConfig field with its model id)."""
+
+    PIPELINE = ""
+    MODEL = ""
+
+    def __init__(self, prior, pipe, config: DiffusionConfig | None = None) -> None:
+        self.prior = prior
+        self.pipe = pipe
+        self.config = config or DiffusionConfig()
+
+    @classmethod
+    def from_pretrained(cls, config: DiffusionConfig, prior=None):
+        d = _diffusers()
+        prior = prior if prior is not None else _load(d.KandinskyV22PriorPipeline, config.prior_model, config)
+        return cls(prior, _load(getattr(d, cls.PIPELINE), getattr(config, cls.MODEL), config), config)
+
+    def embed(self, prompt: str, negative: str, generator):
+        """(image_embeds, negative_image_embeds) of the prompt pair from the prior."""
+        c = self.config
+        return _prior_embeds(self.prior, prompt, negative, generator, c.prior_steps, c.prior_guidance)
+
+
+class NeutralFaceGenerator(_PriorGuided):
     """Prior + depth-ControlNet decoder: (depth hint, prompt) -> neutral face image.
 
     ``prior`` is a ``KandinskyV22PriorPipeline`` and ``decoder`` a
@@ -325,21 +349,13 @@ class NeutralFaceGenerator:
     ``from_pretrained(config)`` for the real weights.
     """
 
-    def __init__(self, prior, decoder, config: DiffusionConfig | None = None) -> None:
-        self.prior = prior
-        self.decoder = decoder
-        self.config = config or DiffusionConfig()
+    PIPELINE = "KandinskyV22ControlnetPipeline"
+    MODEL = "controlnet_model"
 
-    @classmethod
-    def from_pretrained(cls, config: DiffusionConfig, prior=None) -> "NeutralFaceGenerator":
-        d = _diffusers()
-        prior = prior if prior is not None else _load(d.KandinskyV22PriorPipeline, config.prior_model, config)
-        return cls(prior, _load(d.KandinskyV22ControlnetPipeline, config.controlnet_model, config), config)
-
-    def embed(self, prompt: str, negative: str, generator):
-        """(image_embeds, negative_image_embeds) of the prompt pair from the prior."""
-        c = self.config
-        return _prior_embeds(self.prior, prompt, negative, generator, c.prior_steps, c.prior_guidance)
+    @property
+    def decoder(self):
+        """The depth-ControlNet decoder pipeline."""
+        return self.pipe
 
     def __call__(self, depth_hint, prompt: str, negative: str, generator, embeds=None):
         """PIL image (resolution x resolution) of the face; same generator seed, same image.
@@ -536,7 +552,7 @@ def texture_lights(relight: float) -> Lights:
 # --------------------------------------------------------------------------- 5. inpainting
 
 
-class Inpainter:
+class Inpainter(_PriorGuided):
     """Repaints the background and hair around a rendered face (KandinskyV22InpaintPipeline).
 
     Mask convention of diffusers >= 0.19 (0.42 included): in ``mask_image`` 1 (white) is
@@ -545,21 +561,8 @@ class Inpainter:
     the pipeline only keeps them in latent space (approximately).
     """
 
-    def __init__(self, prior, pipe, config: DiffusionConfig | None = None) -> None:
-        self.prior = prior
-        self.pipe = pipe
-        self.config = config or DiffusionConfig()
-
-    @classmethod
-    def from_pretrained(cls, config: DiffusionConfig, prior=None) -> "Inpainter":
-        d = _diffusers()
-        prior = prior if prior is not None else _load(d.KandinskyV22PriorPipeline, config.prior_model, config)
-        return cls(prior, _load(d.KandinskyV22InpaintPipeline, config.inpaint_model, config), config)
-
-    def embed(self, prompt: str, negative: str, generator):
-        """(image_embeds, negative_image_embeds) of the prompt pair from the prior."""
-        c = self.config
-        return _prior_embeds(self.prior, prompt, negative, generator, c.prior_steps, c.prior_guidance)
+    PIPELINE = "KandinskyV22InpaintPipeline"
+    MODEL = "inpaint_model"
 
     def repaint_mask(self, mask: np.ndarray) -> np.ndarray:
         """(H, W) float32 in {0, 1}: 1 where the pipeline repaints (outside the kept face)."""

@@ -107,12 +107,18 @@ def test_lr_factor_is_a_cosine_from_one_to_one_percent():
     assert values[4] + values[5] == pytest.approx(1 + train.MIN_LR_RATIO)  # symmetric about the midpoint
 
 
+def test_lr_factor_warms_up_linearly_then_follows_the_cosine_over_the_remaining_steps():
+    values = [train.lr_factor(step, 14, warmup_steps=4) for step in range(14)]
+    assert values[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert values[4:] == pytest.approx([train.lr_factor(step, 10) for step in range(10)])
+
+
 def test_cli_rejects_bad_input(tmp_path, capsys):
     (tmp_path / "checkpoints" / "epoch_0").mkdir(parents=True)
     with pytest.raises(SystemExit):
         train.parse_args(["--dataset", "x", "--output-dir", str(tmp_path)])
     assert "--resume" in capsys.readouterr().err
-    for bad in (["--modality", "depth"], ["--epochs", "0"], ["--preset", "huge"]):
+    for bad in (["--modality", "depth"], ["--epochs", "0"], ["--preset", "huge"], ["--epochs", "2", "--warmup-epochs", "2"]):
         with pytest.raises(SystemExit):
             train.parse_args(["--dataset", "x", "--output-dir", str(tmp_path / "new"), *bad])
     cfg = train.parse_args(["--dataset", "x", "--output-dir", str(tmp_path), "--resume", "--no-au-query"])
@@ -273,3 +279,72 @@ def test_face_crop_batch_matches_the_space_crop():
     assert out["heatmap"][0].size == expected.size
     assert np.array_equal(np.asarray(out["heatmap"][0]), np.asarray(expected) // 2)
     assert out["image"][1] is blank  # no face: unchanged
+
+
+def test_table2_ablation_runs_four_rows_and_reuses_finished_runs(dataset, workdir, tmp_path):
+    """benchmarks/table2.py end to end at toy size: the four runs in order (the distilled one with the
+    teacher run's best model), a table of their test metrics, and a second call that retrains nothing."""
+    args = [sys.executable, "benchmarks/table2.py", "--dataset", str(dataset), "--workdir", str(tmp_path / "t2"),
+            "--out", str(tmp_path / "table2.md"), "--image-size", str(IMAGE), "--epochs", "1", "--batch-size", "4",
+            "--resamples", "20"]
+    first = run(args, workdir / "cache", timeout=600)
+    runs = tmp_path / "t2" / "runs"
+    configs = {k: json.loads((runs / k / "train_config.json").read_text())
+               for k in ("teacher", "baseline", "au_query", "distilled")}
+    assert configs["teacher"]["modality"] == "heatmap" and configs["teacher"]["teacher"] is None
+    assert configs["baseline"]["no_au_query"] and not configs["au_query"]["no_au_query"]
+    assert configs["distilled"]["teacher"] == str(runs / "teacher" / "best")
+    assert AutoModel.from_pretrained(runs / "baseline" / "best").config.use_au_query is False
+
+    table = (tmp_path / "table2.md").read_text()
+    rows = [ln for ln in table.splitlines() if ln.startswith("| 3DPain")]
+    assert [r.split(" | ")[1] for r in rows] == [
+        "ViTPain Baseline", "ViTPain + AU-Query", "ViTPain + AU-Query + Heatmap", "ViTPain Teacher"]
+    for row, key in zip(rows, ("baseline", "au_query", "distilled", "teacher")):
+        results = json.loads((runs / key / "all_results.json").read_text())
+        accuracy = float(row.split(" | ")[4])  # PSPI Acc. column, from the run's own results
+        assert accuracy == pytest.approx(results["test_accuracy"], abs=5e-4)
+    assert "Targets: teacher ≥ 0.96" in table
+    assert Image.open(tmp_path / "table2.png").size[0] > 300  # the validation curves
+
+    stamps = {k: (runs / k / "all_results.json").stat().st_mtime_ns for k in configs}
+    second = run(args, workdir / "cache", timeout=600)
+    assert second.count(": reusing ") == 4 and "training (" not in second, second
+    assert stamps == {k: (runs / k / "all_results.json").stat().st_mtime_ns for k in configs}
+    assert "training (" in first
+
+
+def test_table2_reuses_only_runs_that_logged_every_epoch(tmp_path):
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import table2
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    (tmp_path / "all_results.json").write_text("{}")  # written at each new best, also by a run cut short
+    (tmp_path / "metrics.csv").write_text("epoch\n0\n1\n")
+    assert not table2.finished(tmp_path, epochs=3)
+    (tmp_path / "metrics.csv").write_text("epoch\n0\n1\n2\n")
+    assert table2.finished(tmp_path, epochs=3)
+    (tmp_path / "all_results.json").unlink()
+    assert not table2.finished(tmp_path, epochs=3)
+
+
+def test_table2_bootstrap_resamples_identities_and_pairs_the_models():
+    import numpy as np
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import table2
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    rng = np.random.default_rng(0)
+    labels = np.tile(np.arange(5), 8)  # 8 identities x PSPI 0..4
+    identities = np.repeat([f"id{i}" for i in range(8)], 5)
+    perfect = np.eye(5)[labels]
+    flat = np.full((40, 5), 0.2)  # every class tied: AUROC 0.5 for each
+    noisy = rng.dirichlet(np.ones(5), size=40)
+    out = table2.bootstrap({"distilled": perfect, "baseline": flat, "teacher": noisy}, labels, identities, resamples=50)
+    assert out["distilled"] == pytest.approx((1.0, 1.0)) and out["baseline"] == pytest.approx((0.5, 0.5))
+    assert out["distilled-baseline"] == pytest.approx((0.5, 0.5, 0.5, 1.0))
+    lo, hi = out["teacher"]
+    assert 0.0 < lo < hi < 1.0  # resampling identities moves a noisy model's score

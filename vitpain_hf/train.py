@@ -14,8 +14,10 @@ validation and test metrics), and TensorBoard logs when tensorboard is installed
 
 Schedule: AdamW with two parameter groups (backbone, heads); the backbone is frozen (requires_grad False,
 learning rate 0) for the first --freeze-epochs epochs; both learning rates follow one cosine from their
-initial value at the first step to 1% of it at the last step. The schedule is a function of the step
-counter, which is checkpointed, so a resumed run continues the same curve.
+initial value at the first step to 1% of it at the last step, optionally after a linear warm-up over
+--warmup-epochs (not in the paper; it keeps a backbone trained from scratch out of an early collapse in
+which the CLS token stops depending on the image). The schedule is a function of the step counter, which
+is checkpointed, so a resumed run continues the same curve.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class TrainConfig:
     pretrained_backbone: str | None = None  # ViT checkpoint (path or hub id) for the backbone
     epochs: int = 100  # the paper's; cosine annealing spans all of them
     freeze_epochs: int = 5
+    warmup_epochs: float = 0.0  # linear warm-up of both learning rates before the cosine (0: the paper's)
     batch_size: int = 32  # per process
     lr_backbone: float = 5e-6
     lr_head: float = 5e-5
@@ -106,6 +109,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if cfg.freeze_epochs < 0 or (cfg.max_train_samples is not None and cfg.max_train_samples < 1):
         parser.error("--freeze-epochs must be >= 0 and --max-train-samples >= 1")
+    if not 0 <= cfg.warmup_epochs < cfg.epochs:
+        parser.error(f"--warmup-epochs must be >= 0 and below --epochs ({cfg.epochs}), got {cfg.warmup_epochs:g}")
     if not cfg.resume and list(Path(cfg.output_dir, "checkpoints").glob("epoch_*")):
         parser.error(f"{cfg.output_dir} already holds checkpoints: pass --resume, or choose another --output-dir")
     return cfg
@@ -127,9 +132,12 @@ class TrainState:
         self.__dict__.update(state)
 
 
-def lr_factor(step: int, total_steps: int) -> float:
-    """Cosine from 1 at step 0 to MIN_LR_RATIO at step total_steps - 1."""
-    progress = step / max(total_steps - 1, 1)
+def lr_factor(step: int, total_steps: int, warmup_steps: int = 0) -> float:
+    """Linear from 1/warmup_steps up to 1 over the first warmup_steps steps, then a cosine from 1 to
+    MIN_LR_RATIO at step total_steps - 1."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(total_steps - warmup_steps - 1, 1)
     return MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -269,7 +277,8 @@ def write_model_card(path: Path, cfg: TrainConfig, model_config, epoch: int, met
         "AU query tokens": not cfg.no_au_query, "teacher (distillation, eq. 15)": cfg.teacher or "none",
         "pretrained backbone": cfg.pretrained_backbone or "none (random init)",
         "epochs": f"{cfg.epochs} (backbone frozen for {cfg.freeze_epochs}); best epoch {epoch}",
-        "optimizer": f"AdamW, lr backbone {cfg.lr_backbone:g} / heads {cfg.lr_head:g}, cosine to 1%, "
+        "optimizer": f"AdamW, lr backbone {cfg.lr_backbone:g} / heads {cfg.lr_head:g}, "
+                     f"{f'{cfg.warmup_epochs:g} warm-up epochs, ' if cfg.warmup_epochs else ''}cosine to 1%, "
                      f"weight decay {cfg.weight_decay:g}",
         "batch size": f"{cfg.batch_size} per process x {processes} process(es)",
         "mixed precision": cfg.mixed_precision or "as launched", "seed": cfg.seed,
@@ -392,6 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     state = TrainState()
     accelerator.register_for_checkpointing(state)
     total_steps = cfg.epochs * len(loaders["train"])
+    warmup_steps = round(cfg.warmup_epochs * len(loaders["train"]))
     if cfg.resume and checkpoints(ckpt_dir):
         accelerator.load_state(str(checkpoints(ckpt_dir)[-1]))  # model, optimizer, RNG states and `state`
         accelerator.print(f"resumed from {checkpoints(ckpt_dir)[-1]} (next epoch {state.epoch}, step {state.step})")
@@ -414,7 +424,7 @@ def main(argv: list[str] | None = None) -> None:
         loaders["train"].set_epoch(epoch)  # the shuffle depends on (seed, epoch) alone
         sums, batches, samples, t0 = {}, 0, 0, time.perf_counter()
         for batch in tqdm(loaders["train"], desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process):
-            factor = lr_factor(state.step, total_steps)
+            factor = lr_factor(state.step, total_steps, warmup_steps)
             for group in optimizer.param_groups:
                 group["lr"] = 0.0 if frozen and group["name"] == "backbone" else group["base_lr"] * factor
 

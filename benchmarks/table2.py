@@ -245,7 +245,7 @@ def render(results: dict, seconds: dict, splits: dict, args, dataset: str, total
         f"Targets: teacher ≥ 0.96: {'met' if t >= 0.96 else 'not met'} ({t:.3f}); distilled ≥ 0.85: "
         f"{'met' if d >= 0.85 else 'not met'} ({d:.3f}); distilled > baseline: {'yes' if d > b else 'no'} ({d:.3f} vs {b:.3f}).",
         f"Distilled minus baseline, paired bootstrap over test identities ({args.resamples} resamples): "
-        f"{gap[0]:+.3f} (95% CI {gap[1]:+.3f} to {gap[2]:+.3f}); distilled higher in {100 * gap[3]:.0f}% of resamples.",
+        f"{d - b:+.3f} (95% CI {gap[1]:+.3f} to {gap[2]:+.3f}); distilled higher in {100 * gap[3]:.0f}% of resamples.",
         f"Wall time: {sum(seconds.values()) / 60:.1f} min for the four runs (launch to exit, evaluation included); "
         f"this call took {total / 60:.1f} min (reusing finished runs; generation included when it ran).",
     ]

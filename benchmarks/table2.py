@@ -1,6 +1,7 @@
 """The paper's Table 2 (ablations) reproduced on generated 3DPain data, on the CPU.
 
     python benchmarks/table2.py                      # CPU configuration: ~55 min on 2 cores
+    python benchmarks/table2.py --seeds 0 1 2 3      # four seeds, mean and spread (~55 min each)
     python benchmarks/table2.py --quick              # smoke run, about a minute
     python benchmarks/table2.py --dataset DIR        # an existing dataset instead of generating one
 
@@ -11,8 +12,10 @@ Generates a dataset with identity-disjoint train/validation/test splits (`pain3d
      (eq. 15 with the paper's weights; teacher = run 1's best model).
 Each run keeps its best epoch by validation macro AUROC; the table reports the test split (identities
 unseen in training and in model selection), PSPI 0-16 (17 classes; the paper uses 0-15), next to the
-paper's numbers. Finished runs with the same settings are reused (`--workdir` keeps them); interrupted
-ones resume from their last checkpoint.
+paper's numbers. Each seed draws new identities, splits and initial weights and lives in
+`WORKDIR/seed-K`; with several seeds the table reports each method's mean and spread over seeds and the
+distilled-minus-baseline difference seed by seed and pooled. Finished runs with the same settings are
+reused (`--workdir` keeps them); interrupted ones resume from their last checkpoint.
 
 The CPU configuration departs from the paper's recipe (ViT-L/16 at 224 px from a pretrained checkpoint,
 backbone frozen 5 epochs, lr 5e-6 / 5e-5, 100 epochs): no checkpoint is available offline, so the tiny
@@ -31,8 +34,9 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -76,12 +80,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--pretrained-backbone", default=None, help="ViT checkpoint for the tiny backbone (shape must match)")
     p.add_argument("--num-processes", type=int, default=1, help="2: real CPU DDP via accelerate launch (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="K",
+                   help="one or more seeds; each generates its own dataset and trains its own four runs (default 0)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of test identities (default %(default)s)")
     args = p.parse_args(argv)
     for name, value in (QUICK if args.quick else CPU).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if len(set(args.seeds)) != len(args.seeds):
+        p.error(f"--seeds {' '.join(map(str, args.seeds))}: each seed once")
     return args
 
 
@@ -89,17 +96,17 @@ def log(message: str) -> None:
     print(f"[table2 {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def make_dataset(args, workdir: Path) -> str:
+def make_dataset(args, seed: int, workdir: Path) -> str:
     if args.dataset:
         return args.dataset
-    out = workdir / f"3dpain-{args.identities}id-{args.expressions}ex-{args.views}v-{args.size}px-seed{args.seed}"
+    out = workdir / f"3dpain-{args.identities}id-{args.expressions}ex-{args.views}v-{args.size}px-seed{seed}"
     if (out / "README.md").exists():
         log(f"reusing {out}")
         return str(out)
     log(f"generating {out}")
     subprocess.run([sys.executable, "-m", "generation.cli", "generate", "--out", str(out),
                     "--identities", str(args.identities), "--expressions", str(args.expressions),
-                    "--views", str(args.views), "--size", str(args.size), "--seed", str(args.seed),
+                    "--views", str(args.views), "--size", str(args.size), "--seed", str(seed),
                     "--workers", str(min(2, os.cpu_count() or 1)), "--quiet", "--overwrite"],
                    cwd=REPO_ROOT, check=True)
     return str(out)
@@ -124,13 +131,13 @@ def finished(out: Path, epochs: int) -> bool:
     return (out / "all_results.json").exists() and metrics.exists() and len(metrics.read_text().splitlines()) == epochs + 1
 
 
-def train_run(key: str, modality: str, extra: list[str], args, dataset: str, runs: Path) -> tuple[dict, float]:
+def train_run(key: str, modality: str, extra: list[str], args, seed: int, dataset: str, runs: Path) -> tuple[dict, float]:
     """Trains one row (or reuses a finished run with the same settings); returns (all_results, seconds)."""
     out = runs / key
     extra = [a.format(runs=runs) for a in extra]
     cli = ["--dataset", dataset, "--modality", modality, "--preset", "tiny", "--image-size", str(args.image_size),
            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--freeze-epochs", str(args.freeze_epochs),
-           "--lr-backbone", str(args.lr_backbone), "--lr-head", str(args.lr_head), "--seed", str(args.seed),
+           "--lr-backbone", str(args.lr_backbone), "--lr-head", str(args.lr_head), "--seed", str(seed),
            "--warmup-epochs", str(min(args.warmup_epochs, args.epochs - 1)),
            "--keep-checkpoints", "1", "--output-dir", str(out), "--resume",
            *(["--pretrained-backbone", args.pretrained_backbone] if args.pretrained_backbone else []),
@@ -188,73 +195,155 @@ def test_predictions(run: Path, dataset: str, batch_size: int = 64):
     return np.concatenate(probabilities), np.asarray(ds["pspi"]), np.asarray(ds["identity"])
 
 
-def bootstrap(probabilities: dict, labels, identities, metric, resamples: int = 1000, seed: int = 0) -> dict:
-    """Paired bootstrap over test identities (every model scored on the same resampled identities):
-    {key: (lo, hi)} 95% intervals of macro AUROC, plus "distilled-baseline": (lo, hi, share of
-    resamples in which distilled scores higher). metric: the loaded pain metric."""
+@dataclass
+class SeedRun:
+    """One seed's four runs: where they live, what training logged, and their test-split predictions."""
+
+    seed: int
+    dataset: str
+    runs: Path
+    splits: dict[str, tuple[int, int]]
+    results: dict[str, dict]
+    seconds: dict[str, float]
+    probabilities: dict[str, Any]  # key -> (N, C) PSPI probabilities on the test split
+    labels: Any  # (N,) PSPI
+    identities: Any  # (N,) identity of each test frame
+
+    @property
+    def test_set(self) -> tuple[dict, Any, Any]:
+        return self.probabilities, self.labels, self.identities
+
+    def auroc(self, key: str) -> float:
+        return self.results[key]["test_macro_auroc"]
+
+
+def bootstrap(test_sets: list[tuple[dict, Any, Any]], metric, resamples: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap over test identities, each model scored on the same resampled identities; with
+    several seeds, identities are resampled within each seed's test split and the scores averaged over
+    seeds (the seeds themselves held fixed). test_sets: [(probabilities {key: (N, C)}, labels, identities)].
+    Returns {key: (lo, hi)} 95% intervals of (mean) macro AUROC, and "distilled-baseline": (lo, hi, share
+    of resamples in which distilled scores higher). metric: the loaded pain metric."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    people = np.unique(identities)
-    rows = {p: np.flatnonzero(identities == p) for p in people}
-    scores = {k: [] for k in probabilities}
-    for _ in range(resamples):
-        idx = np.concatenate([rows[p] for p in rng.choice(people, size=len(people))])
-        for k, probs in probabilities.items():
-            # _compute: the metric's own arithmetic without evaluate's Arrow round trip (1000s of calls)
-            scores[k].append(metric._compute(predictions=probs[idx], references=labels[idx])["macro_auroc"])
+    groups = []
+    for probabilities, labels, identities in test_sets:
+        people = np.unique(identities)
+        groups.append((probabilities, labels, people, {p: np.flatnonzero(identities == p) for p in people}))
+    scores = {k: np.zeros(resamples) for k in test_sets[0][0]}
+    for r in range(resamples):
+        for probabilities, labels, people, rows in groups:
+            idx = np.concatenate([rows[p] for p in rng.choice(people, size=len(people))])
+            for k, probs in probabilities.items():
+                # _compute: the metric's own arithmetic without evaluate's Arrow round trip (1000s of calls)
+                scores[k][r] += metric._compute(predictions=probs[idx], references=labels[idx])["macro_auroc"]
+    scores = {k: v / len(groups) for k, v in scores.items()}
     out = {k: tuple(np.nanpercentile(v, [2.5, 97.5])) for k, v in scores.items()}
-    diff = np.asarray(scores["distilled"]) - np.asarray(scores["baseline"])
+    diff = scores["distilled"] - scores["baseline"]
     out["distilled-baseline"] = (*np.nanpercentile(diff, [2.5, 97.5]), float(np.mean(diff > 0)))
     return out
 
 
-def render(results: dict, seconds: dict, splits: dict, args, dataset: str, total: float, intervals: dict) -> str:
-    def cell(x: float) -> str:
-        return "n/a" if x != x else f"{x:.3f}"
+def cell(x: float) -> str:
+    return "n/a" if x != x else f"{x:.3f}"
 
+
+def settings(args) -> str:
+    return (f"Training: preset tiny (ViT D=128, 4 layers), {args.image_size} px, {args.epochs} epochs, batch "
+            f"{args.batch_size}, AdamW lr backbone {args.lr_backbone:g} / heads {args.lr_head:g}, {args.warmup_epochs:g} "
+            f"warm-up epoch(s), cosine to 1%, backbone frozen {args.freeze_epochs} epochs, backbone "
+            f"{'from ' + args.pretrained_backbone if args.pretrained_backbone else 'random init'}, "
+            f"{args.num_processes} process(es).")
+
+
+def targets(teacher: float, distilled: float, baseline: float) -> str:
+    return (f"teacher ≥ 0.96: {'met' if teacher >= 0.96 else 'not met'} ({teacher:.3f}); distilled ≥ 0.85: "
+            f"{'met' if distilled >= 0.85 else 'not met'} ({distilled:.3f}); distilled > baseline: "
+            f"{'yes' if distilled > baseline else 'no'} ({distilled:.3f} vs {baseline:.3f}).")
+
+
+def render(run: SeedRun, args, intervals: dict) -> str:
+    """One seed's table: test metrics of the four runs with their bootstrap intervals."""
     lines = [
-        "## Table 2 (ablations) on generated 3DPain, CPU" + (" (--quick smoke run)" if args.quick else ""),
+        f"## Table 2 (ablations) on generated 3DPain, CPU, seed {run.seed}" + (" (--quick smoke run)" if args.quick else ""),
         "",
         "| Dataset | Method | Macro AUROC | 95% CI | PSPI Acc. | Acc. ±1 | Acc. ±2 | val. macro AUROC | paper (AUROC / Acc. / ±1 / ±2) | train min |",
         "|---|---|---:|---|---:|---:|---:|---:|---|---:|",
     ]
     labels = {key: (data, method) for key, data, method, _, _ in RUNS}
     for key in TABLE_ORDER:
-        r = results[key]
-        data, method = labels[key]
+        r, (data, method), seconds = run.results[key], labels[key], run.seconds[key]
         ci = f"{cell(intervals[key][0])}-{cell(intervals[key][1])}"
         lines.append(f"| {data} | {method} | {cell(r['test_macro_auroc'])} | {ci} | "
                      + " | ".join(cell(r[f"test_{m}"]) for m in METRICS[1:])
                      + f" | {cell(r['validation_macro_auroc'])} | {' / '.join(f'{v:.2f}' for v in PAPER[key])}"
-                     + f" | {'n/a' if seconds[key] != seconds[key] else f'{seconds[key] / 60:.1f}'} |")
-    t, d, b = (results[k]["test_macro_auroc"] for k in ("teacher", "distilled", "baseline"))
+                     + f" | {'n/a' if seconds != seconds else f'{seconds / 60:.1f}'} |")
+    t, d, b = (run.auroc(k) for k in ("teacher", "distilled", "baseline"))
     gap = intervals["distilled-baseline"]
-    split_text = ", ".join(f"{s} {n_id} identities / {n} frames" for s, (n_id, n) in splits.items())
+    split_text = ", ".join(f"{s} {n_id} identities / {n} frames" for s, (n_id, n) in run.splits.items())
     lines += [
         "",
         "Test split metrics (identity-disjoint; best epoch by validation macro AUROC). PSPI 0-16: 17 classes "
         "(the paper: 0-15, 16 classes); macro AUROC averages the classes present in the test split.",
-        f"Dataset `{dataset}`: {split_text}.",
-        f"Training: preset tiny (ViT D=128, 4 layers), {args.image_size} px, {args.epochs} epochs, batch {args.batch_size}, "
-        f"AdamW lr backbone {args.lr_backbone:g} / heads {args.lr_head:g}, {args.warmup_epochs:g} warm-up epoch(s), "
-        f"cosine to 1%, backbone frozen "
-        f"{args.freeze_epochs} epochs, backbone {'from ' + args.pretrained_backbone if args.pretrained_backbone else 'random init'}, "
-        f"{args.num_processes} process(es), seed {args.seed}.",
-        f"Targets: teacher ≥ 0.96: {'met' if t >= 0.96 else 'not met'} ({t:.3f}); distilled ≥ 0.85: "
-        f"{'met' if d >= 0.85 else 'not met'} ({d:.3f}); distilled > baseline: {'yes' if d > b else 'no'} ({d:.3f} vs {b:.3f}).",
+        f"Dataset `{run.dataset}`: {split_text}.",
+        settings(args) + f" Seed {run.seed}.",
+        "Targets: " + targets(t, d, b),
         f"Distilled minus baseline, paired bootstrap over test identities ({args.resamples} resamples): "
         f"{d - b:+.3f} (95% CI {gap[0]:+.3f} to {gap[1]:+.3f}); distilled higher in {100 * gap[2]:.0f}% of resamples.",
-        f"Wall time: {sum(seconds.values()) / 60:.1f} min for the four runs (launch to exit, evaluation included); "
-        f"this call took {total / 60:.1f} min (reusing finished runs; generation included when it ran).",
+        f"Wall time: {sum(run.seconds.values()) / 60:.1f} min for the four runs (launch to exit, evaluation included).",
     ]
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(runs: Path, path: Path) -> None:
-    """Validation macro AUROC per epoch of the four runs (from their metrics.csv), one line each."""
+def render_seeds(seed_runs: list[SeedRun], args, pooled: dict) -> str:
+    """Several seeds: each method's mean and spread over seeds, and distilled minus baseline seed by seed
+    and pooled."""
+    import numpy as np
+
+    n = len(seed_runs)
+    seeds = ", ".join(str(r.seed) for r in seed_runs)
+    lines = [
+        f"## Table 2 (ablations) on generated 3DPain, CPU, {n} seeds ({seeds})" + (" (--quick smoke run)" if args.quick else ""),
+        "",
+        "| Dataset | Method | Macro AUROC mean ± sd | per seed | pooled 95% CI | PSPI Acc. | Acc. ±1 | Acc. ±2 | val. macro AUROC | paper (AUROC / Acc. / ±1 / ±2) |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---|",
+    ]
+    labels = {key: (data, method) for key, data, method, _, _ in RUNS}
+    mean = {}
+    for key in TABLE_ORDER:
+        data, method = labels[key]
+        values = {m: np.array([r.results[key][f"test_{m}"] for r in seed_runs]) for m in METRICS}
+        mean[key] = values["macro_auroc"].mean()
+        val = np.mean([r.results[key]["validation_macro_auroc"] for r in seed_runs])
+        lines.append(f"| {data} | {method} | {mean[key]:.3f} ± {values['macro_auroc'].std(ddof=1):.3f} | "
+                     f"{' / '.join(cell(v) for v in values['macro_auroc'])} | "
+                     f"{cell(pooled[key][0])}-{cell(pooled[key][1])} | "
+                     + " | ".join(cell(values[m].mean()) for m in METRICS[1:])
+                     + f" | {cell(val)} | {' / '.join(f'{v:.2f}' for v in PAPER[key])} |")
+    diffs = np.array([r.auroc("distilled") - r.auroc("baseline") for r in seed_runs])
+    gap = pooled["distilled-baseline"]
+    lines += [
+        "",
+        "Test split metrics of each seed (its own identities and identity-disjoint splits; best epoch by validation "
+        "macro AUROC), PSPI 0-16, averaged over seeds; sd is the spread between seeds. The pooled interval "
+        "resamples test identities within each seed and averages over the seeds, so it holds the seeds fixed.",
+        settings(args) + f" Seeds {seeds}.",
+        "Distilled minus baseline by seed: " + ", ".join(f"seed {r.seed} {d:+.3f}" for r, d in zip(seed_runs, diffs))
+        + f"; mean {diffs.mean():+.3f} (sd {diffs.std(ddof=1):.3f}), distilled higher in {int((diffs > 0).sum())} of {n} seeds.",
+        f"Pooled paired bootstrap ({args.resamples} resamples): 95% CI {gap[0]:+.3f} to {gap[1]:+.3f}; distilled higher "
+        f"in {100 * gap[2]:.0f}% of resamples.",
+        "Targets on the means: " + targets(mean["teacher"], mean["distilled"], mean["baseline"]),
+        f"Wall time: {sum(sum(r.seconds.values()) for r in seed_runs) / 60:.1f} min for the {4 * n} runs.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(runs: list[Path], path: Path) -> None:
+    """Validation macro AUROC per epoch of the four runs (from their metrics.csv): the mean over seeds, with
+    the band between the lowest and highest seed when there are several."""
     import csv
 
+    import numpy as np
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -262,47 +351,69 @@ def plot_curves(runs: Path, path: Path) -> None:
     ax = fig.add_subplot(1, 1, 1)
     labels = {key: method for key, _, method, _, _ in RUNS}
     for key in TABLE_ORDER:
-        with (runs / key / "metrics.csv").open() as fh:
-            rows = list(csv.DictReader(fh))
-        ax.plot([int(r["epoch"]) + 1 for r in rows], [float(r["val_macro_auroc"]) for r in rows], marker=".",
-                label=labels[key])
+        curves = []
+        for folder in runs:
+            with (folder / key / "metrics.csv").open() as fh:
+                curves.append([float(r["val_macro_auroc"]) for r in csv.DictReader(fh)])
+        curves = np.array(curves)
+        epochs = np.arange(1, curves.shape[1] + 1)
+        (line,) = ax.plot(epochs, curves.mean(0), marker=".", label=labels[key])
+        if len(curves) > 1:
+            ax.fill_between(epochs, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.15, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation macro AUROC")
+    ax.set_ylabel("validation macro AUROC" + (f" (mean of {len(runs)} seeds)" if len(runs) > 1 else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    t0 = time.perf_counter()
-    workdir = Path(args.workdir)
+def run_seed(args, seed: int, metric) -> SeedRun:
+    """Generates seed's dataset (unless --dataset), trains or reuses its four runs, and re-scores their best
+    models on the test split through the saved model and image processor."""
+    workdir = Path(args.workdir) / f"seed-{seed}"
     runs = workdir / "runs-quick" if args.quick else workdir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    dataset = make_dataset(args, workdir)
+    dataset = make_dataset(args, seed, workdir)
     splits = describe_splits(dataset)
-    log("splits: " + ", ".join(f"{s} {n_id} identities / {n} frames" for s, (n_id, n) in splits.items()))
+    log(f"seed {seed} splits: " + ", ".join(f"{s} {n_id} identities / {n} frames" for s, (n_id, n) in splits.items()))
     results, seconds = {}, {}
     for key, _, _, modality, extra in RUNS:
-        results[key], seconds[key] = train_run(key, modality, extra, args, dataset, runs)
-    log("scoring the best models on the test split again for bootstrap intervals")
-    predictions, metric = {}, load_pain_metrics(keep_in_memory=True)
+        results[key], seconds[key] = train_run(key, modality, extra, args, seed, dataset, runs)
+    log(f"seed {seed}: scoring the best models on the test split again for bootstrap intervals")
+    probabilities = {}
     for key in TABLE_ORDER:
         probs, labels, identities = test_predictions(runs / key, dataset)
         again = metric.compute(predictions=probs.tolist(), references=labels.tolist())
         if abs(again["macro_auroc"] - results[key]["test_macro_auroc"]) > 1e-3:  # the saved model is the scored one
             raise SystemExit(f"{key}: the saved best model scores {again['macro_auroc']:.4f} on test, training logged "
                              f"{results[key]['test_macro_auroc']:.4f}")
-        predictions[key] = probs
-    intervals = bootstrap(predictions, labels, identities, metric, args.resamples, args.seed)
-    table = render(results, seconds, splits, args, dataset, time.perf_counter() - t0, intervals)
-    print("\n" + table)
-    Path(args.out).write_text(table)
+        probabilities[key] = probs
+    return SeedRun(seed, dataset, runs, splits, results, seconds, probabilities, labels, identities)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    metric = load_pain_metrics(keep_in_memory=True)
+    seed_runs, tables = [], []
+    for seed in args.seeds:
+        run = run_seed(args, seed, metric)
+        table = render(run, args, bootstrap([run.test_set], metric, args.resamples, seed))
+        (run.runs.parent / "table2.md").write_text(table)
+        plot_curves([run.runs], run.runs.parent / "table2.png")
+        seed_runs.append(run)
+        tables.append(table)
+    if len(seed_runs) > 1:
+        pooled = bootstrap([r.test_set for r in seed_runs], metric, args.resamples, args.seeds[0])
+        tables.insert(0, render_seeds(seed_runs, args, pooled))
+    text = "\n".join(tables) + f"\nThis call took {(time.perf_counter() - t0) / 60:.1f} min (finished runs reused).\n"
+    print("\n" + text)
+    Path(args.out).write_text(text)
     curves = Path(args.out).with_suffix(".png")
-    plot_curves(runs, curves)
-    log(f"wrote {args.out} and {curves} (validation curves)")
+    plot_curves([r.runs for r in seed_runs], curves)
+    log(f"wrote {args.out} and {curves} (validation curves); each seed's own in {args.workdir}/seed-K/")
 
 
 if __name__ == "__main__":

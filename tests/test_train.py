@@ -281,45 +281,77 @@ def test_face_crop_batch_matches_the_space_crop():
     assert out["image"][1] is blank  # no face: unchanged
 
 
-def test_table2_ablation_runs_four_rows_and_reuses_finished_runs(dataset, workdir, tmp_path):
-    """benchmarks/table2.py end to end at toy size: the four runs in order (the distilled one with the
-    teacher run's best model), a table of their test metrics, and a second call that retrains nothing."""
-    args = [sys.executable, "benchmarks/table2.py", "--dataset", str(dataset), "--workdir", str(tmp_path / "t2"),
-            "--out", str(tmp_path / "table2.md"), "--image-size", str(IMAGE), "--epochs", "1", "--batch-size", "4",
-            "--resamples", "20"]
-    first = run(args, workdir / "cache", timeout=600)
-    runs = tmp_path / "t2" / "runs"
-    configs = {k: json.loads((runs / k / "train_config.json").read_text())
-               for k in ("teacher", "baseline", "au_query", "distilled")}
-    assert configs["teacher"]["modality"] == "heatmap" and configs["teacher"]["teacher"] is None
-    assert configs["baseline"]["no_au_query"] and not configs["au_query"]["no_au_query"]
-    assert configs["distilled"]["teacher"] == str(runs / "teacher" / "best")
-    assert AutoModel.from_pretrained(runs / "baseline" / "best").config.use_au_query is False
-
-    table = (tmp_path / "table2.md").read_text()
-    rows = [ln for ln in table.splitlines() if ln.startswith("| 3DPain")]
-    assert [r.split(" | ")[1] for r in rows] == [
-        "ViTPain Baseline", "ViTPain + AU-Query", "ViTPain + AU-Query + Heatmap", "ViTPain Teacher"]
-    for row, key in zip(rows, ("baseline", "au_query", "distilled", "teacher")):
-        results = json.loads((runs / key / "all_results.json").read_text())
-        accuracy = float(row.split(" | ")[4])  # PSPI Acc. column, from the run's own results
-        assert accuracy == pytest.approx(results["test_accuracy"], abs=5e-4)
-    assert "Targets: teacher ≥ 0.96" in table
-    assert Image.open(tmp_path / "table2.png").size[0] > 300  # the validation curves
-
-    stamps = {k: (runs / k / "all_results.json").stat().st_mtime_ns for k in configs}
-    second = run(args, workdir / "cache", timeout=600)
-    assert second.count(": reusing ") == 4 and "training (" not in second, second
-    assert stamps == {k: (runs / k / "all_results.json").stat().st_mtime_ns for k in configs}
-    assert "training (" in first
-
-
-def test_table2_reuses_only_runs_that_logged_every_epoch(tmp_path):
+def import_table2():
+    """benchmarks/table2.py as a module (benchmarks/ is not a package)."""
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
     try:
         import table2
     finally:
         sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    return table2
+
+
+def test_table2_ablation_runs_four_rows_per_seed_and_reuses_finished_runs(dataset, workdir, tmp_path):
+    """benchmarks/table2.py end to end at toy size with two seeds: per seed the four runs in order (the
+    distilled one with that seed's teacher), a table of their test metrics, a summary whose means are the
+    seeds' own results, and a second call that retrains nothing."""
+    import numpy as np
+
+    args = [sys.executable, "benchmarks/table2.py", "--dataset", str(dataset), "--workdir", str(tmp_path / "t2"),
+            "--out", str(tmp_path / "table2.md"), "--image-size", str(IMAGE), "--epochs", "1", "--batch-size", "4",
+            "--resamples", "20", "--seeds", "0", "1"]
+    first = run(args, workdir / "cache", timeout=900)
+    keys = ("baseline", "au_query", "distilled", "teacher")
+    results = {}
+    for seed in (0, 1):
+        runs = tmp_path / "t2" / f"seed-{seed}" / "runs"
+        configs = {k: json.loads((runs / k / "train_config.json").read_text()) for k in keys}
+        assert {c["seed"] for c in configs.values()} == {seed}
+        assert configs["teacher"]["modality"] == "heatmap" and configs["teacher"]["teacher"] is None
+        assert configs["baseline"]["no_au_query"] and not configs["au_query"]["no_au_query"]
+        assert configs["distilled"]["teacher"] == str(runs / "teacher" / "best")
+        assert AutoModel.from_pretrained(runs / "baseline" / "best").config.use_au_query is False
+        results[seed] = {k: json.loads((runs / k / "all_results.json").read_text()) for k in keys}
+
+        table = (runs.parent / "table2.md").read_text()
+        rows = [ln for ln in table.splitlines() if ln.startswith("| 3DPain")]
+        assert [r.split(" | ")[1] for r in rows] == [
+            "ViTPain Baseline", "ViTPain + AU-Query", "ViTPain + AU-Query + Heatmap", "ViTPain Teacher"]
+        for row, key in zip(rows, keys):
+            accuracy = float(row.split(" | ")[4])  # PSPI Acc. column, from the run's own results
+            assert accuracy == pytest.approx(results[seed][key]["test_accuracy"], abs=5e-4)
+        assert "Targets: teacher ≥ 0.96" in table and f"seed {seed}" in table
+        assert Image.open(runs.parent / "table2.png").size[0] > 300  # the validation curves
+
+    summary = (tmp_path / "table2.md").read_text()
+    assert "2 seeds (0, 1)" in summary
+    rows = [ln for ln in summary.splitlines() if ln.startswith("| 3DPain")][:4]  # the summary table comes first
+    for row, key in zip(rows, keys):
+        mean, sd = (float(x) for x in row.split(" | ")[2].split(" ± "))
+        scores = [results[s][key]["test_macro_auroc"] for s in (0, 1)]
+        assert mean == pytest.approx(np.mean(scores), abs=5e-4)
+        assert sd == pytest.approx(np.std(scores, ddof=1), abs=5e-4)
+    assert "distilled higher in" in summary and "Targets on the means" in summary
+    assert Image.open(tmp_path / "table2.png").size[0] > 300
+
+    stamps = {(s, k): (tmp_path / "t2" / f"seed-{s}" / "runs" / k / "all_results.json").stat().st_mtime_ns
+              for s in (0, 1) for k in keys}
+    second = run(args, workdir / "cache", timeout=600)
+    assert second.count(": reusing ") == 8 and "training (" not in second, second
+    assert stamps == {(s, k): (tmp_path / "t2" / f"seed-{s}" / "runs" / k / "all_results.json").stat().st_mtime_ns
+                      for s in (0, 1) for k in keys}
+    assert "training (" in first
+
+
+def test_table2_rejects_a_repeated_seed(capsys):
+    table2 = import_table2()
+    with pytest.raises(SystemExit):
+        table2.parse_args(["--seeds", "0", "0"])
+    assert "each seed once" in capsys.readouterr().err
+
+
+def test_table2_reuses_only_runs_that_logged_every_epoch(tmp_path):
+    table2 = import_table2()
     (tmp_path / "all_results.json").write_text("{}")  # written at each new best, also by a run cut short
     (tmp_path / "metrics.csv").write_text("epoch\n0\n1\n")
     assert not table2.finished(tmp_path, epochs=3)
@@ -334,20 +366,23 @@ def test_table2_bootstrap_resamples_identities_and_pairs_the_models():
 
     from evaluate_metrics import load_pain_metrics
 
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import table2
-    finally:
-        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    table2 = import_table2()
     rng = np.random.default_rng(0)
     labels = np.tile(np.arange(5), 8)  # 8 identities x PSPI 0..4
     identities = np.repeat([f"id{i}" for i in range(8)], 5)
     perfect = np.eye(5)[labels]
     flat = np.full((40, 5), 0.2)  # every class tied: AUROC 0.5 for each
     noisy = rng.dirichlet(np.ones(5), size=40)
-    out = table2.bootstrap({"distilled": perfect, "baseline": flat, "teacher": noisy}, labels, identities,
-                            load_pain_metrics(keep_in_memory=True), resamples=50)
+    metric = load_pain_metrics(keep_in_memory=True)
+    one = (({"distilled": perfect, "baseline": flat, "teacher": noisy}, labels, identities))
+    out = table2.bootstrap([one], metric, resamples=50)
     assert out["distilled"] == pytest.approx((1.0, 1.0)) and out["baseline"] == pytest.approx((0.5, 0.5))
     assert out["distilled-baseline"] == pytest.approx((0.5, 0.5, 1.0))
     lo, hi = out["teacher"]
     assert 0.0 < lo < hi < 1.0  # resampling identities moves a noisy model's score
+
+    # two seeds, the second with the roles swapped: each model's mean over seeds is (1 + 0.5) / 2 every resample
+    swapped = ({"distilled": flat, "baseline": perfect, "teacher": noisy}, labels, identities)
+    out = table2.bootstrap([one, swapped], metric, resamples=50)
+    assert out["distilled"] == pytest.approx((0.75, 0.75)) and out["baseline"] == pytest.approx((0.75, 0.75))
+    assert out["distilled-baseline"] == pytest.approx((0.0, 0.0, 0.0))

@@ -52,6 +52,7 @@ RUNS = [
     ("distilled", "3DPain RGB", "ViTPain + AU-Query + Heatmap", "rgb", ["--teacher", "{runs}/teacher/best"]),
 ]
 TABLE_ORDER = ["baseline", "au_query", "distilled", "teacher"]
+LABELS = {key: (data, method) for key, data, method, _, _ in RUNS}  # key -> (dataset column label, method)
 PAPER = {  # Table 2: macro AUROC, accuracy, +-1, +-2 (PSPI 0-15)
     "baseline": (0.81, 0.24, 0.60, 0.79),
     "au_query": (0.82, 0.24, 0.61, 0.81),
@@ -262,17 +263,22 @@ def targets(teacher: float, distilled: float, baseline: float) -> str:
             f"{'yes' if distilled > baseline else 'no'} ({distilled:.3f} vs {baseline:.3f}).")
 
 
+METRIC_COLUMNS = ["PSPI Acc.", "Acc. ±1", "Acc. ±2", "val. macro AUROC", "paper (AUROC / Acc. / ±1 / ±2)"]
+
+
+def heading(what: str, args, columns: list[str]) -> list[str]:
+    """Title and header rows of a table with Dataset, Method and columns (text left, numbers right)."""
+    left = ("95% CI", "per seed", "pooled 95% CI", "paper (AUROC / Acc. / ±1 / ±2)")
+    return [f"## Table 2 (ablations) on generated 3DPain, CPU, {what}" + (" (--quick smoke run)" if args.quick else ""),
+            "", "| Dataset | Method | " + " | ".join(columns) + " |",
+            "|---|---|" + "|".join("---" if c in left else "---:" for c in columns) + "|"]
+
+
 def render(run: SeedRun, args, intervals: dict) -> str:
     """One seed's table: test metrics of the four runs with their bootstrap intervals."""
-    lines = [
-        f"## Table 2 (ablations) on generated 3DPain, CPU, seed {run.seed}" + (" (--quick smoke run)" if args.quick else ""),
-        "",
-        "| Dataset | Method | Macro AUROC | 95% CI | PSPI Acc. | Acc. ±1 | Acc. ±2 | val. macro AUROC | paper (AUROC / Acc. / ±1 / ±2) | train min |",
-        "|---|---|---:|---|---:|---:|---:|---:|---|---:|",
-    ]
-    labels = {key: (data, method) for key, data, method, _, _ in RUNS}
+    lines = heading(f"seed {run.seed}", args, ["Macro AUROC", "95% CI", *METRIC_COLUMNS, "train min"])
     for key in TABLE_ORDER:
-        r, (data, method), seconds = run.results[key], labels[key], run.seconds[key]
+        r, (data, method), seconds = run.results[key], LABELS[key], run.seconds[key]
         ci = f"{cell(intervals[key][0])}-{cell(intervals[key][1])}"
         lines.append(f"| {data} | {method} | {cell(r['test_macro_auroc'])} | {ci} | "
                      + " | ".join(cell(r[f"test_{m}"]) for m in METRICS[1:])
@@ -302,16 +308,10 @@ def render_seeds(seed_runs: list[SeedRun], args, pooled: dict) -> str:
 
     n = len(seed_runs)
     seeds = ", ".join(str(r.seed) for r in seed_runs)
-    lines = [
-        f"## Table 2 (ablations) on generated 3DPain, CPU, {n} seeds ({seeds})" + (" (--quick smoke run)" if args.quick else ""),
-        "",
-        "| Dataset | Method | Macro AUROC mean ± sd | per seed | pooled 95% CI | PSPI Acc. | Acc. ±1 | Acc. ±2 | val. macro AUROC | paper (AUROC / Acc. / ±1 / ±2) |",
-        "|---|---|---:|---|---|---:|---:|---:|---:|---|",
-    ]
-    labels = {key: (data, method) for key, data, method, _, _ in RUNS}
+    lines = heading(f"{n} seeds ({seeds})", args, ["Macro AUROC mean ± sd", "per seed", "pooled 95% CI", *METRIC_COLUMNS])
     mean = {}
     for key in TABLE_ORDER:
-        data, method = labels[key]
+        data, method = LABELS[key]
         values = {m: np.array([r.results[key][f"test_{m}"] for r in seed_runs]) for m in METRICS}
         mean[key] = values["macro_auroc"].mean()
         val = np.mean([r.results[key]["validation_macro_auroc"] for r in seed_runs])
@@ -349,7 +349,6 @@ def plot_curves(runs: list[Path], path: Path) -> None:
 
     fig = Figure(figsize=(6.4, 3.6), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    labels = {key: method for key, _, method, _, _ in RUNS}
     for key in TABLE_ORDER:
         curves = []
         for folder in runs:
@@ -357,7 +356,7 @@ def plot_curves(runs: list[Path], path: Path) -> None:
                 curves.append([float(r["val_macro_auroc"]) for r in csv.DictReader(fh)])
         curves = np.array(curves)
         epochs = np.arange(1, curves.shape[1] + 1)
-        (line,) = ax.plot(epochs, curves.mean(0), marker=".", label=labels[key])
+        (line,) = ax.plot(epochs, curves.mean(0), marker=".", label=LABELS[key][1])
         if len(curves) > 1:
             ax.fill_between(epochs, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.15, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -198,7 +198,8 @@ def test_predictions(run: Path, dataset: str, batch_size: int = 64):
 
 @dataclass
 class SeedRun:
-    """One seed's four runs: where they live, what training logged, and their test-split predictions."""
+    """One seed's four runs: where they live, what training logged, and their test scores on resampled
+    test identities (the bootstrap)."""
 
     seed: int
     dataset: str
@@ -206,39 +207,37 @@ class SeedRun:
     splits: dict[str, tuple[int, int]]
     results: dict[str, dict]
     seconds: dict[str, float]
-    probabilities: dict[str, Any]  # key -> (N, C) PSPI probabilities on the test split
-    labels: Any  # (N,) PSPI
-    identities: Any  # (N,) identity of each test frame
-
-    @property
-    def test_set(self) -> tuple[dict, Any, Any]:
-        return self.probabilities, self.labels, self.identities
+    resampled: dict[str, Any]  # key -> (resamples,) macro AUROC on each resample of the test identities
 
     def auroc(self, key: str) -> float:
         return self.results[key]["test_macro_auroc"]
 
 
-def bootstrap(test_sets: list[tuple[dict, Any, Any]], metric, resamples: int = 1000, seed: int = 0) -> dict:
-    """Paired bootstrap over test identities, each model scored on the same resampled identities; with
-    several seeds, identities are resampled within each seed's test split and the scores averaged over
-    seeds (the seeds themselves held fixed). test_sets: [(probabilities {key: (N, C)}, labels, identities)].
-    Returns {key: (lo, hi)} 95% intervals of (mean) macro AUROC, and "distilled-baseline": (lo, hi, share
-    of resamples in which distilled scores higher). metric: the loaded pain metric."""
+def resample(probabilities: dict, labels, identities, metric, resamples: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap over test identities: {key: (resamples,) macro AUROC}, every model scored on the
+    same resampled identities. probabilities: {key: (N, C)}; metric: the loaded pain metric."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    groups = []
-    for probabilities, labels, identities in test_sets:
-        people = np.unique(identities)
-        groups.append((probabilities, labels, people, {p: np.flatnonzero(identities == p) for p in people}))
-    scores = {k: np.zeros(resamples) for k in test_sets[0][0]}
+    people = np.unique(identities)
+    rows = {p: np.flatnonzero(identities == p) for p in people}
+    scores = {k: np.empty(resamples) for k in probabilities}
     for r in range(resamples):
-        for probabilities, labels, people, rows in groups:
-            idx = np.concatenate([rows[p] for p in rng.choice(people, size=len(people))])
-            for k, probs in probabilities.items():
-                # _compute: the metric's own arithmetic without evaluate's Arrow round trip (1000s of calls)
-                scores[k][r] += metric._compute(predictions=probs[idx], references=labels[idx])["macro_auroc"]
-    scores = {k: v / len(groups) for k, v in scores.items()}
+        idx = np.concatenate([rows[p] for p in rng.choice(people, size=len(people))])
+        for k, probs in probabilities.items():
+            # _compute: the metric's own arithmetic without evaluate's Arrow round trip (1000s of calls)
+            scores[k][r] = metric._compute(predictions=probs[idx], references=labels[idx])["macro_auroc"]
+    return scores
+
+
+def bootstrap(resampled: list[dict]) -> dict:
+    """95% intervals from the resampled scores of one or more seeds (each seed's resamples drawn within its
+    own test split; several seeds are averaged resample by resample, the seeds themselves held fixed):
+    {key: (lo, hi)} of (mean) macro AUROC, and "distilled-baseline": (lo, hi, share of resamples in which
+    distilled scores higher)."""
+    import numpy as np
+
+    scores = {k: np.mean([r[k] for r in resampled], axis=0) for k in resampled[0]}
     out = {k: tuple(np.nanpercentile(v, [2.5, 97.5])) for k, v in scores.items()}
     diff = scores["distilled"] - scores["baseline"]
     out["distilled-baseline"] = (*np.nanpercentile(diff, [2.5, 97.5]), float(np.mean(diff > 0)))
@@ -380,7 +379,7 @@ def run_seed(args, seed: int, metric) -> SeedRun:
     results, seconds = {}, {}
     for key, _, _, modality, extra in RUNS:
         results[key], seconds[key] = train_run(key, modality, extra, args, seed, dataset, runs)
-    log(f"seed {seed}: scoring the best models on the test split again for bootstrap intervals")
+    log(f"seed {seed}: scoring the best models on the test split again, and on {args.resamples} resamples of it")
     probabilities = {}
     for key in TABLE_ORDER:
         probs, labels, identities = test_predictions(runs / key, dataset)
@@ -389,7 +388,8 @@ def run_seed(args, seed: int, metric) -> SeedRun:
             raise SystemExit(f"{key}: the saved best model scores {again['macro_auroc']:.4f} on test, training logged "
                              f"{results[key]['test_macro_auroc']:.4f}")
         probabilities[key] = probs
-    return SeedRun(seed, dataset, runs, splits, results, seconds, probabilities, labels, identities)
+    resampled = resample(probabilities, labels, identities, metric, args.resamples, seed)
+    return SeedRun(seed, dataset, runs, splits, results, seconds, resampled)
 
 
 def main(argv=None) -> None:
@@ -399,14 +399,13 @@ def main(argv=None) -> None:
     seed_runs, tables = [], []
     for seed in args.seeds:
         run = run_seed(args, seed, metric)
-        table = render(run, args, bootstrap([run.test_set], metric, args.resamples, seed))
+        table = render(run, args, bootstrap([run.resampled]))
         (run.runs.parent / "table2.md").write_text(table)
         plot_curves([run.runs], run.runs.parent / "table2.png")
         seed_runs.append(run)
         tables.append(table)
     if len(seed_runs) > 1:
-        pooled = bootstrap([r.test_set for r in seed_runs], metric, args.resamples, args.seeds[0])
-        tables.insert(0, render_seeds(seed_runs, args, pooled))
+        tables.insert(0, render_seeds(seed_runs, args, bootstrap([r.resampled for r in seed_runs])))
     text = "\n".join(tables) + f"\nThis call took {(time.perf_counter() - t0) / 60:.1f} min (finished runs reused).\n"
     print("\n" + text)
     Path(args.out).write_text(text)

@@ -374,15 +374,16 @@ def test_table2_bootstrap_resamples_identities_and_pairs_the_models():
     flat = np.full((40, 5), 0.2)  # every class tied: AUROC 0.5 for each
     noisy = rng.dirichlet(np.ones(5), size=40)
     metric = load_pain_metrics(keep_in_memory=True)
-    one = (({"distilled": perfect, "baseline": flat, "teacher": noisy}, labels, identities))
-    out = table2.bootstrap([one], metric, resamples=50)
+    one = table2.resample({"distilled": perfect, "baseline": flat, "teacher": noisy}, labels, identities, metric, 50)
+    out = table2.bootstrap([one])
     assert out["distilled"] == pytest.approx((1.0, 1.0)) and out["baseline"] == pytest.approx((0.5, 0.5))
     assert out["distilled-baseline"] == pytest.approx((0.5, 0.5, 1.0))
     lo, hi = out["teacher"]
     assert 0.0 < lo < hi < 1.0  # resampling identities moves a noisy model's score
 
     # two seeds, the second with the roles swapped: each model's mean over seeds is (1 + 0.5) / 2 every resample
-    swapped = ({"distilled": flat, "baseline": perfect, "teacher": noisy}, labels, identities)
-    out = table2.bootstrap([one, swapped], metric, resamples=50)
+    swapped = table2.resample({"distilled": flat, "baseline": perfect, "teacher": noisy}, labels, identities, metric,
+                              50, seed=1)
+    out = table2.bootstrap([one, swapped])
     assert out["distilled"] == pytest.approx((0.75, 0.75)) and out["baseline"] == pytest.approx((0.75, 0.75))
     assert out["distilled-baseline"] == pytest.approx((0.0, 0.0, 0.0))

@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +84,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="K",
                    help="one or more seeds; each generates its own dataset and trains its own four runs (default 0)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of test identities (default %(default)s)")
+    p.add_argument("--holdout-identities", type=int, default=0, metavar="N",
+                   help="also score every seed's best models on one more generated set of N new identities, the same "
+                        "for all seeds (a larger, shared test set: tighter intervals; default 0, none)")
+    p.add_argument("--holdout-seed", type=int, default=1000, help="generation seed of that set (default %(default)s)")
     args = p.parse_args(argv)
     for name, value in (QUICK if args.quick else CPU).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     if len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds {' '.join(map(str, args.seeds))}: each seed once")
+    if args.holdout_identities and args.holdout_seed in args.seeds:
+        p.error(f"--holdout-seed {args.holdout_seed} is also in --seeds: the held-out identities would be a training "
+                "seed's own; pick another --holdout-seed")
+    if args.holdout_identities < 0:
+        p.error(f"--holdout-identities {args.holdout_identities}: use 0 (none) or a positive number")
     return args
 
 
@@ -98,15 +107,19 @@ def log(message: str) -> None:
 
 
 def make_dataset(args, seed: int, workdir: Path) -> str:
-    if args.dataset:
-        return args.dataset
-    out = workdir / f"3dpain-{args.identities}id-{args.expressions}ex-{args.views}v-{args.size}px-seed{seed}"
+    """The seed's dataset: --dataset if given, else a generated one (reused when already there)."""
+    return args.dataset or generate(workdir / f"3dpain-{args.identities}id-{args.expressions}ex-{args.views}v-"
+                                              f"{args.size}px-seed{seed}", args.identities, seed, args)
+
+
+def generate(out: Path, identities: int, seed: int, args) -> str:
+    """`pain3d generate` with the run's expressions, views and size into `out`, unless a finished one is there."""
     if (out / "README.md").exists():
         log(f"reusing {out}")
         return str(out)
     log(f"generating {out}")
     subprocess.run([sys.executable, "-m", "generation.cli", "generate", "--out", str(out),
-                    "--identities", str(args.identities), "--expressions", str(args.expressions),
+                    "--identities", str(identities), "--expressions", str(args.expressions),
                     "--views", str(args.views), "--size", str(args.size), "--seed", str(seed),
                     "--workers", str(min(2, os.cpu_count() or 1)), "--quiet", "--overwrite"],
                    cwd=REPO_ROOT, check=True)
@@ -173,12 +186,12 @@ def train_run(key: str, modality: str, extra: list[str], args, seed: int, datase
     return results, seconds
 
 
-def test_predictions(run: Path, dataset: str, batch_size: int = 64):
-    """(PSPI probabilities (N, C), PSPI (N,), identity (N,)) of a run's best model on the test split, through
-    the saved model and image processor, as a user would load them."""
+def test_predictions(run: Path, dataset: str, splits: tuple[str, ...] = ("test",), batch_size: int = 256):
+    """(PSPI probabilities (N, C), PSPI (N,), identity (N,)) of a run's best model on `splits` of `dataset`
+    (concatenated), through the saved model and image processor, as a user would load them."""
     import numpy as np
     import torch
-    from datasets import load_dataset
+    from datasets import concatenate_datasets, load_dataset
     from transformers import AutoImageProcessor
 
     from vitpain_hf import ViTPainModel
@@ -186,7 +199,8 @@ def test_predictions(run: Path, dataset: str, batch_size: int = 64):
     model = ViTPainModel.from_pretrained(run / "best").eval()
     processor = AutoImageProcessor.from_pretrained(run / "best")
     column = "heatmap" if model.config.modality == "heatmap" else "image"
-    ds = load_dataset(dataset, split="test").select_columns([column, "pspi", "identity"])
+    ds = load_dataset(dataset)
+    ds = concatenate_datasets([ds[s] for s in splits]).select_columns([column, "pspi", "identity"])
     probabilities = []
     with torch.no_grad():
         for start in range(0, len(ds), batch_size):
@@ -208,26 +222,52 @@ class SeedRun:
     results: dict[str, dict]
     seconds: dict[str, float]
     resampled: dict[str, Any]  # key -> (resamples,) macro AUROC on each resample of the test identities
+    holdout: dict[str, dict] = field(default_factory=dict)  # key -> metrics on the shared held-out set
+    holdout_resampled: dict[str, Any] = field(default_factory=dict)  # as `resampled`, on held-out identities
 
     def auroc(self, key: str) -> float:
         return self.results[key]["test_macro_auroc"]
 
 
-def resample(probabilities: dict, labels, identities, metric, resamples: int = 1000, seed: int = 0) -> dict:
-    """Paired bootstrap over test identities: {key: (resamples,) macro AUROC}, every model scored on the
-    same resampled identities. probabilities: {key: (N, C)}; metric: the loaded pain metric."""
+def weighted_macro_auroc(probabilities, labels, weights):
+    """Macro one-vs-rest AUROC of `probabilities` (N, C) against `labels` (N,) for each row of `weights`
+    (R, N) of non-negative row multiplicities: (R,). Equal to the pain metric's macro AUROC on the rows
+    repeated that many times (ties count one half), over the classes with positive and negative weight;
+    one sort per class serves every resample, so a bootstrap of 20,000 frames takes seconds, not hours."""
+    import numpy as np
+
+    weights = np.asarray(weights, dtype=np.float64)
+    total, counted = np.zeros(len(weights)), np.zeros(len(weights))
+    for c in range(probabilities.shape[1]):
+        order = np.argsort(probabilities[:, c], kind="stable")
+        score, positive, w = probabilities[order, c], labels[order] == c, weights[:, order]
+        starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])  # groups of tied scores
+        pos = np.add.reduceat(w * positive, starts, axis=1)
+        neg = np.add.reduceat(w * ~positive, starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg  # negative weight under each group
+        n_pos, n_neg = pos.sum(1), neg.sum(1)
+        valid = (n_pos > 0) & (n_neg > 0)
+        wins = (pos * (below + 0.5 * neg)).sum(1)
+        total += np.where(valid, wins / np.where(valid, n_pos * n_neg, 1.0), 0.0)
+        counted += valid
+    return np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
+
+
+def resample(probabilities: dict, labels, identities, resamples: int = 1000, seed: int = 0, chunk: int = 100) -> dict:
+    """Paired bootstrap over identities: {key: (resamples,) macro AUROC}, every model scored on the same
+    resampled identities (drawn with replacement from `default_rng(seed)`, so the same seed and identities
+    give the same resamples). probabilities: {key: (N, C)}."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    people = np.unique(identities)
-    rows = {p: np.flatnonzero(identities == p) for p in people}
-    scores = {k: np.empty(resamples) for k in probabilities}
-    for r in range(resamples):
-        idx = np.concatenate([rows[p] for p in rng.choice(people, size=len(people))])
-        for k, probs in probabilities.items():
-            # _compute: the metric's own arithmetic without evaluate's Arrow round trip (1000s of calls)
-            scores[k][r] = metric._compute(predictions=probs[idx], references=labels[idx])["macro_auroc"]
-    return scores
+    people, person = np.unique(identities, return_inverse=True)
+    counts = np.stack([np.bincount(rng.choice(len(people), size=len(people)), minlength=len(people))
+                       for _ in range(resamples)])
+    labels = np.asarray(labels)
+    return {k: np.concatenate([weighted_macro_auroc(np.asarray(probs, dtype=np.float64), labels,
+                                                    counts[r:r + chunk][:, person])
+                               for r in range(0, resamples, chunk)])
+            for k, probs in probabilities.items()}
 
 
 def bootstrap(resampled: list[dict]) -> dict:
@@ -337,6 +377,70 @@ def render_seeds(seed_runs: list[SeedRun], args, pooled: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def score_holdout(seed_runs: list[SeedRun], args, metric) -> str:
+    """Generates (or reuses) the held-out set of --holdout-identities new identities and scores every seed's
+    four best models on all of it, filling each run's `holdout` metrics and `holdout_resampled` scores (the
+    same resamples for every seed, so seeds pair too). Predictions are cached next to each model."""
+    import numpy as np
+
+    name = f"holdout-{args.holdout_identities}id-{args.expressions}ex-{args.views}v-{args.size}px-seed{args.holdout_seed}"
+    holdout = generate(Path(args.workdir) / name, args.holdout_identities, args.holdout_seed, args)
+    splits = tuple(describe_splits(holdout))
+    for run in seed_runs:
+        log(f"seed {run.seed}: scoring the best models on the held-out set {holdout}")
+        probabilities = {}
+        for key in TABLE_ORDER:
+            cache, weights = run.runs / key / f"{name}.npz", run.runs / key / "best" / "model.safetensors"
+            if cache.exists() and cache.stat().st_mtime >= weights.stat().st_mtime:
+                saved = np.load(cache)
+                probs, labels, identities = saved["probabilities"], saved["labels"], saved["identities"]
+            else:
+                probs, labels, identities = test_predictions(run.runs / key, holdout, splits)
+                np.savez(cache, probabilities=probs, labels=labels, identities=identities)
+            probabilities[key] = probs
+            run.holdout[key] = metric.compute(predictions=probs.tolist(), references=labels.tolist())
+        run.holdout_resampled = resample(probabilities, labels, identities, args.resamples, args.holdout_seed)
+    return holdout
+
+
+def render_holdout(seed_runs: list[SeedRun], args, holdout: str) -> str:
+    """Every seed's best models on the one held-out set: each method's mean over seeds, and distilled minus
+    baseline seed by seed and pooled, with paired bootstrap intervals over the held-out identities."""
+    import numpy as np
+
+    n = len(seed_runs)
+    seeds = ", ".join(str(r.seed) for r in seed_runs)
+    pooled = bootstrap([r.holdout_resampled for r in seed_runs])
+    lines = heading(f"held-out set of {args.holdout_identities} new identities, {n} seed(s) ({seeds})", args,
+                    ["Macro AUROC mean ± sd", "per seed", "pooled 95% CI", *METRIC_COLUMNS[:3]])
+    mean = {}
+    for key in TABLE_ORDER:
+        data, method = LABELS[key]
+        values = {m: np.array([r.holdout[key][m] for r in seed_runs]) for m in METRICS}
+        mean[key] = values["macro_auroc"].mean()
+        sd = f"{values['macro_auroc'].std(ddof=1):.3f}" if n > 1 else "n/a"
+        lines.append(f"| {data} | {method} | {mean[key]:.3f} ± {sd} | {' / '.join(cell(v) for v in values['macro_auroc'])}"
+                     f" | {cell(pooled[key][0])}-{cell(pooled[key][1])} | "
+                     + " | ".join(cell(values[m].mean()) for m in METRICS[1:]) + " |")
+    diffs = [r.holdout["distilled"]["macro_auroc"] - r.holdout["baseline"]["macro_auroc"] for r in seed_runs]
+    per_seed = [bootstrap([r.holdout_resampled])["distilled-baseline"] for r in seed_runs]
+    gap = pooled["distilled-baseline"]
+    frames = sum(n for _, n in describe_splits(holdout).values())
+    lines += [
+        "",
+        f"Held-out set `{holdout}`: {args.holdout_identities} identities / {frames} frames drawn with generation seed "
+        f"{args.holdout_seed} (no training seed's), all splits, the same for every seed; each seed's best models "
+        "(chosen on that seed's own validation split) scored on all of it. PSPI 0-16.",
+        "Distilled minus baseline by seed: " + ", ".join(
+            f"seed {r.seed} {d:+.3f} (95% CI {g[0]:+.3f} to {g[1]:+.3f})" for r, d, g in zip(seed_runs, diffs, per_seed))
+        + f"; mean {np.mean(diffs):+.3f}, distilled higher in {sum(d > 0 for d in diffs)} of {n} seed(s).",
+        f"Pooled paired bootstrap ({args.resamples} resamples of the held-out identities, shared by the seeds): 95% CI "
+        f"{gap[0]:+.3f} to {gap[1]:+.3f}; distilled higher in {100 * gap[2]:.0f}% of resamples.",
+        "Targets on the held-out means: " + targets(mean["teacher"], mean["distilled"], mean["baseline"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def plot_curves(runs: list[Path], path: Path) -> None:
     """Validation macro AUROC per epoch of the four runs (from their metrics.csv): the mean over seeds, with
     the band between the lowest and highest seed when there are several."""
@@ -388,7 +492,7 @@ def run_seed(args, seed: int, metric) -> SeedRun:
             raise SystemExit(f"{key}: the saved best model scores {again['macro_auroc']:.4f} on test, training logged "
                              f"{results[key]['test_macro_auroc']:.4f}")
         probabilities[key] = probs
-    resampled = resample(probabilities, labels, identities, metric, args.resamples, seed)
+    resampled = resample(probabilities, labels, identities, args.resamples, seed)
     return SeedRun(seed, dataset, runs, splits, results, seconds, resampled)
 
 
@@ -406,6 +510,8 @@ def main(argv=None) -> None:
         tables.append(table)
     if len(seed_runs) > 1:
         tables.insert(0, render_seeds(seed_runs, args, bootstrap([r.resampled for r in seed_runs])))
+    if args.holdout_identities:
+        tables.insert(0, render_holdout(seed_runs, args, score_holdout(seed_runs, args, metric)))
     text = "\n".join(tables) + f"\nThis call took {(time.perf_counter() - t0) / 60:.1f} min (finished runs reused).\n"
     print("\n" + text)
     Path(args.out).write_text(text)

@@ -299,7 +299,8 @@ def test_table2_ablation_runs_four_rows_per_seed_and_reuses_finished_runs(datase
 
     args = [sys.executable, "benchmarks/table2.py", "--dataset", str(dataset), "--workdir", str(tmp_path / "t2"),
             "--out", str(tmp_path / "table2.md"), "--image-size", str(IMAGE), "--epochs", "1", "--batch-size", "4",
-            "--resamples", "20", "--seeds", "0", "1"]
+            "--resamples", "20", "--seeds", "0", "1",
+            "--holdout-identities", "3", "--expressions", "2", "--views", "1", "--size", "64"]  # held-out set size
     first = run(args, workdir / "cache", timeout=900)
     keys = ("baseline", "au_query", "distilled", "teacher")
     results = {}
@@ -325,7 +326,31 @@ def test_table2_ablation_runs_four_rows_per_seed_and_reuses_finished_runs(datase
 
     summary = (tmp_path / "table2.md").read_text()
     assert "2 seeds (0, 1)" in summary
-    rows = [ln for ln in summary.splitlines() if ln.startswith("| 3DPain")][:4]  # the summary table comes first
+    # first the held-out set: 3 new identities, every seed's models scored on all of it
+    from datasets import concatenate_datasets, load_dataset
+
+    from evaluate_metrics import load_pain_metrics
+
+    holdout = tmp_path / "t2" / "holdout-3id-2ex-1v-64px-seed1000"
+    frames = concatenate_datasets(list(load_dataset(str(holdout)).values()))
+    assert len(set(frames["identity"])) == 3 and set(frames["seed"]) == {1000}
+    metric = load_pain_metrics(keep_in_memory=True)
+    rows = [ln for ln in summary.splitlines() if ln.startswith("| 3DPain")]
+    assert "held-out set of 3 new identities, 2 seed(s) (0, 1)" in summary.splitlines()[0]
+    cached = {}
+    for row, key in zip(rows[:4], keys):
+        per_seed = [float(v) for v in row.split(" | ")[3].split(" / ")]
+        for seed, value in zip((0, 1), per_seed):
+            cache = tmp_path / "t2" / f"seed-{seed}" / "runs" / key / f"{holdout.name}.npz"
+            saved = np.load(cache)
+            assert saved["labels"].tolist() == frames["pspi"] and saved["identities"].tolist() == frames["identity"]
+            assert saved["probabilities"].shape == (len(frames), 17)
+            expected = metric.compute(predictions=saved["probabilities"].tolist(), references=frames["pspi"])
+            assert value == pytest.approx(expected["macro_auroc"], abs=5e-4)
+            cached[cache] = cache.stat().st_mtime_ns
+    assert "Pooled paired bootstrap (20 resamples of the held-out identities" in summary
+
+    rows = rows[4:8]  # then the summary of the seeds' own test splits
     for row, key in zip(rows, keys):
         mean, sd = (float(x) for x in row.split(" | ")[2].split(" ± "))
         scores = [results[s][key]["test_macro_auroc"] for s in (0, 1)]
@@ -341,6 +366,7 @@ def test_table2_ablation_runs_four_rows_per_seed_and_reuses_finished_runs(datase
     assert stamps == {(s, k): (tmp_path / "t2" / f"seed-{s}" / "runs" / k / "all_results.json").stat().st_mtime_ns
                       for s in (0, 1) for k in keys}
     assert "training (" in first
+    assert cached == {c: c.stat().st_mtime_ns for c in cached}  # held-out predictions reused
 
 
 def test_table2_rejects_a_repeated_seed(capsys):
@@ -364,8 +390,6 @@ def test_table2_reuses_only_runs_that_logged_every_epoch(tmp_path):
 def test_table2_bootstrap_resamples_identities_and_pairs_the_models():
     import numpy as np
 
-    from evaluate_metrics import load_pain_metrics
-
     table2 = import_table2()
     rng = np.random.default_rng(0)
     labels = np.tile(np.arange(5), 8)  # 8 identities x PSPI 0..4
@@ -373,8 +397,7 @@ def test_table2_bootstrap_resamples_identities_and_pairs_the_models():
     perfect = np.eye(5)[labels]
     flat = np.full((40, 5), 0.2)  # every class tied: AUROC 0.5 for each
     noisy = rng.dirichlet(np.ones(5), size=40)
-    metric = load_pain_metrics(keep_in_memory=True)
-    one = table2.resample({"distilled": perfect, "baseline": flat, "teacher": noisy}, labels, identities, metric, 50)
+    one = table2.resample({"distilled": perfect, "baseline": flat, "teacher": noisy}, labels, identities, 50)
     out = table2.bootstrap([one])
     assert out["distilled"] == pytest.approx((1.0, 1.0)) and out["baseline"] == pytest.approx((0.5, 0.5))
     assert out["distilled-baseline"] == pytest.approx((0.5, 0.5, 1.0))
@@ -382,8 +405,42 @@ def test_table2_bootstrap_resamples_identities_and_pairs_the_models():
     assert 0.0 < lo < hi < 1.0  # resampling identities moves a noisy model's score
 
     # two seeds, the second with the roles swapped: each model's mean over seeds is (1 + 0.5) / 2 every resample
-    swapped = table2.resample({"distilled": flat, "baseline": perfect, "teacher": noisy}, labels, identities, metric,
-                              50, seed=1)
+    swapped = table2.resample({"distilled": flat, "baseline": perfect, "teacher": noisy}, labels, identities, 50,
+                              seed=1)
     out = table2.bootstrap([one, swapped])
     assert out["distilled"] == pytest.approx((0.75, 0.75)) and out["baseline"] == pytest.approx((0.75, 0.75))
     assert out["distilled-baseline"] == pytest.approx((0.0, 0.0, 0.0))
+
+
+def test_table2_resampled_macro_auroc_equals_the_metric_on_the_repeated_rows():
+    """The bootstrap's weighted macro AUROC (one sort per class for all resamples) against the pain metric on
+    each resample's rows written out, with many tied scores and a class absent from the labels."""
+    import numpy as np
+
+    from evaluate_metrics import load_pain_metrics
+
+    table2 = import_table2()
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 5, size=240)  # classes 0..4 of 6: class 5 never a positive
+    identities = np.repeat([f"id{i:02d}" for i in range(24)], 10)
+    probs = np.round(rng.dirichlet(np.ones(6), size=240), 1) + 1e-3  # rounded: many ties
+    probs /= probs.sum(1, keepdims=True)
+    scores = table2.resample({"m": probs}, labels, identities, resamples=30, seed=7, chunk=8)["m"]
+    metric = load_pain_metrics(keep_in_memory=True)
+    draw, people = np.random.default_rng(7), np.unique(identities)
+    for r in range(30):
+        rows = np.concatenate([np.flatnonzero(identities == p) for p in draw.choice(people, size=len(people))])
+        assert scores[r] == pytest.approx(metric._compute(predictions=probs[rows], references=labels[rows])["macro_auroc"],
+                                          abs=1e-12)
+    assert np.ptp(scores) > 0.01  # resamples differ
+
+
+def test_table2_holdout_seed_must_differ_from_the_training_seeds(capsys):
+    table2 = import_table2()
+    with pytest.raises(SystemExit):
+        table2.parse_args(["--seeds", "0", "1000", "--holdout-identities", "10"])
+    assert "--holdout-seed 1000 is also in --seeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        table2.parse_args(["--holdout-identities", "-1"])
+    assert "use 0 (none) or a positive number" in capsys.readouterr().err
+    assert table2.parse_args(["--seeds", "0", "1000"]).holdout_identities == 0  # no held-out set: no clash

@@ -349,6 +349,7 @@ def test_table2_ablation_runs_four_rows_per_seed_and_reuses_finished_runs(datase
             assert value == pytest.approx(expected["macro_auroc"], abs=5e-4)
             cached[cache] = cache.stat().st_mtime_ns
     assert "Pooled paired bootstrap (20 resamples of the held-out identities" in summary
+    assert summary.count("t-interval over seeds") == 2  # held-out table and seeds' summary, two seeds each
 
     rows = rows[4:8]  # then the summary of the seeds' own test splits
     for row, key in zip(rows, keys):
@@ -444,3 +445,13 @@ def test_table2_holdout_seed_must_differ_from_the_training_seeds(capsys):
         table2.parse_args(["--holdout-identities", "-1"])
     assert "use 0 (none) or a positive number" in capsys.readouterr().err
     assert table2.parse_args(["--seeds", "0", "1000"]).holdout_identities == 0  # no held-out set: no clash
+
+
+def test_table2_seed_interval_is_the_student_t_interval_of_the_mean():
+    table2 = import_table2()
+    lo, hi = table2.seed_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2 df) = 4.3027 from the table
+    assert (lo, hi) == pytest.approx((2 - 4.3027 / 3 ** 0.5, 2 + 4.3027 / 3 ** 0.5), abs=1e-4)
+    assert all(x != x for x in table2.seed_interval([0.5]))  # one seed: no interval
+    assert table2.seed_text([0.5]) == ""
+    # mean 0.01, sd 0.01414, t(0.975, 1 df) = 12.706: 0.01 ± 12.706 x 0.01414 / sqrt(2) = 0.01 ± 0.127
+    assert "t-interval over seeds -0.117 to +0.137" in table2.seed_text([0.0, 0.02])

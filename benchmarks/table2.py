@@ -56,6 +56,7 @@ RUNS = [
     ("distilled", "3DPain RGB", "ViTPain + AU-Query + Heatmap", "rgb", ["--teacher", "{runs}/teacher/best"]),
 ]
 TABLE_ORDER = ["baseline", "au_query", "distilled", "teacher"]
+STEPS = [("distilled", "baseline"), ("au_query", "baseline"), ("distilled", "au_query")]  # paired differences
 LABELS = {key: (data, method) for key, data, method, _, _ in RUNS}  # key -> (dataset column label, method)
 PAPER = {  # Table 2: macro AUROC, accuracy, +-1, +-2 (PSPI 0-15)
     "baseline": (0.81, 0.24, 0.60, 0.79),
@@ -277,14 +278,16 @@ def resample(probabilities: dict, labels, identities, resamples: int = 1000, see
 def bootstrap(resampled: list[dict]) -> dict:
     """95% intervals from the resampled scores of one or more seeds (each seed's resamples drawn within its
     own test split; several seeds are averaged resample by resample, the seeds themselves held fixed):
-    {key: (lo, hi)} of (mean) macro AUROC, and "distilled-baseline": (lo, hi, share of resamples in which
-    distilled scores higher)."""
+    {key: (lo, hi)} of (mean) macro AUROC, and for each pair of STEPS present, e.g. "distilled-baseline":
+    (lo, hi, share of resamples in which the first scores higher)."""
     import numpy as np
 
     scores = {k: np.mean([r[k] for r in resampled], axis=0) for k in resampled[0]}
     out = {k: tuple(np.nanpercentile(v, [2.5, 97.5])) for k, v in scores.items()}
-    diff = scores["distilled"] - scores["baseline"]
-    out["distilled-baseline"] = (*np.nanpercentile(diff, [2.5, 97.5]), float(np.mean(diff > 0)))
+    for a, b in STEPS:
+        if a in scores and b in scores:
+            diff = scores[a] - scores[b]
+            out[f"{a}-{b}"] = (*np.nanpercentile(diff, [2.5, 97.5]), float(np.mean(diff > 0)))
     return out
 
 
@@ -460,6 +463,10 @@ def render_holdout(seed_runs: list[SeedRun], args, holdout: str) -> str:
         "seed(s).",
         f"Pooled paired bootstrap ({args.resamples} resamples of the held-out identities, shared by the seeds): 95% CI "
         f"{gap[0]:+.3f} to {gap[1]:+.3f}; distilled higher in {100 * gap[2]:.0f}% of resamples.",
+        "Step by step (the ablation's order), mean over seeds with the pooled paired 95% CI: " + "; ".join(
+            f"{LABELS[a][1].removeprefix('ViTPain ')} minus {LABELS[b][1].removeprefix('ViTPain ')} "
+            f"{np.mean([r.holdout[a]['macro_auroc'] - r.holdout[b]['macro_auroc'] for r in seed_runs]):+.3f} "
+            f"({pooled[f'{a}-{b}'][0]:+.3f} to {pooled[f'{a}-{b}'][1]:+.3f})" for a, b in STEPS[1:]) + ".",
         "Targets on the held-out means: " + targets(mean["teacher"], mean["distilled"], mean["baseline"]),
     ]
     return "\n".join(lines) + "\n"

@@ -350,6 +350,7 @@ def test_table2_ablation_runs_four_rows_per_seed_and_reuses_finished_runs(datase
             cached[cache] = cache.stat().st_mtime_ns
     assert "Pooled paired bootstrap (20 resamples of the held-out identities" in summary
     assert summary.count("t-interval over seeds") == 2  # held-out table and seeds' summary, two seeds each
+    assert "+ AU-Query minus Baseline" in summary and "+ AU-Query + Heatmap minus + AU-Query" in summary
 
     rows = rows[4:8]  # then the summary of the seeds' own test splits
     for row, key in zip(rows, keys):
@@ -402,6 +403,11 @@ def test_table2_bootstrap_resamples_identities_and_pairs_the_models():
     out = table2.bootstrap([one])
     assert out["distilled"] == pytest.approx((1.0, 1.0)) and out["baseline"] == pytest.approx((0.5, 0.5))
     assert out["distilled-baseline"] == pytest.approx((0.5, 0.5, 1.0))
+    assert set(out) == {"distilled", "baseline", "teacher", "distilled-baseline"}  # steps with absent models left out
+    steps = table2.bootstrap([table2.resample({"distilled": perfect, "au_query": perfect, "baseline": flat}, labels,
+                                              identities, 20)])
+    assert steps["au_query-baseline"] == pytest.approx((0.5, 0.5, 1.0))
+    assert steps["distilled-au_query"] == pytest.approx((0.0, 0.0, 0.0))  # tied everywhere: never higher
     lo, hi = out["teacher"]
     assert 0.0 < lo < hi < 1.0  # resampling identities moves a noisy model's score
 

@@ -403,33 +403,34 @@ def render_seeds(seed_runs: list[SeedRun], args, pooled: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def score_holdout(seed_runs: list[SeedRun], args, metric) -> str:
+def score_holdout(seed_runs: list[SeedRun], args, metric) -> tuple[str, int]:
     """Generates (or reuses) the held-out set of --holdout-identities new identities and scores every seed's
     four best models on all of it, filling each run's `holdout` metrics and `holdout_resampled` scores (the
-    same resamples for every seed, so seeds pair too). Predictions are cached next to each model."""
+    same resamples for every seed, so seeds pair too). Predictions are cached next to each model.
+    Returns (the set's folder, its number of frames)."""
     import numpy as np
 
     name = f"holdout-{args.holdout_identities}id-{args.expressions}ex-{args.views}v-{args.size}px-seed{args.holdout_seed}"
     holdout = generate(Path(args.workdir) / name, args.holdout_identities, args.holdout_seed, args)
-    splits = tuple(describe_splits(holdout))
+    splits = describe_splits(holdout)
     for run in seed_runs:
         log(f"seed {run.seed}: scoring the best models on the held-out set {holdout}")
         probabilities = {}
         for key in TABLE_ORDER:
-            cache, weights = run.runs / key / f"{name}.npz", run.runs / key / "best" / "model.safetensors"
-            if cache.exists() and cache.stat().st_mtime >= weights.stat().st_mtime:
+            cache, model_file = run.runs / key / f"{name}.npz", run.runs / key / "best" / "model.safetensors"
+            if cache.exists() and cache.stat().st_mtime >= model_file.stat().st_mtime:
                 saved = np.load(cache)
                 probs, labels, identities = saved["probabilities"], saved["labels"], saved["identities"]
             else:
-                probs, labels, identities = test_predictions(run.runs / key, holdout, splits)
+                probs, labels, identities = test_predictions(run.runs / key, holdout, tuple(splits))
                 np.savez(cache, probabilities=probs, labels=labels, identities=identities)
             probabilities[key] = probs
             run.holdout[key] = metric.compute(predictions=probs.tolist(), references=labels.tolist())
         run.holdout_resampled = resample(probabilities, labels, identities, args.resamples, args.holdout_seed)
-    return holdout
+    return holdout, sum(frames for _, frames in splits.values())
 
 
-def render_holdout(seed_runs: list[SeedRun], args, holdout: str) -> str:
+def render_holdout(seed_runs: list[SeedRun], args, holdout: str, frames: int) -> str:
     """Every seed's best models on the one held-out set: each method's mean over seeds, and distilled minus
     baseline seed by seed and pooled, with paired bootstrap intervals over the held-out identities."""
     import numpy as np
@@ -451,7 +452,6 @@ def render_holdout(seed_runs: list[SeedRun], args, holdout: str) -> str:
     diffs = [r.holdout["distilled"]["macro_auroc"] - r.holdout["baseline"]["macro_auroc"] for r in seed_runs]
     per_seed = [bootstrap([r.holdout_resampled])["distilled-baseline"] for r in seed_runs]
     gap = pooled["distilled-baseline"]
-    frames = sum(n for _, n in describe_splits(holdout).values())
     lines += [
         "",
         f"Held-out set `{holdout}`: {args.holdout_identities} identities / {frames} frames drawn with generation seed "
@@ -542,7 +542,7 @@ def main(argv=None) -> None:
     if len(seed_runs) > 1:
         tables.insert(0, render_seeds(seed_runs, args, bootstrap([r.resampled for r in seed_runs])))
     if args.holdout_identities:
-        tables.insert(0, render_holdout(seed_runs, args, score_holdout(seed_runs, args, metric)))
+        tables.insert(0, render_holdout(seed_runs, args, *score_holdout(seed_runs, args, metric)))
     text = "\n".join(tables) + f"\nThis call took {(time.perf_counter() - t0) / 60:.1f} min (finished runs reused).\n"
     print("\n" + text)
     Path(args.out).write_text(text)

@@ -56,11 +56,14 @@ class FaceModel(Protocol):
         """Topology, regions and components (vertex positions of the mean identity)."""
         ...
 
-    def identity(self, shape: np.ndarray, age: float = 0.0, gender: float = 0.0) -> np.ndarray:
+    def identity(
+        self, shape: np.ndarray, age: float = 0.0, gender: float = 0.0, ethnicity: str | None = None
+    ) -> np.ndarray:
         """(V, 3) float32 neutral vertices for identity parameters ``shape`` (n_shape,).
 
-        age in [0, 1] (0 young, 1 elderly); gender in [-1, 1] (-1 man, +1 woman). Models
-        without such controls may ignore them.
+        age in [0, 1] (0 young, 1 elderly); gender in [-1, 1] (-1 man, +1 woman); ethnicity one
+        of ``generation.demographics.ETHNICITIES`` or None. Models without such controls may
+        ignore them.
         """
         ...
 
@@ -76,3 +79,15 @@ class FaceModel(Protocol):
     def sample_shape(self, rng: np.random.Generator) -> np.ndarray:
         """Identity parameters drawn from the model's prior."""
         ...
+
+
+def skin_mask(model: FaceModel) -> np.ndarray:
+    """(V,) bool: the vertices that are skin, i.e. not an eyeball or an eyelid (those move rigidly)."""
+    tmpl = model.template()
+    rigid = np.zeros(len(tmpl.vertices), dtype=bool)
+    for lid in model.eyelids():
+        rigid[lid.indices] = True
+    for name, idx in list(tmpl.regions.items()) + list(tmpl.components.items()):
+        if name.endswith("eyeball"):
+            rigid[idx] = True
+    return ~rigid

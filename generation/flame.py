@@ -619,8 +619,10 @@ class FlameFaceModel:
         v = flame_vertices(self.data, shape, expression, jaw_rotation).astype(np.float64)
         return (v * METRES_TO_MM + self.offset_mm).astype(np.float32)
 
-    def identity(self, shape: np.ndarray, age: float = 0.0, gender: float = 0.0) -> np.ndarray:
-        """(V, 3) float32 neutral vertices for ``shape`` (<= n_shape,); age/gender ignored."""
+    def identity(
+        self, shape: np.ndarray, age: float = 0.0, gender: float = 0.0, ethnicity: str | None = None
+    ) -> np.ndarray:
+        """(V, 3) float32 neutral vertices for ``shape`` (<= n_shape,); age, gender, ethnicity ignored."""
         shape = np.asarray(shape, dtype=np.float64).reshape(-1)
         if len(shape) > self.n_shape:
             raise ValueError(f"shape has {len(shape)} components, n_shape is {self.n_shape}")

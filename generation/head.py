@@ -64,7 +64,44 @@ SHAPE_PARAMETERS: tuple[tuple[str, float, float, float, float], ...] = (
     ("mode_c", 0.0, 1.0, 0.0, 0.0),
     ("mode_d", 0.0, 1.0, 0.0, 0.0),
 )
-N_SHAPE = len(SHAPE_PARAMETERS)
+N_PARAMS = len(SHAPE_PARAMETERS)
+
+# Mean shifts by population, in each parameter's own units (added to the mean), from published
+# craniofacial anthropometry (e.g. Farkas et al. 2005, international norms): broader, flatter
+# noses and fuller lips in Black and East Asian groups, wider intercanthal distance and flatter
+# nasal bridge and brow ridge in East Asian faces, stronger brow ridges and longer, higher noses
+# in Middle Eastern and White faces; South Asian and Latino in between.
+ETHNICITY_OFFSETS: dict[str, dict[str, float]] = {
+    "White": {"nose_protrusion": 0.06, "nose_bridge": 0.2, "brow_ridge": 0.12, "nose_width": -0.04,
+              "upper_lip": -0.08, "lower_lip": -0.06, "eye_depth": 0.8, "head_width": -0.01},
+    "Middle Eastern": {"nose_protrusion": 0.1, "nose_bridge": 0.3, "nose_hump": 0.8, "brow_ridge": 0.15,
+                       "nose_length": 0.05, "eye_depth": 0.6, "face_length": 0.02},
+    "Latino": {"nose_width": 0.06, "cheekbone_prominence": 0.12, "upper_lip": 0.05, "lower_lip": 0.06,
+               "head_width": 0.015, "face_length": -0.01},
+    "South Asian": {"nose_width": 0.05, "nose_tip": 0.08, "upper_lip": 0.06, "lower_lip": 0.1,
+                    "eye_size": 0.04, "face_length": 0.01},
+    "Black": {"nose_width": 0.2, "nose_protrusion": -0.12, "nose_bridge": -0.25, "nose_tip": 0.22,
+              "upper_lip": 0.35, "lower_lip": 0.3, "mouth_protrusion": 2.0, "mouth_width": 0.05,
+              "eye_spacing": 1.2, "brow_ridge": 0.05},
+    "East Asian": {"nose_width": 0.1, "nose_protrusion": -0.14, "nose_bridge": -0.4, "brow_ridge": -0.3,
+                   "eye_spacing": 1.6, "canthal_tilt": 3.0, "eye_depth": -1.4, "eye_size": -0.08,
+                   "head_width": 0.04, "head_depth": -0.02, "cheekbone_prominence": 0.2,
+                   "upper_lip": 0.08, "lower_lip": 0.08, "mouth_protrusion": 1.0},
+}
+# Identity spread: each parameter's standard deviation is scaled by this factor. Single
+# measurements already follow the norms' spreads; what sets real faces apart is many features
+# varying at once, so the shape prior also draws correlated whole-face modes (FACE_MODES).
+SPREAD = 1.5
+# Correlated modes (parameter -> loading per unit of the mode), each drawn ~N(0, 1): a round
+# short face with full cheeks vs a long narrow one; a strong, angular jaw and chin; a
+# prominent midface (nose and cheekbones forward) vs a flat one.
+FACE_MODES: tuple[dict[str, float], ...] = (
+    {"face_length": -0.04, "head_width": 0.03, "cheek_fullness": 1.2, "jaw_width": 0.04, "chin_width": 0.06},
+    {"jaw_width": 0.06, "chin_protrusion": 2.0, "chin_width": 0.08, "chin_height": -1.5, "brow_ridge": 0.15},
+    {"nose_protrusion": 0.1, "cheekbone_prominence": 0.25, "nose_bridge": 0.2, "mouth_protrusion": -1.0, "eye_depth": 0.8},
+)
+# The identity vector: one entry per parameter, then one per correlated mode (SD units).
+N_SHAPE = N_PARAMS + len(FACE_MODES)
 PARAM_INDEX = {p[0]: i for i, p in enumerate(SHAPE_PARAMETERS)}
 
 EYE_RADIUS = 12.0  # mm, adult eyeball
@@ -77,7 +114,7 @@ class HeadResolution:
     """Tessellation of the built-in head (the defaults give ~16.6k skin vertices, ~39k triangles in all)."""
 
     cranium_rows: int = 34
-    face_rows: int = 96
+    face_rows: int = 112
     columns: int = 128
     eye_rings: int = 16
     eye_segments: int = 32
@@ -85,23 +122,40 @@ class HeadResolution:
     lid_columns: int = 27
 
 
-def _params(shape: np.ndarray, age: float, gender: float) -> dict[str, float]:
+def _params(shape: np.ndarray, age: float, gender: float, ethnicity: str | None = None) -> dict[str, float]:
     shape = np.asarray(shape, dtype=np.float64)
     if shape.shape != (N_SHAPE,):
         raise ValueError(f"shape parameters must have shape ({N_SHAPE},), got {shape.shape}")
-    return {
-        name: mean + std * float(shape[i]) + a * age + g * gender
+    if ethnicity is not None and ethnicity not in ETHNICITY_OFFSETS:
+        raise ValueError(f"unknown ethnicity {ethnicity!r}; choose one of {', '.join(ETHNICITY_OFFSETS)}")
+    shift = ETHNICITY_OFFSETS.get(ethnicity, {})
+    p = {
+        name: mean + SPREAD * std * float(shape[i]) + a * age + g * gender + shift.get(name, 0.0)
         for i, (name, mean, std, a, g) in enumerate(SHAPE_PARAMETERS)
     }
+    for k, mode in enumerate(FACE_MODES):
+        for name, loading in mode.items():
+            p[name] += loading * float(shape[N_PARAMS + k])
+    return p
 
 
-def _row_heights(n: int, top: float, bottom: float) -> np.ndarray:
-    """Face/neck row heights, denser around the eyes, nose and mouth."""
-    # density (rows per mm, relative) as a function of y
+def _features_y(p: dict[str, float]) -> tuple[float, float, float]:
+    """Heights (mm) of the nose tip, the nose base and the lip line for parameters ``p``."""
+    y_tip = -33.0 * p["nose_length"] * p["face_length"]
+    y_base = y_tip - 8.5 * p["nose_protrusion"]
+    return y_tip, y_base, y_base - 14.0 * p["philtrum"] - 2.0
+
+
+def _row_heights(n: int, top: float, bottom: float, p: dict[str, float]) -> np.ndarray:
+    """Face/neck row heights for this identity: densest at its own lip line (so the lips and
+    the mouth opening are resolved), dense over the lips, nose and eyes."""
+    y_tip, y_base, ym = _features_y(p)
     ys = np.linspace(top, bottom, 4000)
     dens = 0.35 + 1.0 * smoothstep(-135, -118, ys) * smoothstep(30, 18, ys)
-    dens += 0.9 * np.exp(-(((ys + 60) / 10) ** 2))  # lips
-    dens += 0.4 * np.exp(-(((ys - 2) / 10) ** 2))  # eyes
+    dens += 0.9 * np.exp(-(((ys - ym) / 9) ** 2))  # lips
+    dens += 2.2 * np.exp(-(((ys - ym) / 2.0) ** 2))  # the lip line
+    dens += 0.4 * np.exp(-(((ys - y_base) / 5) ** 2))  # nose base
+    dens += 0.4 * np.exp(-(((ys - p["eye_height"] - 2) / 10) ** 2))  # eyes
     cum = np.concatenate([[0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.abs(np.diff(ys)))])
     return np.interp(np.linspace(0, cum[-1], n), cum, ys)
 
@@ -129,7 +183,6 @@ class BuiltinHead:
         self._faces = faces
         self._template_vertices = verts
         self._regions = self._make_regions(verts)
-        self._landmark_idx = self._make_landmark_indices(verts)
 
     # ------------------------------------------------------------------ FaceModel API
     def template(self) -> Mesh:
@@ -141,8 +194,10 @@ class BuiltinHead:
             {k: np.arange(a, b, dtype=np.int32) for k, (a, b) in self._layout.items()},
         )
 
-    def identity(self, shape: np.ndarray, age: float = 0.0, gender: float = 0.0) -> np.ndarray:
-        verts, _, _ = self._build(_params(shape, float(age), float(gender)), layout_only=False)
+    def identity(
+        self, shape: np.ndarray, age: float = 0.0, gender: float = 0.0, ethnicity: str | None = None
+    ) -> np.ndarray:
+        verts, _, _ = self._build(_params(shape, float(age), float(gender), ethnicity), layout_only=False)
         return verts
 
     def sample_shape(self, rng: np.random.Generator) -> np.ndarray:
@@ -153,8 +208,7 @@ class BuiltinHead:
         for side in ("left", "right"):
             a, b = self._layout[f"{side}_eyeball"]
             out[f"{side}_eye"] = 0.5 * (vertices[a] + vertices[b - 1])  # front and back poles
-        for name, idx in self._landmark_idx.items():
-            out[name] = vertices[idx].mean(axis=0)
+        out.update({k: p.astype(np.float32) for k, p in self._feature_points(vertices).items()})
         out["eye_radius"] = np.float32(EYE_RADIUS)
         return out
 
@@ -232,8 +286,8 @@ class BuiltinHead:
         ys = np.array([30, 0, -20, -45, -62, -80, -100, -122, -140, -175, -215.0])
         ys = np.where(ys < 0, ys * np.where(ys > -125, fl, 1.0), ys)
         W = np.array([75, 74, 72.5, 68, 64, 58, 53, 51, 52, 56, 58.0]) * hw
-        W[-4:] = np.array([51, 52, 56, 58.0]) * nw
-        Zf = np.array([90, 91, 89, 87, 84, 74, 60, 45, 42, 46, 50.0]) * hd
+        W[-4:] = np.array([49, 47, 52, 56.0]) * nw
+        Zf = np.array([90, 91, 89, 87, 84, 74, 60, 42, 38, 44, 50.0]) * hd
         Zb = np.array([100, 97, 92, 84, 74, 68, 62, 60, 60, 62, 62.0]) * hd
         cz = np.array([0, 0, 0, -2, -5, -10, -14, -16, -18, -18, -18.0])
         return ys, W, Zf, Zb, cz
@@ -250,7 +304,7 @@ class BuiltinHead:
         slope = 1.0 + 0.06 * p["forehead_slope"]
         cran_y = y0 + (y_top - y0) * np.cos(th)
         cran_s = np.sin(th)
-        face_y = _row_heights(r.face_rows + 1, y0, -215.0)[1:]
+        face_y = _row_heights(r.face_rows + 1, y0, -215.0, p)[1:]
         row_y = np.concatenate([cran_y, face_y])
         row_W = np.concatenate([W[0] * cran_s, catmull_rom(face_y, ys[::-1], W[::-1])])
         row_Zf = np.concatenate(
@@ -276,7 +330,7 @@ class BuiltinHead:
         eyes = self._eye_geometry(p)
         for side in ("left", "right"):
             bowl = _socket_depth(X, Y, eyes[side], eyes["shape"][side])
-            Z = np.where(fw > 0.5, smin(Z, bowl, 1.4), Z)
+            Z = np.where(fw > 0.5, smin(Z, bowl, 2.5), Z)
         # Ears: bumps outwards on the sides.
         X = X + self._ears(Y, Z, sp[None, :], p)
         # Hair/scalp volume is added by the appearance, not here.
@@ -312,8 +366,8 @@ class BuiltinHead:
         z += p["cheek_fullness"] * gauss2(ax, Y, 38, -42 * fl, 16, 16)
         # Nose.
         nl, npr, nw = p["nose_length"], p["nose_protrusion"], p["nose_width"]
-        y_root, y_tip = ey + 2.0, -33.0 * nl * fl
-        y_base = y_tip - 8.5 * npr
+        y_tip, y_base, ym = _features_y(p)
+        y_root = ey + 2.0
         prof_y = np.array([y_base - 3, y_base, y_tip - 4, y_tip, 0.5 * (y_root + y_tip), y_root, y_root + 12])
         prof_z = np.array([0, 2.5, 15, 22.5, 13 + 2.5 * p["nose_hump"], 8.0 * p["nose_bridge"], 0]) * np.array(
             [1, 1, npr, npr, npr, 1, 1]
@@ -327,7 +381,6 @@ class BuiltinHead:
         z += 7.0 * npr * gauss2(ax, Y, 13.0 * nw, y_tip - 4.0, 6.0 * nw, 5.5)  # alae
         # Mouth: muzzle, lips, lip line, philtrum.
         mw = 24.5 * p["mouth_width"]
-        ym = y_base - 14.0 * p["philtrum"] - 2.0
         z += (6.0 + p["mouth_protrusion"]) * gauss2(X, Y, 0, ym + 2, 36, 24)
         corner = smoothstep(mw, mw * 0.55, ax)
         bow = 1.4 * np.exp(-((X / 5.5) ** 2))
@@ -402,43 +455,64 @@ class BuiltinHead:
             out[f"{side}_eyeball"] = np.arange(a, b, dtype=np.int32)
         return out
 
-    def _make_landmark_indices(self, v: np.ndarray) -> dict[str, np.ndarray]:
-        a, b = self._layout["head"]
-        skin = v[a:b]
+    def _feature_points(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        """Nose, mouth and chin landmarks found on this mesh's own relief (not the template's
+        rows), so they follow each identity's nose length, philtrum and lips.
 
-        def nearest(pt, k=3):
-            d = np.linalg.norm(skin - np.asarray(pt), axis=1)
-            return (np.argsort(d)[:k] + a).astype(np.int32)
+        The skin is a (rows, columns) grid at fixed heights; the two middle columns straddle
+        the midline. upper_lip / lower_lip are the lips' most protruding midline points.
+        """
+        r = self.res
+        rows, cols = r.cranium_rows + r.face_rows, r.columns
+        a, _ = self._layout["head"]
+        grid = v[a + 1 : a + 1 + rows * cols].astype(np.float64).reshape(rows, cols, 3)
+        mid = 0.5 * (grid[:, cols // 2 - 1] + grid[:, cols // 2])  # (rows, 3) midline profile
+        y, z = mid[:, 1], mid[:, 2]
 
-        front = skin[:, 2] > 30
-        cand = np.where(front & (np.abs(skin[:, 0]) < 5) & (skin[:, 1] < 0) & (skin[:, 1] > -50))[0]
-        tip = cand[np.argmax(skin[cand, 2])]
-        tip_pt = skin[tip]
-        # Lip line: the deepest midline groove below the nose.
-        mid = np.where(front & (np.abs(skin[:, 0]) < 1.5) & (skin[:, 1] < tip_pt[1] - 15) & (skin[:, 1] > tip_pt[1] - 40))[0]
-        # local minimum in z relative to neighbours along y: approximate by the lip-line height
-        ys = skin[mid, 1]
-        zs = skin[mid, 2]
-        order = np.argsort(ys)
-        ys, zs = ys[order], zs[order]
-        resid = zs - np.convolve(zs, np.ones(5) / 5, mode="same")
-        resid[:2] = resid[-2:] = 0
-        ym = ys[np.argmin(resid)]
-        mouth = np.array([0.0, ym, np.interp(ym, ys, zs)])
-        chin_c = np.where(front & (np.abs(skin[:, 0]) < 3) & (skin[:, 1] < ym - 20) & (skin[:, 1] > ym - 60))[0]
-        chin = chin_c[np.argmax(skin[chin_c, 2])]
-        root_c = np.where(front & (np.abs(skin[:, 0]) < 3) & (skin[:, 1] > -2) & (skin[:, 1] < 14))[0]
-        root = root_c[np.argmin(skin[root_c, 2])]
-        mw = 24.5
-        zc = skin[nearest([mw, ym, mouth[2]], 1)[0] - a, 2]
+        def argmax_in(lo, hi, values):
+            idx = np.where((y > lo) & (y < hi))[0]
+            return idx[np.argmax(values[idx])]
+
+        tip = argmax_in(-50, 0, z)
+        root = argmax_in(-2, 14, -z)
+        # Lip line: the deepest midline groove 15-40 mm below the nose tip.
+        idx = np.where((y < y[tip] - 15) & (y > y[tip] - 40))[0]
+        idx = idx[(idx >= 2) & (idx < len(z) - 2)]
+        resid = z[idx] - 0.5 * (z[idx - 2] + z[idx + 2])  # depth below the rows 2 above and below
+        line = idx[np.argmin(resid)]
+        ym = y[line]
+        upper, lower = _climb(z, y, line, +1, ym + 5.5), _climb(z, y, line, -1, ym - 7.5)
+        chin = argmax_in(ym - 60, ym - 20, z)
+        # Lip corners: where the lip-line groove (depth below the rows 2 above and below) fades.
+        groove = 0.5 * (grid[line - 2, :, 2] + grid[line + 2, :, 2]) - grid[line, :, 2]
+        deep = groove > 0.4 * groove[cols // 2 - 1 : cols // 2 + 1].mean()
+        front = grid[line, :, 2] > z[line] - 40
+        corners = {}
+        for name, side in (("mouth_left", 1.0), ("mouth_right", -1.0)):
+            ok = np.where(deep & front & (side * grid[line, :, 0] > 0))[0]
+            corners[name] = grid[line, ok[np.argmax(side * grid[line, ok, 0])]]
         return {
-            "nose_tip": np.array([tip + a], dtype=np.int32),
-            "nose_root": np.array([root + a], dtype=np.int32),
-            "mouth_center": nearest(mouth),
-            "mouth_left": nearest([mw, ym, zc]),
-            "mouth_right": nearest([-mw, ym, zc]),
-            "chin": np.array([chin + a], dtype=np.int32),
+            "nose_tip": mid[tip],
+            "nose_root": mid[root],
+            "mouth_center": mid[line],
+            **corners,
+            "upper_lip": mid[upper],
+            "lower_lip": mid[lower],
+            "chin": mid[chin],
         }
+
+
+def _climb(z: np.ndarray, y: np.ndarray, start: int, step: int, limit: float) -> int:
+    """Index of the first local maximum of the profile z met walking from row ``start`` in the
+    direction of ``y`` increasing (step=+1) or decreasing (-1), stopping at height ``limit``."""
+    k = start
+    order = 1 if y[min(start + 1, len(y) - 1)] > y[start] else -1  # rows may run down or up
+    idx = step * order
+    while 0 < k + idx < len(z) and (y[k + idx] - limit) * step < 0 and z[k + idx] >= z[k]:
+        k += idx
+    if k == start:  # no rise at all: one row off the line
+        k = start + idx
+    return k
 
 
 # --------------------------------------------------------------------------- eye parts
@@ -477,7 +551,7 @@ def _socket_depth(X: np.ndarray, Y: np.ndarray, center: np.ndarray, shape: dict)
     dx, dy = X - ex, Y - ey
     rho = np.hypot(dx, dy)
     rc = 0.82 * r_skin
-    z = ez + np.sqrt(np.maximum(r_skin**2 - np.minimum(rho, rc) ** 2, 0.0)) + 0.9 * np.maximum(rho - rc, 0.0) ** 2
+    z = ez + np.sqrt(np.maximum(r_skin**2 - np.minimum(rho, rc) ** 2, 0.0)) + 0.7 * np.maximum(rho - rc, 0.0) ** 2
     z = z + 0.12 * np.maximum(-dy - 5.0, 0.0) ** 2  # the cheek meets the lower lid sooner
     beta = np.arcsin(np.clip(dx / r_skin, -1, 1))
     alpha = np.arcsin(np.clip(dy / (r_skin * np.cos(beta)), -1, 1))

@@ -13,7 +13,7 @@ from typing import Callable, Mapping, Protocol
 import numpy as np
 
 from .demographics import Demographics, balanced_demographics
-from .face_model import FaceModel
+from .face_model import FaceModel, skin_mask
 from .facs import (
     DISTRACTOR_CODES,
     PAIN_CODES,
@@ -24,6 +24,7 @@ from .facs import (
     sample_pspi_targets,
     validate_aus,
 )
+from .hair import hair_layer
 from .heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, vertex_displacement
 from .mesh import Mesh
 from .render import Lights, MeshRenderer, PerspectiveCamera, default_views
@@ -177,6 +178,36 @@ def sample_lights(rng: np.random.Generator) -> Lights:
     )
 
 
+@dataclass(frozen=True)
+class Person:
+    """One identity before any expression: its neutral mesh (hair included) and its look."""
+
+    age: float
+    neutral: np.ndarray  # (V, 3) float32
+    appearance: Appearance
+    colors: np.ndarray  # (V, 3) float32 albedo
+    background: np.ndarray  # (size, size, 3) uint8
+    lights: Lights
+
+
+def sample_person(model: FaceModel, template: Mesh, demo: Demographics, size: int, rng: np.random.Generator) -> Person:
+    """Draw an identity of ``demo``: age, face shape, appearance, hair, backdrop and lights.
+
+    The one place that turns a generator stream into a person (the dataset and the Space both
+    call it, so the same seed gives the same face everywhere).
+    """
+    age = demo.sample_age(rng)
+    shape = model.sample_shape(rng)
+    bare = model.identity(shape, age=age, gender=demo.gender_value, ethnicity=demo.ethnicity)
+    app = sample_appearance(demo, age, rng)
+    landmarks = model.landmarks(bare)
+    hair = hair_layer(bare, template.faces, landmarks, skin_mask(model), app.hair_style)
+    neutral = (bare + hair.offsets).astype(np.float32)
+    colors = vertex_albedo(template.with_vertices(neutral), landmarks, app, hair)
+    bg = background(size, rng)
+    return Person(age, neutral, app, colors, bg, sample_lights(rng))
+
+
 def identity_name(index: int) -> str:
     return f"id_{index:05d}"
 
@@ -241,14 +272,9 @@ class Generator:
             raise IndexError(f"identity {index} is outside 0..{cfg.identities - 1}")
         rng = np.random.default_rng([cfg.seed, index])
         demo = self.demographics[index]
-        age = demo.sample_age(rng)
-        shape = self.model.sample_shape(rng)
-        neutral = self.model.identity(shape, age=age, gender=demo.gender_value)
-        app = sample_appearance(demo, age, rng)
-        colors = vertex_albedo(self.template.with_vertices(neutral), self.model.landmarks(neutral), app)
-        bg = background(cfg.size, rng)
-        lights = sample_lights(rng)
-        shading = {"vertex_colors": colors}
+        person = sample_person(self.model, self.template, demo, cfg.size, rng)
+        age, neutral, app, bg, lights = person.age, person.neutral, person.appearance, person.background, person.lights
+        shading = {"vertex_colors": person.colors}
         backend, extras = None, {}
         if self.appearance_backend is not None:
             brng = np.random.default_rng([cfg.seed, index, BACKEND_STREAM])

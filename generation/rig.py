@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from .curves import smoothstep, wendland
-from .face_model import FaceModel
+from .face_model import FaceModel, skin_mask
 from .facs import validate_aus
 
 
@@ -38,6 +38,7 @@ class Mover:
     bilateral: bool = True
     only: str | None = None
     ramp: bool = False  # lift the upper lip: weight falls linearly from the lip line to the nose base
+    ripple: float = 0.0  # > 0: the push comes in horizontal furrows this many mm apart (wrinkles)
 
 
 # frames: "eyes" (midpoint of the eyes, dx from the eye centre when bilateral),
@@ -59,15 +60,17 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
         Mover("eyes", 0.0, 9.5, 12.0, 7.0, (0.0, -1.2, 0.0)),
     ),
     "AU9": (
-        Mover("nose", 6.0, 22.0, 8.0, 12.0, (0.0, 3.5, 0.5)),
+        Mover("nose", 6.0, 22.0, 8.0, 12.0, (0.0, 4.5, 0.5)),
         Mover("nose", 0.0, 26.0, 5.0, 5.0, (0.0, 1.0, -0.8), bilateral=False),
-        Mover("nose", 13.0, -4.0, 9.0, 8.0, (0.0, 4.0, 1.0)),
-        Mover("mouth", 0.0, 5.0, 16.0, 9.0, (0.0, 1.0, 0.3), bilateral=False, only="above", ramp=True),
+        Mover("nose", 0.0, 20.0, 11.0, 9.0, (0.0, 0.0, -1.0), bilateral=False, ripple=4.0),  # root wrinkles
+        Mover("nose", 13.0, -4.0, 10.0, 12.0, (0.0, 4.5, 1.2)),  # alae raised
+        Mover("nose", 17.0, -12.0, 5.0, 9.0, (0.0, 2.0, -1.2)),  # nasolabial furrow, upper end
+        Mover("mouth", 0.0, 5.0, 16.0, 9.0, (0.0, 3.5, 0.5), bilateral=False, only="above", ramp=True),
         Mover("eyes", -12.0, 14.0, 22.0, 22.0, (0.0, -2.0, 0.0)),
     ),
     "AU10": (
-        Mover("mouth", 0.0, 4.0, 20.0, 14.0, (0.0, 5.5, 1.0), bilateral=False, only="above", ramp=True),
-        Mover("mouth", -8.0, 14.0, 8.0, 10.0, (0.0, 2.0, 1.5)),
+        Mover("mouth", 0.0, 4.0, 20.0, 14.0, (0.0, 7.0, 1.5), bilateral=False, only="above", ramp=True),
+        Mover("mouth", -8.0, 14.0, 8.0, 10.0, (0.0, 2.5, 1.8)),  # the nasolabial bulge
     ),
     "AU43": (Mover("eyes", 0.0, 9.5, 12.0, 7.0, (0.0, -1.5, 0.0)),),
     "AU1": (Mover("eyes", -12.0, 14.0, 14.0, 14.0, (0.0, 5.0, 0.0)),),
@@ -100,15 +103,7 @@ class AURig:
 
     def __init__(self, model: FaceModel) -> None:
         self.model = model
-        tmpl = model.template()
-        n = len(tmpl.vertices)
-        rigid = np.zeros(n, dtype=bool)
-        for lid in model.eyelids():
-            rigid[lid.indices] = True
-        for name, idx in list(tmpl.regions.items()) + list(tmpl.components.items()):
-            if name.endswith("eyeball"):
-                rigid[idx] = True
-        self._skin = ~rigid
+        self._skin = skin_mask(model)
 
     def bind(self, neutral: np.ndarray) -> "BoundRig":
         return BoundRig(self, np.asarray(neutral, dtype=np.float32))
@@ -136,6 +131,9 @@ class BoundRig:
         mouth_y = lm["mouth_center"][1]
         self._mouth_y = mouth_y
         self._mouth_half = 0.5 * abs(lm["mouth_left"][0] - lm["mouth_right"][0])
+        # Upper vermilion border: twice the lip's peak height above the lip line, if known.
+        peak = lm.get("upper_lip")
+        self._lip_top = mouth_y + (2.0 * (peak[1] - mouth_y) if peak is not None else 7.0)
         # Cache one displacement field per AU at full intensity.
         self._fields = {au: self._field(movers) for au, movers in AU_MOVERS.items() if movers}
         self._jaw_w = self._jaw_weights()
@@ -155,12 +153,17 @@ class BoundRig:
             for s in sides:
                 cx = s * (cx0 + m.dx) if m.bilateral else m.dx
                 if m.ramp:
+                    # Full lift from the vermilion border down; the philtrum above stretches.
                     top = lm["nose_tip"][1] - 7.0
-                    ry = np.clip((top - y) / max(top - (self._mouth_y + 1.0), 1.0), 0.0, 1.0)
+                    # Over at least 12 mm, so even AU9 + AU10 at full lift (10.5 mm) cannot
+                    # push a row of skin past the one above it.
+                    ry = np.clip((top - y) / max(top - self._lip_top, 12.0), 0.0, 1.0)
                     w = wendland(np.abs(x - cx) / m.rx) * ry * smoothstep(self._mouth_y - 12.0, self._mouth_y - 2.0, y)
                 else:
                     r = np.sqrt(((x - cx) / m.rx) ** 2 + ((y - (cy0 + m.dy)) / m.ry) ** 2)
                     w = wendland(r)
+                    if m.ripple:
+                        w = w * 0.5 * (1.0 + np.cos(2 * np.pi * (y - (cy0 + m.dy)) / m.ripple))
                 w = w * self._front
                 if m.only == "above":
                     w = w * smoothstep(self._mouth_y - 0.5, self._mouth_y + 1.0, y)

@@ -1,4 +1,4 @@
-"""Procedural appearance: skin albedo, brows, lips, irises, hair and backgrounds.
+"""Procedural appearance: skin albedo, brows, lips, irises, hair colour and backgrounds.
 
 The CPU stand-in for the paper's diffusion texturing and inpainting. Colours are per vertex, so
 they move with the rig; every choice is drawn from a seeded generator. Skin tones follow the
@@ -13,7 +13,8 @@ import numpy as np
 
 from .curves import smoothstep
 from .demographics import Demographics
-from .mesh import Mesh
+from .hair import HairLayer, HairStyle, sample_hair
+from .mesh import Mesh, vertex_normals
 
 # Monk Skin Tone scale, light (1) to dark (10), sRGB.
 MONK_SCALE = np.array(
@@ -60,11 +61,15 @@ class Appearance:
 
     skin_tone: float  # Monk step, 1 (light) .. 10 (dark)
     skin_rgb: tuple[float, float, float]
-    hair: str
-    hair_style: str  # "short", "long", "bald"
+    hair: str  # colour, a key of HAIR_COLOURS
+    hair_style: HairStyle
     iris: str
-    brow_thickness: float  # mm
+    brow_thickness: float  # mm at the head of the brow
+    brow_arch: float  # mm the arch rises above a straight brow
+    brow_tilt: float  # mm the tail rises (+) or falls (-) over the brow's length
+    brow_darkness: float  # 0..1, how much of the hair colour shows through the skin
     lip_tint: float  # 0..1, how much redder/darker than the skin
+    lip_hue: tuple[float, float, float]  # lip colour as a multiple of the skin colour
     wrinkles: float  # 0..1, from age
     seed: int
 
@@ -78,7 +83,7 @@ def monk_colour(step: float) -> np.ndarray:
 
 
 def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) -> Appearance:
-    """Draw skin, hair, eyes and wrinkle strength for one identity."""
+    """Draw skin, hair (colour and style), brows, lips, eyes and wrinkle strength for one identity."""
     lo, hi = SKIN_TONE_RANGE[demo.ethnicity]
     tone = float(rng.uniform(lo, hi))
     skin = monk_colour(tone)
@@ -96,29 +101,39 @@ def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) 
         hair = str(rng.choice(["dark_brown", "brown", "blonde", "red", "black"], p=[0.3, 0.3, 0.2, 0.05, 0.15]))
     else:
         hair = str(rng.choice(["black", "dark_brown", "brown"], p=[0.45, 0.4, 0.15]))
-    if demo.gender == "man":
-        style = "bald" if (age > 0.6 and rng.random() < 0.35) else "short"
-    else:
-        style = str(rng.choice(["long", "short"], p=[0.75, 0.25]))
     if demo.ethnicity == "White":
         iris = str(rng.choice(list(IRIS_COLOURS), p=[0.15, 0.25, 0.15, 0.1, 0.25, 0.1]))
     else:
         iris = str(rng.choice(["dark_brown", "brown", "hazel"], p=[0.6, 0.3, 0.1]))
+    man = demo.gender == "man"
+    # Lips: redder on light skin, browner and darker on dark skin.
+    lip_hue = np.array([0.86, 0.58, 0.6]) if tone < 5 else np.array([0.78, 0.6, 0.62])
+    lip_hue = lip_hue * (1 + rng.normal(0, 0.04, 3))
     return Appearance(
         skin_tone=tone,
         skin_rgb=tuple(float(c) for c in skin),
         hair=hair,
-        hair_style=style,
+        hair_style=sample_hair(demo.gender, demo.ethnicity, age, rng),
         iris=iris,
-        brow_thickness=float(rng.uniform(4.0, 6.5) * (1.15 if demo.gender == "man" else 0.9)),
+        brow_thickness=float(rng.uniform(4.0, 7.5) * (1.15 if man else 0.85)),
+        brow_arch=float(rng.uniform(0.5, 4.5) * (0.7 if man else 1.2)),
+        brow_tilt=float(rng.normal(0.0 if man else 2.0, 2.0)),
+        brow_darkness=float(rng.uniform(0.6, 0.95)),
         lip_tint=float(rng.uniform(0.35, 0.8)),
+        lip_hue=tuple(float(c) for c in lip_hue),
         wrinkles=float(np.clip((age - 0.45) / 0.5, 0, 1)),
         seed=int(rng.integers(0, 2**31 - 1)),
     )
 
 
-def vertex_albedo(mesh: Mesh, landmarks: dict[str, np.ndarray], app: Appearance) -> np.ndarray:
-    """(V, 3) float32 albedo for a neutral identity mesh (colours then travel with the rig)."""
+def vertex_albedo(
+    mesh: Mesh, landmarks: dict[str, np.ndarray], app: Appearance, hair: HairLayer | None = None
+) -> np.ndarray:
+    """(V, 3) float32 albedo for a neutral identity mesh (colours then travel with the rig).
+
+    ``hair`` (from ``generation.hair.hair_layer``) says where scalp and facial hair cover the
+    skin; without it the face is painted bald and clean-shaven.
+    """
     v = mesh.vertices.astype(np.float64)
     rng = np.random.default_rng(app.seed)
     skin = np.asarray(app.skin_rgb)
@@ -145,43 +160,60 @@ def vertex_albedo(mesh: Mesh, landmarks: dict[str, np.ndarray], app: Appearance)
         spots = (rng.random(len(v)) < 0.01 * app.wrinkles) * rng.uniform(0.1, 0.25, len(v))
         col *= (1 - dark - spots)[:, None]
 
-    # Lips: redder and darker, with a dark line where they meet.
+    # Lips: the vermilion between the borders found from the lips' midline peaks (the border
+    # lies about twice the peak's height from the lip line), a Cupid's bow on the upper lip,
+    # tapering to the corners; a darker rim along the border and a dark line where they meet.
     my = mouth[1] - eye_y
-    mw = abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0]) / 2 + 2
-    lip_w = 0.8 * smoothstep(mw + 1, mw - 5, ax) * np.exp(-(((y - my + 0.8) / 6.0) ** 4)) * (z > mouth[2] - 12)
-    lip_col = skin * np.array([0.82, 0.6, 0.6]) * (1 - 0.2 * app.lip_tint) + np.array([0.08, 0.0, 0.01]) * app.lip_tint
-    col = col * (1 - lip_w[:, None]) + lip_col * lip_w[:, None]
+    mw = abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0]) / 2 + 1.5
+    up_h = 2.0 * (landmarks["upper_lip"][1] - mouth[1]) if "upper_lip" in landmarks else 7.0
+    lo_h = 2.0 * (mouth[1] - landmarks["lower_lip"][1]) if "lower_lip" in landmarks else 9.0
+    taper = np.sqrt(np.clip(1 - (ax / mw) ** 2, 0, 1))
+    bow = 1.2 * np.exp(-(((ax - 5.5) / 3.5) ** 2)) - 0.9 * np.exp(-((x / 2.5) ** 2))
+    top = my + (up_h + bow) * taper
+    bottom = my - lo_h * taper ** 0.8
+    inside = smoothstep(top + 0.6, top - 0.6, y) * smoothstep(bottom - 0.8, bottom + 0.8, y)
+    lip_w = inside * (ax < mw) * (z > mouth[2] - 15)
+    rim = np.exp(-(((y - top) / 0.8) ** 2)) * (ax < mw - 1) * (z > mouth[2] - 15)
+    lip_col = skin * np.asarray(app.lip_hue) * (1 - 0.2 * app.lip_tint) + np.array([0.08, 0.0, 0.01]) * app.lip_tint
+    col = col * (1 - 0.9 * lip_w[:, None]) + lip_col * 0.9 * lip_w[:, None]
+    col *= (1 - 0.12 * rim)[:, None]
     # The lip line doubles as the mouth interior: when AU10/AU25/AU26 part the lips, these
     # vertices spread into a dark opening.
-    line = np.exp(-(((y - my) / 1.3) ** 4)) * smoothstep(mw, mw - 4, ax)
+    line = np.exp(-(((y - my) / 1.0) ** 4)) * smoothstep(mw, mw - 4, ax)
     col = col * (1 - 0.85 * line[:, None]) + np.array([0.12, 0.03, 0.03]) * 0.85 * line[:, None]
+    # Upper teeth: a band just above the lip line, folded into the groove while the lips are
+    # together; raising the upper lip (AU10) stretches it into view.
+    teeth = smoothstep(my + 0.1, my + 0.35, y) * smoothstep(my + 1.2, my + 0.8, y) * smoothstep(mw - 3, mw - 9, ax)
+    col = col * (1 - 0.9 * teeth[:, None]) + np.array([0.86, 0.84, 0.76]) * 0.9 * teeth[:, None]
     # Nostrils: dark under the nose tip.
     ny = nose[1] - eye_y
     nost = np.exp(-(((ax - 6.0) / 2.6) ** 2) - ((y - (ny - 5.5)) / 1.8) ** 2) * (z < nose[2] - 8)
     col *= (1 - 0.6 * nost)[:, None]
 
-    hair = np.asarray(HAIR_COLOURS[app.hair])
-    # Eyebrows: an arched band above each eye, thick medially and tapering laterally.
+    hair_rgb = np.asarray(HAIR_COLOURS[app.hair])
+    brow_rgb = np.minimum(hair_rgb, 0.3) * 0.75
+    # Eyebrows: an arched band above each eye, thick at the head and tapering to the tail.
     for e in (le, re):
         s = np.sign(e[0]) if e[0] != 0 else 1.0
         u = (v[:, 0] - e[0]) * s  # + towards the temple
-        arch = e[1] + 12.5 + 3.0 * np.exp(-(((u - 5) / 12) ** 2)) - 0.02 * u
-        half = 0.5 * app.brow_thickness * (1.0 - 0.5 * smoothstep(-10, 20, u))
-        wb = smoothstep(half + 1.0, half - 0.5, np.abs(v[:, 1] - arch)) * smoothstep(-15, -11, u) * smoothstep(24, 19, u)
-        wb *= z > e[2]
-        col = col * (1 - 0.9 * wb[:, None]) + np.minimum(hair, 0.35) * 0.7 * (0.9 * wb[:, None])
+        arch = e[1] + 11.5 + app.brow_arch * np.exp(-(((u - 6) / 11) ** 2)) + app.brow_tilt * (u + 14) / 38
+        half = 0.5 * app.brow_thickness * (1.0 - 0.55 * smoothstep(-8, 22, u))
+        wb = smoothstep(half + 1.0, half - 0.6, np.abs(v[:, 1] - arch)) * smoothstep(-16, -12, u) * smoothstep(24, 19, u)
+        wb *= (z > e[2]) * app.brow_darkness
+        col = col * (1 - wb[:, None]) + brow_rgb * wb[:, None]
 
-    # Hair on the scalp (and down the back for long hair), unless bald.
-    if app.hair_style != "bald":
-        yy = y  # relative to eye level
-        hairline = 52.0 - 30.0 * smoothstep(30, 62, ax)  # recedes to the temples
-        cover = smoothstep(hairline - 2.5, hairline + 3.5, yy)
-        cover = np.maximum(cover, smoothstep(35, 15, z) * smoothstep(-25, -15, yy))  # back and sides
-        cover = np.maximum(cover, smoothstep(62, 68, ax) * smoothstep(0, 6, yy) * smoothstep(60, 50, z))
-        if app.hair_style == "long":
-            cover = np.maximum(cover, smoothstep(28, 12, z) * smoothstep(-175, -160, yy))
+    if hair is not None:
         strand = 1 + 0.12 * np.sin(v[:, 0] * 1.7 + v[:, 2] * 0.9) * rng.uniform(0.5, 1.0)
-        col = col * (1 - cover[:, None]) + (hair * strand[:, None]) * cover[:, None]
+        hc = hair_rgb * strand[:, None]
+        col = col * (1 - hair.scalp[:, None]) + hc * hair.scalp[:, None]
+        style = app.hair_style
+        beard_a = hair.facial * (0.45 if style.facial == "stubble" else 0.92) * max(style.beard_density, 0.3)
+        beard_rgb = np.minimum(hair_rgb, 0.35) * 0.8 if style.facial != "stubble" else skin * 0.45 + 0.03
+        col = col * (1 - beard_a[:, None]) + beard_rgb * beard_a[:, None]
+
+    # Baked ambient occlusion: creases and hollows (eye sockets, nasolabial folds, nostrils,
+    # lip corners) and surfaces facing down (under the brows, nose and jaw) get less light.
+    col *= ambient_occlusion(mesh.vertices, mesh.faces)[:, None]
 
     # Eyes: sclera, iris with a darker limbus, pupil; lash lines on the lid margins.
     iris = np.asarray(IRIS_COLOURS[app.iris])
@@ -205,6 +237,30 @@ def vertex_albedo(mesh: Mesh, landmarks: dict[str, np.ndarray], app: Appearance)
             if margin is not None:
                 col[margin] = col[margin] * (0.18 if kind == "upper" else 0.55)
     return np.clip(col, 0, 1).astype(np.float32)
+
+
+def ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, iterations: int = 6) -> np.ndarray:
+    """(V,) float64 in [0.55, 1]: a cheap occlusion estimate from the mesh alone.
+
+    Concavity: how far a few rounds of neighbour averaging move each vertex along its normal
+    (outwards = the vertex sits in a hollow); openness to the sky: surfaces facing down see
+    less of the upper hemisphere's light.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces)
+    n = vertex_normals(v.astype(np.float32), f).astype(np.float64)
+    i = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
+    j = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
+    deg = np.bincount(i, minlength=len(v)).astype(np.float64)[:, None]
+    smooth = v.copy()
+    for _ in range(iterations):
+        acc = np.zeros_like(v)
+        np.add.at(acc, i, smooth[j])
+        smooth = 0.5 * smooth + 0.5 * acc / np.maximum(deg, 1)
+    hollow = np.einsum("ij,ij->i", smooth - v, n)  # mm; > 0 in creases and hollows
+    ao = 1.0 - 0.16 * np.clip(hollow, 0.0, 2.5)
+    ao *= 0.86 + 0.14 * (0.5 + 0.5 * n[:, 1])  # facing up: 1.0, sideways: 0.93, down: 0.86
+    return np.clip(ao, 0.55, 1.0)
 
 
 def background(size: int, rng: np.random.Generator) -> np.ndarray:

@@ -44,7 +44,7 @@ for _p in (HERE, HERE.parent):
 from generation.demographics import AGE_GROUPS, ETHNICITIES, GENDERS, Demographics  # noqa: E402
 from generation.facs import ALL_AUS, DISTRACTOR_CODES, PAIN_CODES, AUValueError, pspi, validate_aus  # noqa: E402
 from generation.heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, overlay, vertex_displacement  # noqa: E402
-from generation.pipeline import GenerationConfig, sample_lights  # noqa: E402
+from generation.pipeline import GenerationConfig  # noqa: E402
 from vitpain_hf.face_crop import FaceCropper  # noqa: E402
 
 MODEL_ENV = "PAIN3D_MODEL"
@@ -137,19 +137,15 @@ class FaceFactory:
         return ident
 
     def _build(self, key: tuple, demo: Demographics) -> Identity:
+        from generation.pipeline import sample_person
         from generation.render import MeshRenderer, PerspectiveCamera
-        from generation.texture import background, sample_appearance, vertex_albedo
 
         seed, size = key[0], key[-1]
         cfg = GenerationConfig(identities=1, expressions=1, views=VIEWS, size=size, seed=seed)
-        rng = np.random.default_rng([seed, 0])  # the pipeline's draws, in the pipeline's order
-        age = demo.sample_age(rng)
-        shape = self.model.sample_shape(rng)
-        neutral = self.model.identity(shape, age=age, gender=demo.gender_value)
-        app = sample_appearance(demo, age, rng)
-        colors = vertex_albedo(self.template.with_vertices(neutral), self.model.landmarks(neutral), app)
-        bg = background(size, rng)
-        renderer = MeshRenderer(lights=sample_lights(rng), ssaa=cfg.ssaa)
+        rng = np.random.default_rng([seed, 0])  # the pipeline's stream for identity 0
+        person = sample_person(self.model, self.template, demo, size, rng)
+        age, app, neutral, colors, bg = person.age, person.appearance, person.neutral, person.colors, person.background
+        renderer = MeshRenderer(lights=person.lights, ssaa=cfg.ssaa)
         cameras = [
             PerspectiveCamera(yaw_deg=yaw, pitch_deg=cfg.pitch, distance=cfg.camera_distance,
                               fov_deg=cfg.fov_deg, image_size=size, target=(0.0, -28.0, 40.0))

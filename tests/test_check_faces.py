@@ -1,0 +1,218 @@
+"""pain3d check-faces: the report's arithmetic against hand computations, landmark measures on
+hand-made landmarks, per-AU movement seen by dlib's tracker, and the command on a small dataset
+with floors measured on the built-in head (see the README's face-check table)."""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from generation.facecheck import (
+    AU_GROUPS,
+    FaceRecord,
+    au_movement,
+    check_faces,
+    measures_from_landmarks,
+)
+from helpers import run
+
+
+def _face(iod: float = 60.0) -> np.ndarray:
+    """A plausible (68, 2) landmark set: eye corners on y = 100, eyes iod apart."""
+    pts = np.zeros((68, 2))
+    cx = 128.0
+    for side, idx in ((-1, range(36, 42)), (1, range(42, 48))):
+        ex = cx + side * iod / 2
+        ring = [(-15, 0), (-5, -6), (5, -6), (15, 0), (5, 6), (-5, 6)]  # corners, upper, lower lid
+        for k, (dx, dy) in zip(idx, ring):
+            pts[k] = (ex + dx, 100 + dy)
+    pts[17:27, 1] = 100 - 0.4 * iod  # brows
+    pts[17:27, 0] = np.linspace(cx - 50, cx + 50, 10)
+    pts[33] = (cx, 100 + 0.7 * iod)  # nose base
+    pts[48:68, 0] = np.linspace(cx - 25, cx + 25, 20)
+    pts[48:68, 1] = 100 + 0.95 * iod
+    pts[[50, 51, 52], 1] = 100 + 0.9 * iod  # upper lip top
+    return pts
+
+
+def test_measures_and_movement_on_hand_made_landmarks():
+    iod = 60.0
+    base = _face(iod)
+    m0 = measures_from_landmarks(base)
+    assert m0.brow_eye == pytest.approx(0.4)
+    assert m0.lip_eye == pytest.approx(0.9)
+    assert m0.upper_lid == pytest.approx(6 / iod) and m0.lower_lid == pytest.approx(6 / iod)
+    pain = base.copy()
+    pain[17:27, 1] += 0.05 * iod  # brows down by 0.05 IOD
+    pain[[40, 41, 46, 47], 1] -= 3.0  # lower lids up 3 px
+    pain[[50, 51, 52], 1] -= 0.08 * iod  # upper lip up
+    pain[[37, 38, 43, 44], 1] += 6.0  # upper lids down onto the corner line
+    move = au_movement(m0, measures_from_landmarks(pain))
+    assert move["AU4"] == pytest.approx(0.05)
+    assert move["AU6/AU7"] == pytest.approx(3 / iod)
+    assert move["AU9/AU10"] == pytest.approx(0.08)
+    assert move["AU43"] == pytest.approx(6 / iod)
+    with pytest.raises(ValueError, match=r"\(68, 2\)"):
+        measures_from_landmarks(base[:60])
+
+
+class _StubChecker:
+    """Deterministic stand-in for dlib: boxes, landmarks and descriptors read off the image."""
+
+    def detect(self, img):
+        return [] if img[0, 0, 0] == 255 else [(0, 0, 10, 10)]
+
+    def detect_cnn(self, img):
+        return [(0, 0, 10, 10)]
+
+    def landmarks(self, img, box):
+        pts = _face()
+        pts[17:27, 1] += float(img[0, 0, 1])  # brows lowered by the green value, in pixels
+        return pts
+
+    def descriptor(self, img, box):
+        return img[0, 0, :].astype(np.float64) / 100.0 + img[1, 0, :] / 1000.0
+
+
+def _records():
+    rng = np.random.default_rng(0)
+    recs = []
+    strata = ["young/man/Black", "young/man/Black", "elderly/woman/White", "elderly/woman/White", "young/woman/Latino"]
+    for i, stratum in enumerate(strata):
+        ident = rng.integers(0, 200, 3)
+        for e in range(4):
+            for view, yaw in (("yaw-30", -30.0), ("yaw+0", 0.0)):
+                img = np.zeros((4, 4, 3), np.uint8)
+                img[0, 0] = ident
+                img[0, 0, 1] = 0 if e == 0 else e * 3  # AU4 = e lowers the brows 3e px
+                img[1, 0] = rng.integers(0, 90, 3) if e else 0  # pain drifts the descriptor
+                if view == "yaw-30" and i == 0:
+                    img[0, 0, 0] = 255  # HOG misses this identity's turned frames
+                recs.append(FaceRecord(f"id{i}", e, view, yaw, stratum, {"AU4": float(e), "AU43": float(e % 2)}, img))
+    return recs
+
+
+def test_report_matches_a_hand_computation():
+    recs = _records()
+    rep = check_faces(recs, _StubChecker())
+    stub = _StubChecker()
+    assert rep.frames == len(recs) and rep.identities == 5
+    assert rep.detection["yaw-30"] == {"HOG": pytest.approx(4 / 5), "CNN": 1.0}
+    assert rep.detection["yaw+0"] == {"HOG": 1.0, "CNN": 1.0}
+    assert list(rep.detection) == ["yaw-30", "yaw+0"]  # ordered by yaw
+    # Identity distances: frontal neutral descriptors, all pairs.
+    neutral = {r.identity: stub.descriptor(r.image, None) for r in recs if r.expression == 0 and r.view == "yaw+0"}
+    d = np.array([np.linalg.norm(neutral[a] - neutral[b]) for a, b in combinations(sorted(neutral), 2)])
+    assert rep.identity_view == "yaw+0"
+    assert rep.distance["pairs"] == 10
+    assert rep.distance["median"] == pytest.approx(np.median(d))
+    assert rep.distance["p5"] == pytest.approx(np.percentile(d, 5))
+    assert rep.distance["distinct"] == pytest.approx((d > 0.6).mean())
+    same = [np.linalg.norm(neutral[a] - neutral[b]) for a, b in (("id0", "id1"), ("id2", "id3"))]
+    assert rep.within_stratum_distinct == pytest.approx(np.mean(np.array(same) > 0.6))
+    assert set(rep.distance_by_stratum) == {"young/man/Black", "elderly/woman/White"}
+    # Pain frames vs their own neutral, same view.
+    base = {(r.identity, r.view): stub.descriptor(r.image, None) for r in recs if r.expression == 0}
+    kept = [np.linalg.norm(stub.descriptor(r.image, None) - base[(r.identity, r.view)]) < 0.6 for r in recs if r.expression]
+    assert rep.pain_kept == pytest.approx(np.mean(kept))
+    # Spearman: AU4's movement is exactly the brow drop (3e px / 60 px IOD) -> rho 1.
+    labels = [r.aus["AU4"] for r in recs if r.expression]
+    assert rep.au_spearman["AU4"] == pytest.approx(1.0)
+    assert rep.au_pairs["AU4"] == len(labels)
+    # AU43 does not move any stubbed landmark: no variation, reported as NaN, not as a number.
+    assert np.isnan(rep.au_spearman["AU43"])
+    assert spearmanr(labels, [3 * a / 60 for a in labels]).statistic == pytest.approx(1.0)
+    text = rep.format()
+    assert "yaw-30" in text and "Spearman" in text and set(AU_GROUPS) <= set(rep.au_spearman)
+
+
+# --------------------------------------------------------------------------- dlib on renders
+
+@pytest.fixture(scope="module")
+def checker():
+    from generation.facecheck import FaceChecker
+
+    return FaceChecker()
+
+
+def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
+    from generation.pipeline import GenerationConfig, Generator
+
+    gen = Generator(GenerationConfig(identities=n, expressions=1, views=(0.0,), size=256, fixed_aus=aus, seed=11))
+    out = []
+    for i in range(n):
+        res = gen.identity(i)
+        m0, m1 = checker.measure(res.frames[0].image), checker.measure(res.frames[1].image)
+        assert m0 is not None and m1 is not None
+        out.append(au_movement(m0, m1)[key])
+    return np.array(out)
+
+
+# Floors measured on seed 11 (8 identities, share of identities moving the FACS way / mean
+# movement in IOD): AU4 7/8 +0.042, AU6 7/8 +0.007, AU7 7/8 +0.009, AU9 8/8 +0.034, AU10 6/8
+# +0.035, AU43 7/8 +0.050. The eye AUs move the tracker's lid points far less than the lids
+# move (AU7 raises the lower lid ~2 mm, about 0.035 IOD): issue 12's rank-correlation target
+# is not met yet for AU6/AU7 and AU9/AU10.
+@pytest.mark.parametrize(
+    "aus, key, share, mean",
+    [
+        ({"AU4": 5}, "AU4", 6 / 8, 0.02),
+        ({"AU6": 5}, "AU6/AU7", 6 / 8, 0.003),
+        ({"AU7": 5}, "AU6/AU7", 6 / 8, 0.004),
+        ({"AU9": 5}, "AU9/AU10", 7 / 8, 0.015),
+        ({"AU10": 5}, "AU9/AU10", 6 / 8, 0.015),
+        ({"AU43": 1}, "AU43", 6 / 8, 0.025),
+    ],
+    ids=["AU4", "AU6", "AU7", "AU9", "AU10", "AU43"],
+)
+def test_tracker_sees_the_au_move_in_its_facs_direction(checker, aus, key, share, mean):
+    move = _movement(checker, aus, key)
+    assert (move > 0).mean() >= share and move.mean() > mean, move
+
+
+def test_check_faces_command_on_a_small_dataset(tmp_path, capsys):
+    out = tmp_path / "ds"
+    code, _, err = run(["generate", "--out", out, "--identities", 8, "--expressions", 2, "--size", 128, "--seed", 5, "--quiet"], capsys)
+    assert code == 0, err
+    code, text, err = run(["check-faces", out, "--json", tmp_path / "report.json", "--quiet"], capsys)
+    assert code == 0, err
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["frames"] == 8 * 3 * 3 and rep["identities"] == 8
+    assert "identity distance" in text and "Spearman" in text
+    # Floors measured on this batch (seed 5, 128 px): every detector finds every face, the
+    # frontal neutral faces are 28 pairs with median distance ~0.49, pain keeps identity.
+    for view, rates in rep["detection"].items():
+        assert rates["CNN"] >= 0.95, (view, rates)
+    assert rep["detection"]["yaw+0"]["HOG"] >= 0.95
+    assert rep["distance"]["pairs"] == 28 and rep["distance"]["median"] > 0.42
+    assert rep["pain_kept"] >= 0.95
+
+
+def test_check_faces_rejects_a_folder_without_frames(tmp_path, capsys):
+    code, _, err = run(["check-faces", tmp_path], capsys)
+    assert code == 2 and "no frames found" in err and "Traceback" not in err
+
+
+def test_preview_lineup_one_identity_per_stratum(tmp_path, capsys):
+    from PIL import Image
+
+    from generation.demographics import STRATA
+    from generation.pipeline import GenerationConfig, Generator
+
+    out = tmp_path / "lineup.png"
+    code, _, err = run(["preview", "--lineup", "--identities", 24, "--size", 48, "--seed", 3, "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    img = np.asarray(Image.open(out))
+    # 4 identities per row, each frontal + 30 degrees side by side, 16 px label above each row.
+    assert img.shape == (6 * (48 + 16), 4 * 2 * 48, 3)
+    gen = Generator(GenerationConfig(identities=24, expressions=0, views=(0.0, 30.0), size=48, seed=3))
+    assert sorted(gen.demographics, key=STRATA.index) == list(STRATA)  # every stratum once
+    first = gen.identity(0).frames
+    np.testing.assert_array_equal(img[16 : 16 + 48, 0:48], first[0].image)
+    np.testing.assert_array_equal(img[16 : 16 + 48, 48:96], first[1].image)
+    cells = [img[16 + r * 64 : 16 + r * 64 + 48, c * 96 : c * 96 + 48] for r in range(6) for c in range(4)]
+    assert len({cell.tobytes() for cell in cells}) == 24  # 24 different faces

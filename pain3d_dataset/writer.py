@@ -35,6 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from generation.layout import HUB_MANIFEST, config_record, prepare_output, repair_manifest, write_atomic
+from generation.limits import check_shard_mb
 from generation.pipeline import GenerationConfig, IdentityResult, identity_name
 
 from .features import CONFIGS, DEFAULT_CONFIG, SPLITS, face_features, features_for
@@ -211,8 +212,10 @@ class HubWriter:
     except ``prepare`` and ``finalize`` (rank 0 only, before and after the others' work)."""
 
     def __init__(self, out: Path, config: GenerationConfig, max_shard_mb: float = DEFAULT_MAX_SHARD_MB) -> None:
-        if max_shard_mb <= 0:
-            raise DatasetWriteError(f"--max-shard-mb must be positive, got {max_shard_mb:g}")
+        try:
+            check_shard_mb(max_shard_mb)
+        except ValueError as e:
+            raise DatasetWriteError(str(e)) from None
         self.out = Path(out)
         self.config = config
         self.max_bytes = max(1, int(max_shard_mb * 2**20))

@@ -108,6 +108,8 @@ from generation.facs import (
     validate_aus,
 )
 
+from generation.limits import check_seed, check_shard_mb
+
 from ..features import SPLITS, frame_features
 
 RELEASE_REPO = "SoroushMehraban/3D-Pain"
@@ -592,8 +594,11 @@ def import_3dpain(
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise ReleaseError(f"release folder {src} does not exist; download {RELEASE_REPO} first")
-    if max_shard_mb <= 0:
-        raise ReleaseError(f"max_shard_mb must be positive, got {max_shard_mb}")
+    try:
+        check_shard_mb(max_shard_mb)
+        check_seed(seed)
+    except ValueError as e:
+        raise ReleaseError(str(e)) from None
     report = ImportReport(src=src, out=out)
     image_shards = _shards(src, "images", report, required=True)
     annotation_shards = _shards(src, "annotations", report, required=True)
@@ -908,9 +913,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output dataset folder (new or empty)")
     p.add_argument("--split-file", default=None, help="CSV annotation_base_name,split (0/1/2) to use; default: one found in SRC, else 70/20/10 by identity")
     p.add_argument("--seed", type=int, default=0, help="seed of the 70/20/10 identity split (default %(default)s)")
-    from generation.cli import _positive_float
-
-    p.add_argument("--max-shard-mb", type=_positive_float, default=256, help="largest Parquet shard in MB (default %(default)s)")
+    p.add_argument("--max-shard-mb", type=float, default=256, help="largest Parquet shard in MB (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace the dataset in a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_import_3dpain)

@@ -1,20 +1,39 @@
-"""Issue 16's fault probe, row by row. Each row of the issue's table is a test
-(``test_row_NN_...``) or a row of ``BAD_VALUES``; each failed before the fix."""
+"""Issue 16's fault probe, row by row: ownership, validation up front, the importer's promises,
+content integrity. Each row of the issue's table is a test (``test_row_NN_...``) or a row of
+``BAD_VALUES``; each failed before the fix."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
 
+import datasets
+import pyarrow.parquet as pq
 import pytest
 
+from generation.outdir import OWNER_FILE, owner, owner_record
 from helpers import assert_one_error_line, run, tree
-from test_importers import build_release
 from pain3d_dataset.importers import import_3dpain
+from pain3d_dataset.importers import threedpain
+from pain3d_dataset.integrity import CHECKSUMS, row_group_ranges
+from test_importers import build_release
 
 A = ["--identities", "1", "--expressions", "1", "--views", "1", "--size", "64", "--quiet"]
 BASE = ["--identities", "4", "--expressions", "1", "--views", "1", "--size", "64", "--quiet"]
+
+
+def sha256s(root: Path) -> dict[str, str]:
+    return {k: hashlib.sha256(v).hexdigest() for k, v in tree(root).items()}
+
+
+def user_folder(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +46,16 @@ def ref(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def folder_record(tmp_path_factory) -> bytes:
+    """A genuine pain3d.json (folder format), to plant in a user's folder."""
+    out = tmp_path_factory.mktemp("rec") / "f"
+    from generation.cli import main
+
+    assert main(["generate", "--out", str(out), *A, "--format", "folder"]) == 0
+    return (out / "pain3d.json").read_bytes()
+
+
+@pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
     return build_release(tmp_path_factory.mktemp("release") / "3D-Pain")
 
@@ -34,6 +63,78 @@ def release(tmp_path_factory) -> Path:
 def copy(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+# --- rows 1 and 2: never delete what is not ours ---------------------------------------------------
+MARKERS = {
+    "genuine pain3d.json": {"pain3d.json": None},
+    "empty pain3d.json": {"pain3d.json": b"{}"},
+    "empty .pain3d/config.json": {".pain3d/config.json": b"{}"},
+    "empty owner.json": {OWNER_FILE: b"{}"},
+    "owner.json of another format": {OWNER_FILE: json.dumps({**owner_record("hub"), "format": "other"}).encode()},
+}
+
+
+@pytest.mark.parametrize("fmt", ["hub", "folder"])
+@pytest.mark.parametrize("marker", sorted(MARKERS))
+def test_row_01_generate_overwrite_keeps_a_user_folder(marker, fmt, folder_record, tmp_path, capsys):
+    files = {"notes.txt": b"my notes\n", "README.md": b"# mine\n", "sub/data.bin": b"\x00\x01\x02"}
+    files.update({k: v if v is not None else folder_record for k, v in MARKERS[marker].items()})
+    u2 = user_folder(tmp_path / "U2", files)
+    before = sha256s(u2)
+    code, _, err = run(["generate", "--out", u2, *A, "--overwrite", "--format", fmt], capsys)
+    assert code == 2
+    assert_one_error_line(err)
+    assert "notes.txt" in err and "nothing was deleted" in err
+    assert sha256s(u2) == before
+
+
+def test_row_02_import_overwrite_keeps_a_user_folder(release, tmp_path, capsys):
+    files = {"README.md": b"# my book\n", "notes.txt": b"notes\n", "data/mystuff/chapter1.tex": b"\\chapter{One}\n"}
+    u3 = user_folder(tmp_path / "U3", files)
+    before = sha256s(u3)
+    code, _, err = run(["import-3dpain", release, "--out", u3, "--overwrite", "--quiet"], capsys)
+    assert code == 2
+    assert_one_error_line(err)
+    assert "README.md" in err and "nothing was deleted" in err
+    assert sha256s(u3) == before
+
+
+@pytest.mark.parametrize("extra", [{"notes.txt": b"mine"}, {"data/frames/mine.csv": b"a,b\n"}, {"sub/x.bin": b"\x00"}])
+def test_overwrite_of_our_folder_keeps_files_we_did_not_write(ref, extra, tmp_path, capsys):
+    out = user_folder(copy(ref, tmp_path / "ours"), extra)
+    before = sha256s(out)
+    code, _, err = run(["generate", "--out", out, *BASE, "--seed", "3", "--overwrite"], capsys)
+    assert code == 2
+    assert_one_error_line(err)
+    assert next(iter(extra)).split("/")[0] in err and "did not write" in err
+    assert sha256s(out) == before
+
+
+def test_import_overwrite_of_our_import(release, tmp_path, capsys):
+    out = tmp_path / "imp"
+    import_3dpain(release, out, progress=False, verbose=False, seed=0)
+    first = sha256s(out)
+    code, _, err = run(["import-3dpain", release, "--out", out, "--overwrite", "--quiet", "--seed", "0"], capsys)
+    assert code == 0, err
+    assert sha256s(out) == first  # same input, same bytes
+    (out / "data/mystuff").mkdir()
+    (out / "data/mystuff/chapter1.tex").write_text("mine")
+    before = sha256s(out)
+    code, _, err = run(["import-3dpain", release, "--out", out, "--overwrite", "--quiet"], capsys)
+    assert code == 2 and "data/mystuff/" in err
+    assert sha256s(out) == before
+
+
+def test_owner_marker_is_recognised_only_when_exact(tmp_path):
+    d = tmp_path / "d"
+    (d / ".pain3d").mkdir(parents=True)
+    assert owner(d) is None
+    for text in ("", "{}", "[1]", "not json", json.dumps({**owner_record("hub"), "extra": 1}), json.dumps(owner_record("nope"))):
+        (d / OWNER_FILE).write_text(text)
+        assert owner(d) is None, text
+    (d / OWNER_FILE).write_text(json.dumps(owner_record("folder")))
+    assert owner(d) == "folder"
 
 
 # --- rows 3 to 8: every numeric option checked before any work ---------------------------------------
@@ -102,3 +203,99 @@ def test_preview_bad_view(tmp_path, capsys):
     assert code == 2
     assert_one_error_line(err)
     assert "--view" in err and not (tmp_path / "s.png").exists()
+
+
+# --- integrity ----------------------------------------------------------------------------------------------
+def problems(out: str) -> list[str]:
+    return [ln[len("problem: "):] for ln in out.splitlines() if ln.startswith("problem: ")]
+
+
+def test_checksums_recorded_for_every_shard(ref):
+    sums = json.loads((ref / CHECKSUMS).read_text())["files"]
+    shards = sorted(p.relative_to(ref).as_posix() for p in (ref / "data").rglob("*.parquet"))
+    assert sorted(sums) == shards
+    for rel in shards:
+        data = (ref / rel).read_bytes()
+        assert sums[rel]["sha256"] == hashlib.sha256(data).hexdigest() and sums[rel]["size"] == len(data)
+        assert sum(g["rows"][1] - g["rows"][0] for g in sums[rel]["row_groups"]) == pq.read_metadata(ref / rel).num_rows
+
+
+def _flip(path: Path, offset: int, n: int = 16) -> None:
+    data = bytearray(path.read_bytes())
+    for k in range(offset, offset + n):
+        data[k] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("config", ["meshes", "frames", "faces"])
+def test_flipped_bytes_are_named_by_file_and_rows(ref, config, tmp_path, capsys):
+    root = copy(ref, tmp_path / "flip")
+    shard = sorted((root / "data" / config).glob("*.parquet"))[0]
+    first, n, start, length = row_group_ranges(shard)[-1]
+    _flip(shard, start + length // 2)
+    code, out, _ = run(["verify", root], capsys)
+    assert code == 1
+    rel = shard.relative_to(root).as_posix()
+    assert any(p.startswith(f"{rel}: SHA-256 differs") and f"rows {first}-{first + n - 1}" in p for p in problems(out)), out
+
+
+def test_flipped_byte_in_metadata_and_size_change(ref, tmp_path, capsys):
+    root = copy(ref, tmp_path / "meta")
+    shard = sorted((root / "data/meshes").glob("*.parquet"))[0]
+    _flip(shard, shard.stat().st_size - 12, 1)  # inside the footer
+    grown = sorted((root / "data/frames").glob("*.parquet"))[0]
+    grown.write_bytes(grown.read_bytes() + b"\0")
+    code, out, _ = run(["verify", root], capsys)
+    assert code == 1
+    found = problems(out)
+    assert any(p.startswith(shard.relative_to(root).as_posix() + ": SHA-256 differs") for p in found), out
+    assert any(p.startswith(grown.relative_to(root).as_posix() + ": size") for p in found), out
+    assert any(p.startswith("README.md: frames: dataset_info download_size") for p in found), out
+
+
+def test_imported_dataset_has_checksums_and_verifies(release, tmp_path, capsys):
+    out = tmp_path / "imp"
+    import_3dpain(release, out, progress=False, verbose=False)
+    code, text, _ = run(["verify", out], capsys)
+    assert code == 0, text
+    shard = sorted((out / "data/frames").glob("*.parquet"))[0]
+    _flip(shard, row_group_ranges(shard)[0][2] + 40)
+    code, text, _ = run(["verify", out], capsys)
+    assert code == 1 and any(p.startswith(f"data/frames/{shard.name}: SHA-256 differs") for p in problems(text)), text
+
+
+def test_unfinished_folder_cannot_be_loaded(tmp_path, capsys, monkeypatch):
+    """Killed after the shards, before the card: load_dataset fails, saying to --resume."""
+    from pain3d_dataset import card
+
+    out = tmp_path / "unfinished"
+    monkeypatch.setattr(card, "write_card", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
+    code, _, _ = run(["generate", "--out", out, *BASE], capsys)
+    assert code == 2 and any((out / "data/frames").glob("*.parquet"))
+    monkeypatch.undo()
+    for config in (None, "frames", "meshes"):
+        with pytest.raises(Exception, match="--resume"):
+            datasets.load_dataset(str(out), config, cache_dir=str(tmp_path / "cache"))
+    code, _, err = run(["generate", "--out", out, *BASE, "--resume"], capsys)
+    assert code == 0, err
+    assert len(datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache2"))["train"]) > 0
+
+
+def test_unfinished_import_cannot_be_loaded(release, tmp_path, monkeypatch):
+    out = tmp_path / "imp"
+    monkeypatch.setattr(threedpain, "_write_card", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        import_3dpain(release, out, progress=False, verbose=False)
+    assert any((out / "data/frames").glob("*.parquet"))
+    with pytest.raises(Exception, match="import-3dpain again with --overwrite"):
+        datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]"])
+def test_damaged_run_record_is_named(ref, damage, tmp_path, capsys):
+    out = copy(ref, tmp_path / "dmg")
+    (out / ".pain3d/config.json").write_bytes(damage)
+    code, _, err = run(["generate", "--out", out, *BASE, "--resume"], capsys)
+    assert code == 2
+    assert_one_error_line(err)
+    assert ".pain3d/config.json is damaged" in err and "--overwrite" in err

@@ -63,8 +63,12 @@ Problems are reported by file name in ``ImportReport.problems`` (printed, and wr
 
 Fatal (``ReleaseError``, one line; nothing is written): SRC is not a folder; ``images/`` or
 ``annotations/`` missing or without shards; a shard that is not a readable tar archive; OUT not
-empty (without ``overwrite``); an unreadable or contradictory split file (one identity in two
+empty (without ``overwrite``), or not empty and not pain3d's own (``generation.outdir``: then
+nothing is deleted, even with ``overwrite``); an unreadable or contradictory split file (one identity in two
 splits), or several candidate split files; no importable frame at all.
+
+Until the import finishes, ``README.md`` is a placeholder that ``load_dataset`` refuses; the
+shards' SHA-256 go to ``.pain3d/checksums.json`` before the card (``pain3d verify`` checks them).
 
 Memory stays bounded: shards are streamed with ``tarfile`` (never extracted). Annotations are
 held in memory (small); heatmaps and neutral images are spilled to a temporary SQLite file under
@@ -108,9 +112,13 @@ from generation.facs import (
     validate_aus,
 )
 
+from generation.layout import write_atomic
 from generation.limits import check_seed, check_shard_mb
+from generation.outdir import OutputDirError
+from generation.outdir import prepare as prepare_output_dir
 
 from ..features import SPLITS, frame_features
+from ..integrity import write_checksums, write_unfinished_card
 
 RELEASE_REPO = "SoroushMehraban/3D-Pain"
 CONFIG = "frames"
@@ -120,6 +128,7 @@ REPORT_FILE = "import_report.txt"
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 64 << 20
 PRINT_LIMIT = 50
+UNFINISHED_HINT = "Unfinished pain3d import: run pain3d import-3dpain again with --overwrite"
 
 _BASE = r"(?P<identity>flame_sample_\d+)_(?:pain_(?P<level>[1-9]\d*)|(?P<neutral>neutral))"
 _IMAGE_RE = re.compile(_BASE + r"_(?:textured_)?view_?(?P<view>\d+)(?:_[a-z0-9]+)*\.(?:jpe?g|png)", re.I)
@@ -425,6 +434,7 @@ class _SplitWriter:
         self.rows = 0
         self.num_bytes = 0
         self.download_size = 0
+        self.final: list[Path] = []
 
     def _open(self):
         import pyarrow.parquet as pq
@@ -483,6 +493,7 @@ class _SplitWriter:
             os.replace(tmp, dest)
             final.append(dest)
         self.download_size = sum(p.stat().st_size for p in final)
+        self.final = final
         return final
 
 
@@ -551,22 +562,20 @@ Problems found: {counts} (one line each in `{REPORT_FILE}`). `textured_meshes/` 
 Please cite and follow the license of the original release.
 """
     text = f"---\n{card_data.to_yaml()}\n---\n\n{body}"
-    (out / "README.md").write_text(text, encoding="utf-8")
+    write_atomic(out / "README.md", text.encode("utf-8"))  # replaces the placeholder, last
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
+    """Claim OUT (``generation.outdir`` decides what may be deleted); placeholder card."""
     if out.exists() and not out.is_dir():
         raise ReleaseError(f"--out {out} is a file; give a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ReleaseError(f"--out {out} is not empty; choose a new folder or pass --overwrite")
-        for name in ("data", "README.md", REPORT_FILE):
-            p = out / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ReleaseError(f"--out {out} is not empty; choose a new folder or pass --overwrite")
+    try:
+        prepare_output_dir(out, "import-3dpain", overwrite=overwrite)
+    except OutputDirError as e:
+        raise ReleaseError(str(e)) from None
+    write_unfinished_card(out, UNFINISHED_HINT, configs=(CONFIG,))
 
 
 # --------------------------------------------------------------------------- import
@@ -850,6 +859,7 @@ def import_3dpain(
         store.close()
         (out / "data").mkdir(exist_ok=True)
         os.replace(tmp / "data" / CONFIG, out / "data" / CONFIG)
+        write_checksums(out, [f"data/{CONFIG}/{p.name}" for s in SPLITS for p in writers[s].final])
         _write_card(out, features, writers, report)
         (out / REPORT_FILE).write_text("\n".join(report.lines()) + "\n", encoding="utf-8")
     finally:

@@ -5,9 +5,12 @@ content integrity. Each row of the issue's table is a test (``test_row_NN_...``)
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
+import tarfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import datasets
@@ -19,7 +22,7 @@ from helpers import assert_one_error_line, run, tree
 from pain3d_dataset.importers import import_3dpain
 from pain3d_dataset.importers import threedpain
 from pain3d_dataset.integrity import CHECKSUMS, row_group_ranges
-from test_importers import build_release
+from test_importers import _img_name, _jpeg, _tar, build_release
 
 A = ["--identities", "1", "--expressions", "1", "--views", "1", "--size", "64", "--quiet"]
 BASE = ["--identities", "4", "--expressions", "1", "--views", "1", "--size", "64", "--quiet"]
@@ -203,6 +206,113 @@ def test_preview_bad_view(tmp_path, capsys):
     assert code == 2
     assert_one_error_line(err)
     assert "--view" in err and not (tmp_path / "s.png").exists()
+
+
+# --- rows 9 to 11: the importer --------------------------------------------------------------------------
+def _problems(report, action="skipped") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in report.problems:
+        if p.action == action:
+            out[p.file] = f"{out[p.file]} | {p.message}" if p.file in out else p.message
+    return out
+
+
+def test_row_09_deep_json_is_a_reported_problem(release, tmp_path):
+    src = copy(release, tmp_path / "src")
+    deep = b"[" * 200_000 + b"]" * 200_000
+    wide = json.dumps({"AU4": 1, "AU6": 0, "AU7": 0, "AU9": 0, "AU10": 0, "AU43": 0, "PSPI": 1, "x": [[[[1]]]] * 3}).encode()
+    nested = json.dumps({"AU4": 1, "x": json.loads("[" * 70 + "]" * 70)}).encode()
+    _tar(src / "annotations" / "annotations_00009.tar.gz", {
+        "flame_sample_0000_pain_5_annotations.json": deep,
+        "flame_sample_0000_pain_6_annotations.json": nested,
+        "flame_sample_0000_pain_7_annotations.json": b" " * (threedpain.MAX_JSON_BYTES - 10) + b"{}" * 10,
+        "flame_sample_0000_pain_8_annotations.json": wide,
+    })
+    report = import_3dpain(src, tmp_path / "out", progress=False, verbose=False)
+    skipped = _problems(report)
+    label = "annotations/annotations_00009.tar.gz:"
+    assert "nested deeper than the limit of 64" in skipped[label + "flame_sample_0000_pain_5_annotations.json"]
+    assert "nested 71 levels deep" in skipped[label + "flame_sample_0000_pain_6_annotations.json"]
+    assert "byte limit per member" in skipped[label + "flame_sample_0000_pain_7_annotations.json"]
+    assert "nested" not in skipped.get(label + "flame_sample_0000_pain_8_annotations.json", "")  # 5 deep is fine
+    assert report.total_rows == 27  # the release's own rows are all still there
+
+
+def _special_members(path: Path) -> list[str]:
+    names = []
+    with tarfile.open(path, "w:gz") as tf:
+        for name, kind, link in [("link.jpg", tarfile.SYMTYPE, "/etc/passwd"), ("hard.jpg", tarfile.LNKTYPE, "link.jpg"),
+                                 ("tty.jpg", tarfile.CHRTYPE, ""), ("disk.jpg", tarfile.BLKTYPE, ""), ("pipe.jpg", tarfile.FIFOTYPE, "")]:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, link
+            tf.addfile(info)
+            names.append(name)
+        info = tarfile.TarInfo("folder")
+        info.type = tarfile.DIRTYPE
+        tf.addfile(info)
+    return names
+
+
+@pytest.mark.parametrize("folder", ["images", "heatmaps", "annotations"])
+def test_row_10_non_regular_members_are_reported_by_name(release, folder, tmp_path):
+    src = copy(release, tmp_path / "src")
+    names = _special_members(src / folder / f"{folder}_00009.tar.gz")
+    report = import_3dpain(src, tmp_path / "out", progress=False, verbose=False)
+    skipped = _problems(report)
+    for name in names:
+        msg = skipped[f"{folder}/{folder}_00009.tar.gz:{name}"]  # once each, by name
+        assert "not a regular file: not extracted" in msg
+    assert "symbolic link (to /etc/passwd)" in skipped[f"{folder}/{folder}_00009.tar.gz:link.jpg"]
+    assert not any("folder" == p.file.rsplit(":", 1)[-1] for p in report.problems)
+    assert sum(p.file.startswith(f"{folder}/{folder}_00009") for p in report.problems) == len(names)
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        k = min(len(b), self.n)
+        b[:k] = bytes(k)
+        self.n -= k
+        return k
+
+
+def test_row_11_a_member_that_inflates_is_not_read_into_memory(release, tmp_path):
+    """400 MB of zeros gzip to under 2 MB; the import's peak (Python heap) stays far below it."""
+    src = copy(release, tmp_path / "src")
+    big = src / "images" / "images_00009.tar.gz"
+    name = _img_name(0, 3, 0)
+    with tarfile.open(big, "w:gz", compresslevel=1) as tf:
+        info = tarfile.TarInfo(name)
+        info.size = 400 << 20
+        tf.addfile(info, io.BufferedReader(_Zeros(info.size)))
+    assert big.stat().st_size < 4 << 20
+    import_3dpain(release, tmp_path / "warm", progress=False, verbose=False)  # modules loaded
+    tracemalloc.start()
+    try:
+        report = import_3dpain(src, tmp_path / "out", progress=False, verbose=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak / 2**20:.0f} MB"
+    msg = _problems(report)[f"images/images_00009.tar.gz:{name}"]
+    assert f"{400 << 20} bytes uncompressed, over the {threedpain.MAX_MEMBER_BYTES} byte limit per member: not read" == msg
+    assert report.total_rows == 27
+
+
+def test_member_cap_setting(release, tmp_path, monkeypatch):
+    """A smaller cap: the member over it is reported and not read; the others are imported."""
+    monkeypatch.setattr(threedpain, "MAX_MEMBER_BYTES", 4000)
+    src = copy(release, tmp_path / "src")
+    _tar(src / "heatmaps" / "heatmaps_00009.tar.gz", {"flame_sample_0000_pain_1_view_001_heatmap.png": bytes(5000)})
+    report = import_3dpain(src, tmp_path / "out", progress=False, verbose=False)
+    over = [p for p in report.skipped if "over the 4000 byte limit" in p.message]
+    assert [p.file for p in over] == ["heatmaps/heatmaps_00009.tar.gz:flame_sample_0000_pain_1_view_001_heatmap.png"]
+    assert report.total_rows == 27
 
 
 # --- integrity ----------------------------------------------------------------------------------------------

@@ -58,10 +58,10 @@ def _positive_int(text: str) -> int:
 def _add_generation_args(p: argparse.ArgumentParser, identities: int, expressions: int) -> None:
     p.add_argument("--identities", type=_positive_int, default=identities, help="number of synthetic identities (default %(default)s)")
     p.add_argument("--views", type=_positive_int, default=3, help="camera views per frame; 3 = yaw -30/0/+30 (default %(default)s)")
-    p.add_argument("--yaws", default=None, help="explicit comma-separated yaw angles in degrees, overrides --views")
-    p.add_argument("--pitch", type=float, default=0.0, help="camera pitch in degrees (default %(default)s)")
+    p.add_argument("--yaws", default=None, help="explicit comma-separated yaw angles in degrees (-180 to 180), overrides --views")
+    p.add_argument("--pitch", type=float, default=0.0, help="camera pitch in degrees, -89 to 89 (default %(default)s)")
     p.add_argument("--size", type=_positive_int, default=256, help="image size in pixels (default %(default)s)")
-    p.add_argument("--seed", type=_positive_int, default=0, help="random seed; same seed, same bytes (default %(default)s)")
+    p.add_argument("--seed", type=_positive_int, default=0, help="random seed, 0 to 2**63-1; same seed, same bytes (default %(default)s)")
     p.add_argument("--face-model", choices=("builtin", "flame"), default="builtin", help="face model (default %(default)s)")
     p.add_argument("--flame-path", default=None, help="user-supplied FLAME generic_model.pkl or .npz (for --face-model flame)")
     p.add_argument("--distractors", type=float, default=0.0, help="probability that each non-pain AU (AU1, AU2, AU12, AU15, AU25, AU26) is active (default %(default)s)")

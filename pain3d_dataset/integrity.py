@@ -118,6 +118,12 @@ def write_unfinished_card(out: Path, hint: str = RESUME_HINT, configs: Iterable[
     write_atomic(Path(out) / "README.md", unfinished_card(hint, configs).encode())
 
 
+def is_finished(out: Path) -> bool:
+    """A folder whose real card is written (the card is written last)."""
+    card = Path(out) / "README.md"
+    return card.is_file() and not is_unfinished_card(card)
+
+
 def is_unfinished_card(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
@@ -132,6 +138,7 @@ __all__ = [
     "RESUME_HINT",
     "check_file",
     "file_digest",
+    "is_finished",
     "is_unfinished_card",
     "read_checksums",
     "unfinished_card",

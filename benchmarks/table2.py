@@ -119,7 +119,9 @@ def make_dataset(args, seed: int, workdir: Path) -> str:
 
 def generate(out: Path, identities: int, seed: int, args) -> str:
     """`pain3d generate` with the run's expressions, views and size into `out`, unless a finished one is there."""
-    if (out / "README.md").exists():
+    from pain3d_dataset.integrity import is_finished
+
+    if is_finished(out):  # an unfinished run's README.md is a placeholder
         log(f"reusing {out}")
         return str(out)
     log(f"generating {out}")

@@ -58,10 +58,10 @@ def _positive_int(text: str) -> int:
 def _add_generation_args(p: argparse.ArgumentParser, identities: int, expressions: int) -> None:
     p.add_argument("--identities", type=_positive_int, default=identities, help="number of synthetic identities (default %(default)s)")
     p.add_argument("--views", type=_positive_int, default=3, help="camera views per frame; 3 = yaw -30/0/+30 (default %(default)s)")
-    p.add_argument("--yaws", default=None, help="explicit comma-separated yaw angles in degrees, overrides --views")
-    p.add_argument("--pitch", type=float, default=0.0, help="camera pitch in degrees (default %(default)s)")
+    p.add_argument("--yaws", default=None, help="explicit comma-separated yaw angles in degrees (-180 to 180), overrides --views")
+    p.add_argument("--pitch", type=float, default=0.0, help="camera pitch in degrees, -89 to 89 (default %(default)s)")
     p.add_argument("--size", type=_positive_int, default=256, help="image size in pixels (default %(default)s)")
-    p.add_argument("--seed", type=_positive_int, default=0, help="random seed; same seed, same bytes (default %(default)s)")
+    p.add_argument("--seed", type=_positive_int, default=0, help="random seed, 0 to 2**63-1; same seed, same bytes (default %(default)s)")
     p.add_argument("--face-model", choices=("builtin", "flame"), default="builtin", help="face model (default %(default)s)")
     p.add_argument("--flame-path", default=None, help="user-supplied FLAME generic_model.pkl or .npz (for --face-model flame)")
     p.add_argument("--distractors", type=float, default=0.0, help="probability that each non-pain AU (AU1, AU2, AU12, AU15, AU25, AU26) is active (default %(default)s)")
@@ -76,15 +76,19 @@ def _config(args: argparse.Namespace, expressions: int):
     from generation.facs import parse_au_string
     from generation.pipeline import GenerationConfig
 
+    from generation.limits import check_counts
+
     if args.face_model == "flame" and args.flame_path and not Path(args.flame_path).is_file():
         raise CLIError(f"--flame-path {args.flame_path}: no such file")
+    yaws = None
     if args.yaws:
         try:
-            views = tuple(float(v) for v in args.yaws.split(","))
+            yaws = tuple(float(v) for v in args.yaws.split(","))
         except ValueError:
             raise CLIError(f"--yaws must be comma-separated numbers, got {args.yaws!r}") from None
-    else:
-        views = GenerationConfig.view_yaws(args.views)
+    # the counts first: --views 10**9 must not build a billion yaws before being refused
+    check_counts(args.identities, expressions, len(yaws) if yaws else max(1, args.views), args.size, max(1, args.ssaa))
+    views = yaws or GenerationConfig.view_yaws(args.views)
     try:
         lo, hi = (int(v) for v in args.pspi_range.split("-"))
     except ValueError:
@@ -124,12 +128,20 @@ def _make_identity(index: int):
     return res.name, identity_files(res, gen.config.heatmap_scale_mm)
 
 
+MAX_WORKERS = 256
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from generation.pipeline import Generator
 
     from generation.diffusion import diffusion_from_args
 
     config = _config(args, args.expressions)
+    from generation.limits import check_shard_mb
+
+    check_shard_mb(args.max_shard_mb)
+    if not 0 <= args.workers <= MAX_WORKERS:
+        raise CLIError(f"--workers must be from 0 to {MAX_WORKERS} (0 and 1: in this process), got {args.workers}")
     # Load the face model (and any diffusion backend) before touching --out: a bad
     # --flame-path or missing weights must fail here, before --overwrite clears anything.
     backend = diffusion_from_args(args)
@@ -321,20 +333,13 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return v
-
-
 def cmd_preview(args: argparse.Namespace) -> int:
     from generation.preview import contact_sheet
 
     config = _config(args, 1)
+    from generation.limits import check_finite
+
+    check_finite(args.view, "--view", -180, 180)
     try:
         levels = tuple(int(v) for v in args.levels.split(","))
     except ValueError:
@@ -395,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=("hub", "folder"), default="hub",
                    help="hub: Parquet shards + dataset card, loadable with datasets.load_dataset(OUT); "
                         "folder: images + one JSON per frame (default %(default)s)")
-    g.add_argument("--max-shard-mb", type=_positive_float, default=256.0, help="largest Parquet shard, in MB, for --format hub (default %(default)s)")
+    g.add_argument("--max-shard-mb", type=float, default=256.0, help="largest Parquet shard, in MB, for --format hub (default %(default)s)")
     g.add_argument("--workers", type=_positive_int, default=1, help="processes to use within this process (default %(default)s)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing pain3d output folder")
     g.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")

@@ -1,7 +1,8 @@
 """The generator's folder layout: images plus one JSON annotation per frame.
 
     OUT/
-      pain3d.json                      run config and format version (marks a pain3d folder)
+      .pain3d/owner.json               marks the folder as pain3d's (generation/outdir.py)
+      pain3d.json                      run config and format version
       manifest.jsonl                   one line per finished identity (for --resume)
       frames/id_00000/
         id_00000_e00_v0.jpg            RGB frame (expression 0 = neutral, view 0..V-1)
@@ -25,22 +26,19 @@ import numpy as np
 from PIL import Image
 
 from .heatmaps import colorize, encode_heat16
+from .outdir import OutputDirError, prepare
 from .pipeline import Frame, GenerationConfig, IdentityResult
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "pain3d.json"
 MANIFEST = "manifest.jsonl"
-# Where each output format keeps its run record; either file marks a folder as pain3d's own.
-# (The Hub layout, pain3d_dataset/writer.py, keeps its bookkeeping under a hidden folder so
-# the dataset repository's top level holds only the card, its plots and data/.)
+# Where each output format keeps its run record (ownership is ``.pain3d/owner.json``, see
+# generation/outdir.py). The Hub layout, pain3d_dataset/writer.py, keeps its bookkeeping under
+# a hidden folder so the dataset repository's top level holds only the card, its plots and data/.
 HUB_CONFIG_FILE = ".pain3d/config.json"
 HUB_MANIFEST = ".pain3d/manifest.jsonl"
-MARKERS = {"folder": CONFIG_FILE, "hub": HUB_CONFIG_FILE}
+RUN_RECORDS = {"folder": CONFIG_FILE, "hub": HUB_CONFIG_FILE}
 JPEG_QUALITY = 95
-
-
-class OutputDirError(ValueError):
-    """The output folder cannot be used as asked."""
 
 
 def frame_stem(f: Frame) -> str:
@@ -97,40 +95,32 @@ def prepare_output(
 ) -> set[str]:
     """Check/create the output folder; return the identities already finished (for resume).
 
-    ``layout`` is the output format ("folder" or "hub"): its run record is ``MARKERS[layout]``
-    and its manifest ``manifest`` (paths relative to ``out``). A folder holding either format's
-    record counts as pain3d's own (``--overwrite`` may clear it); resuming needs the same format
-    and the same settings.
+    ``layout`` is the output format ("folder" or "hub"): its run record is ``RUN_RECORDS[layout]``
+    and its manifest ``manifest`` (paths relative to ``out``). Whether the folder is pain3d's
+    own, and what ``--overwrite`` may delete, is ``generation.outdir``'s decision; resuming
+    needs the same format and the same settings.
     """
-    config_file = MARKERS[layout]
-    if overwrite and resume:
-        raise OutputDirError("--overwrite and --resume exclude each other; pick one")
-    if out.exists() and not out.is_dir():
-        raise OutputDirError(f"{out} exists and is not a folder; choose another --out")
-    existing = out.is_dir() and any(out.iterdir())
-    ours = any((out / m).is_file() for m in MARKERS.values())
-    if existing and not (overwrite or resume):
-        raise OutputDirError(
-            f"{out} is not empty; pass --resume to finish an interrupted run, --overwrite to replace it, or choose a new --out"
-        )
-    if existing and not ours:
-        raise OutputDirError(f"{out} is not empty and was not written by pain3d; refusing to touch it, choose a new --out")
+    record = out / RUN_RECORDS[layout]
     meta = config_record(config)
-    if resume and ours:
-        if not (out / config_file).is_file():
-            other = next(k for k, m in MARKERS.items() if (out / m).is_file())
-            raise OutputDirError(f"{out} holds the {other!r} format, not {layout!r}; rerun with --format {other} or use --overwrite")
-        old = json.loads((out / config_file).read_text())
+    if prepare(out, layout, overwrite=overwrite, resume=resume) and record.exists():
+        old = read_record(record)
         if old.get("config") != meta["config"]:
             raise OutputDirError(f"{out} was generated with different settings; rerun with those settings or use --overwrite")
         repair_manifest(out, manifest)
         return read_manifest(out, manifest)
-    if overwrite and ours:
-        for child in out.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    (out / config_file).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / config_file, json.dumps(meta, indent=2, sort_keys=True).encode())
+    write_atomic(record, json.dumps(meta, indent=2, sort_keys=True).encode())
     return set()
+
+
+def read_record(path: Path) -> dict:
+    """A run record (``pain3d.json``, ``.pain3d/config.json``); damage is an error naming it."""
+    try:
+        rec = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise OutputDirError(f"{path} is damaged ({str(e).splitlines()[0]}); use --overwrite to start again") from None
+    if not isinstance(rec, dict):
+        raise OutputDirError(f"{path} is damaged (not a JSON object); use --overwrite to start again")
+    return rec
 
 
 def config_record(config: GenerationConfig) -> dict:

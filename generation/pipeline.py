@@ -25,6 +25,7 @@ from .facs import (
     validate_aus,
 )
 from .hair import hair_layer
+from .limits import check_counts, check_finite, check_seed
 from .heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, vertex_displacement
 from .mesh import Mesh
 from .render import Lights, MeshRenderer, PerspectiveCamera, default_views
@@ -32,6 +33,8 @@ from .rig import AURig
 from .texture import Appearance, background, sample_appearance, vertex_albedo
 
 FACE_MODELS = ("builtin", "flame")
+YAW_LIMIT = 180.0  # degrees, camera yaw
+PITCH_LIMIT = 89.0  # degrees, camera pitch (90 looks straight down the up axis)
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,17 @@ class GenerationConfig:
     fov_deg: float = 22.0
 
     def __post_init__(self) -> None:
-        for name in ("identities", "expressions"):
+        for name in ("identities", "expressions", "size", "ssaa"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"--{name} must be a non-negative integer, got {v!r}")
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                raise ValueError(f"--{name} must be a whole number, got {v!r}")
         if len(self.views) == 0:
             raise ValueError("at least one view is needed (e.g. --views 3)")
-        if not isinstance(self.size, (int, np.integer)) or not 32 <= self.size <= 2048:
-            raise ValueError(f"--size must be an integer from 32 to 2048, got {self.size!r}")
+        for yaw in self.views:
+            check_finite(yaw, "--yaws", -YAW_LIMIT, YAW_LIMIT)
+        check_finite(self.pitch, "--pitch", -PITCH_LIMIT, PITCH_LIMIT)
+        check_seed(self.seed)
+        check_counts(self.identities, self.expressions, len(self.views), self.size, self.ssaa)
         if self.face_model not in FACE_MODELS:
             raise ValueError(f"unknown face model {self.face_model!r}; choose one of {', '.join(FACE_MODELS)}")
         if self.face_model == "flame" and not self.flame_path:
@@ -75,8 +81,7 @@ class GenerationConfig:
             raise AUValueError(f"PSPI range {lo}..{hi} is impossible: PSPI targets must lie in 0..16")
         if self.fixed_aus is not None:
             object.__setattr__(self, "fixed_aus", validate_aus(self.fixed_aus))
-        if self.heatmap_scale_mm <= 0:
-            raise ValueError(f"heatmap scale must be positive, got {self.heatmap_scale_mm}")
+        check_finite(self.heatmap_scale_mm, "heatmap scale (mm)", 1e-6, 1e6)
 
     @staticmethod
     def view_yaws(n: int) -> tuple[float, ...]:

@@ -7,12 +7,15 @@ Checks, each problem reported as one line naming the file it concerns:
   meshes and faces configs;
 - every declared pattern matches shards, shard names ``<split>-i-of-n`` are complete, no Parquet
   file under ``data/`` is left undeclared, and no unfinished run (``data/.pieces``) remains;
+- each shard's size and SHA-256 match ``.pain3d/checksums.json`` (a changed byte is named by
+  file and by row range), and each config's ``download_size`` is the sum of its shard sizes;
 - each shard is readable Parquet whose columns are the card's features, and the rows per config
   and split equal the card's ``num_examples``;
 - splits are disjoint by identity, frames and meshes hold the same identities per split, no
   (identity, expression, view) repeats, every pain frame's identity and view has its neutral row;
 - ``pspi`` equals AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43 on ``aus`` (frames and meshes);
-- images decode (all, or ``sample`` per config and split), mesh vertex arrays are (V, 3) and
+- images decode (all, or ``sample`` per config and split; a null ``neutral_image`` or heatmap
+  is allowed), a damaged file's rows are named, mesh vertex arrays are (V, 3) and
   finite, face indices lie within the vertex count.
 """
 
@@ -27,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .features import CONFIGS, DEFAULT_CONFIG, SPLITS
+from .integrity import CHECKSUMS, check_file, is_unfinished_card, read_checksums
 
 IMAGE_COLUMNS = ("image", "neutral_image", "heatmap", "heatmap_raw")
 _SHARD_RE = re.compile(r"^(?P<split>\w+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
@@ -70,6 +74,9 @@ def _read_card(root: Path, report: Report):
     if not card.is_file():
         hint = " (unfinished run: finish it with pain3d generate --resume)" if (root / "data" / ".pieces").exists() else ""
         report.problem("README.md", f"missing: not a finished dataset folder{hint}")
+        return None, None
+    if is_unfinished_card(card):
+        report.problem("README.md", "missing the dataset card: an unfinished run (finish it with pain3d generate --resume)")
         return None, None
     try:
         data = DatasetCard.load(card).data
@@ -135,6 +142,13 @@ def verify(root: Path, sample: int | None = None) -> Report:
     configs, infos = _read_card(root, report)
     if configs is None:
         return report
+    try:
+        sums = read_checksums(root)
+    except ValueError as e:
+        report.problem(CHECKSUMS, str(e))
+        sums = {}
+    if sums is None:
+        report.lines.append(f"no {CHECKSUMS}: shard contents not checked against checksums")
     declared: set[Path] = set()
     # per config: split -> identity -> first file seen; and the rows read for content checks
     owners: dict[str, dict[str, dict[str, str]]] = {}
@@ -144,6 +158,7 @@ def verify(root: Path, sample: int | None = None) -> Report:
         info = infos.get(config)
         features = info.features if info is not None else None
         owners[config] = {}
+        disk = 0
         for split, patterns in _split_patterns(configs[config]).items():
             files = sorted({p for pat in patterns for p in root.glob(pat) if p.is_file()})
             declared.update(files)
@@ -155,6 +170,11 @@ def verify(root: Path, sample: int | None = None) -> Report:
             readable = []
             for f in files:
                 rel = _rel(root, f)
+                disk += f.stat().st_size
+                if sums is not None:
+                    err = check_file(f, sums[rel]) if rel in sums else f"not recorded in {CHECKSUMS}"
+                    if err:
+                        report.problem(rel, err)
                 try:
                     pf = pq.ParquetFile(f)
                 except Exception as e:  # noqa: BLE001
@@ -176,6 +196,11 @@ def verify(root: Path, sample: int | None = None) -> Report:
                 report.problem("README.md", f"{config}/{split}: declares {want} rows, the files hold {rows} ({', '.join(_rel(root, f) for f in files[:3])})")
             owners[config][split] = _check_content(root, config, split, readable, report, sample)
             report.lines.append(f"{config:<7} {split:<11} {len(files):>3} file(s) {rows:>8} rows")
+        if info is not None and info.download_size and disk != info.download_size:
+            report.problem("README.md", f"{config}: dataset_info download_size is {info.download_size} bytes, the shards hold {disk}")
+    for rel in sorted(sums or {}):
+        if not (root / rel).is_file():
+            report.problem(rel, f"recorded in {CHECKSUMS} but missing")
     for f in sorted((root / "data").rglob("*.parquet")) if (root / "data").is_dir() else []:
         if f not in declared and ".pieces" not in f.parts:
             report.problem(_rel(root, f), "not declared by any config in README.md")
@@ -190,7 +215,11 @@ def _check_content(root: Path, config: str, split: str, files: list[Path], repor
     owner: dict[str, str] = {}
     if config == "faces":
         for f in files:
-            t = pq.read_table(f).to_pydict()
+            try:
+                t = pq.read_table(f).to_pydict()
+            except Exception as e:  # noqa: BLE001
+                report.problem(_rel(root, f), f"faces: rows cannot be read ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+                continue
             for model, faces in zip(t["face_model"], t["faces"]):
                 arr = np.asarray(faces)
                 if arr.ndim != 2 or arr.shape[1] != 3 or arr.min() < 0:
@@ -204,40 +233,45 @@ def _check_content(root: Path, config: str, split: str, files: list[Path], repor
     offset = 0
     for f in files:
         rel = _rel(root, f)
-        pf = pq.ParquetFile(f)
-        light = ["identity", "expression", "aus", "pspi"] + (["view"] if config == "frames" else [])
-        t = pf.read(columns=light).to_pydict()
-        views = t["view"] if config == "frames" else [0] * len(t["identity"])
-        for ident, expr, aus, p, view in zip(t["identity"], t["expression"], t["aus"], t["pspi"], views):
-            owner.setdefault(ident, rel)
-            key = (ident, expr, view)
-            if key in keys:
-                report.problem(rel, f"{config}: {ident} expression {expr}" + (f" view {view}" if config == "frames" else "") + f" appears twice (also in {keys[key]})")
-            keys[key] = rel
-            if expr == 0:
-                neutral.add((ident, view))
-            else:
-                pain.setdefault((ident, view), rel)
-            if abs(_pspi(aus) - p) > 1e-6:
-                report.problem(rel, f"{config}: {ident} expression {expr} has pspi {p} but its AUs give {_pspi(aus):g}")
-        # heavy columns, batch by batch: decode images / check vertex arrays
-        file_start = offset
-        if config == "meshes":
-            if not _vertices_ok(pf):
-                report.problem(rel, "meshes: vertices are not finite (V, 3) arrays")
-            offset += pf.metadata.num_rows
-            continue
-        for batch in pf.iter_batches(columns=list(IMAGE_COLUMNS), batch_size=64):
-            wanted = [r for r in range(batch.num_rows) if chosen is None or offset + r in chosen]
-            if wanted:
-                cols = batch.take(wanted).to_pydict()
-                for k, r in enumerate(wanted):
-                    for col in IMAGE_COLUMNS:
-                        err = _decode_error(cols[col][k])
-                        image_total += 1
-                        if err:
-                            report.problem(rel, f"frames: row {offset + r - file_start} {col} does not decode ({err})")
-            offset += batch.num_rows
+        try:
+            pf = pq.ParquetFile(f)
+            light = ["identity", "expression", "aus", "pspi"] + (["view"] if config == "frames" else [])
+            t = pf.read(columns=light).to_pydict()
+            views = t["view"] if config == "frames" else [0] * len(t["identity"])
+            for ident, expr, aus, p, view in zip(t["identity"], t["expression"], t["aus"], t["pspi"], views):
+                owner.setdefault(ident, rel)
+                key = (ident, expr, view)
+                if key in keys:
+                    report.problem(rel, f"{config}: {ident} expression {expr}" + (f" view {view}" if config == "frames" else "") + f" appears twice (also in {keys[key]})")
+                keys[key] = rel
+                if expr == 0:
+                    neutral.add((ident, view))
+                else:
+                    pain.setdefault((ident, view), rel)
+                if abs(_pspi(aus) - p) > 1e-6:
+                    report.problem(rel, f"{config}: {ident} expression {expr} has pspi {p} but its AUs give {_pspi(aus):g}")
+            # heavy columns, batch by batch: decode images / check vertex arrays
+            file_start = offset
+            if config == "meshes":
+                if not _vertices_ok(pf):
+                    report.problem(rel, "meshes: vertices are not finite (V, 3) arrays")
+                offset += pf.metadata.num_rows
+                continue
+            for batch in pf.iter_batches(columns=list(IMAGE_COLUMNS), batch_size=64):
+                wanted = [r for r in range(batch.num_rows) if chosen is None or offset + r in chosen]
+                if wanted:
+                    cols = batch.take(wanted).to_pydict()
+                    for k, r in enumerate(wanted):
+                        for col in IMAGE_COLUMNS:
+                            if cols[col][k] is None and col != "image":
+                                continue  # null: the frame has no such image (an imported release)
+                            err = _decode_error(cols[col][k])
+                            image_total += 1
+                            if err:
+                                report.problem(rel, f"frames: row {offset + r - file_start} {col} does not decode ({err})")
+                offset += batch.num_rows
+        except Exception as e:  # noqa: BLE001 - damaged pages: name the file, go on
+            report.problem(rel, f"{config}: rows cannot be read ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
     for (ident, view), rel in pain.items():
         if (ident, view) not in neutral:
             report.problem(rel, f"{config}: {ident}" + (f" view {view}" if config == "frames" else "") + f" has pain rows but no neutral (expression 0) row in {split}")

@@ -7,14 +7,17 @@ shardable across processes.
       data/frames/train-00000-of-00002.parquet   one row per frame (default config)
       data/meshes/validation-00000-of-00001.parquet
       data/faces/train-00000-of-00001.parquet    the face model's triangles, once
-      .pain3d/config.json                        run settings (marks a pain3d folder)
+      .pain3d/owner.json                         marks a pain3d folder (generation/outdir.py)
+      .pain3d/config.json                        run settings
       .pain3d/manifest.jsonl                     finished identities: identity, rank, split
+      .pain3d/checksums.json                     size and SHA-256 of every shard (integrity.py)
 
 While generating, each identity is written as its own small Parquet "piece" per config,
 ``data/.pieces/<config>/<identity>.parquet`` (temporary file + ``os.replace``), then recorded
 in the manifest. Any process may write any identity, in any order. ``finalize`` (one process,
 after all identities) concatenates the pieces of each config and split in identity order into
-shards of bounded size, writes the card and removes the pieces. Since shards depend only on the
+shards of bounded size, records their checksums, writes the card and removes the pieces. Until
+then ``README.md`` is a placeholder that ``load_dataset`` refuses, saying to run ``--resume``. Since shards depend only on the
 pieces, and each piece only on ``(seed, identity)``, the dataset is byte-identical whatever the
 number of processes or workers, and whether or not the run was interrupted and resumed.
 
@@ -35,9 +38,11 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from generation.layout import HUB_MANIFEST, config_record, prepare_output, repair_manifest, write_atomic
+from generation.limits import check_shard_mb
 from generation.pipeline import GenerationConfig, IdentityResult, identity_name
 
 from .features import CONFIGS, DEFAULT_CONFIG, SPLITS, face_features, features_for
+from .integrity import is_unfinished_card, write_checksums, write_unfinished_card
 
 PIECES = "data/.pieces"
 CARD = "README.md"
@@ -211,8 +216,10 @@ class HubWriter:
     except ``prepare`` and ``finalize`` (rank 0 only, before and after the others' work)."""
 
     def __init__(self, out: Path, config: GenerationConfig, max_shard_mb: float = DEFAULT_MAX_SHARD_MB) -> None:
-        if max_shard_mb <= 0:
-            raise DatasetWriteError(f"--max-shard-mb must be positive, got {max_shard_mb:g}")
+        try:
+            check_shard_mb(max_shard_mb)
+        except ValueError as e:
+            raise DatasetWriteError(str(e)) from None
         self.out = Path(out)
         self.config = config
         self.max_bytes = max(1, int(max_shard_mb * 2**20))
@@ -234,10 +241,12 @@ class HubWriter:
     # rank 0, first
     def prepare(self, overwrite: bool, resume: bool) -> None:
         """Check/create OUT (the folder rules of ``generation.layout``) and sweep temporary
-        files a killed run left behind."""
+        files a killed run left behind; an unfinished folder gets the placeholder card."""
         prepare_output(self.out, self.config, overwrite=overwrite, resume=resume, layout="hub", manifest=HUB_MANIFEST)
         for tmp in self._temporaries():
             tmp.unlink()
+        if not self.is_finished():
+            write_unfinished_card(self.out)
 
     def _temporaries(self) -> list[Path]:
         found = []
@@ -248,7 +257,8 @@ class HubWriter:
 
     def is_finished(self) -> bool:
         """The card is written last, after every shard, so it marks a finished dataset."""
-        return (self.out / CARD).is_file()
+        card = self.out / CARD
+        return card.is_file() and not is_unfinished_card(card)
 
     # any rank
     def records(self) -> dict[str, dict]:
@@ -329,6 +339,7 @@ class HubWriter:
         size = write_dataset_atomic(ds, self.out / rel)
         result.splits.append(SplitWritten("faces", "train", [rel], 1, ds.data.nbytes, size))
         self._remove_stale_shards(result.files())
+        write_checksums(self.out, result.files())
         write_card(self.out, result, settings=config_record(self.config)["config"])
         self._tidy_manifest()
         shutil.rmtree(self.out / PIECES, ignore_errors=True)

@@ -243,12 +243,27 @@ def _parse_controls(values: list) -> tuple[dict, dict, Demographics, int, int, l
             raise AUValueError(f"{code} must be a number from 0 to 5, got {v!r}")
         return x
 
+    def closed(v):
+        if isinstance(v, bool) or v is None:
+            return float(bool(v))
+        x = level(v, "AU43")
+        if x not in (0.0, 1.0):
+            raise AUValueError(f"AU43 (eyes closed) must be 0 or 1, got {v!r}")
+        return x
+
     pain = {"AU4": level(au4, "AU4"), "AU6": level(au6, "AU6"), "AU7": level(au7, "AU7"),
-            "AU9": level(au9, "AU9"), "AU10": level(au10, "AU10"),
-            "AU43": 1.0 if (au43 is True or (not isinstance(au43, bool) and level(au43, "AU43") >= 0.5)) else 0.0}
+            "AU9": level(au9, "AU9"), "AU10": level(au10, "AU10"), "AU43": closed(au43)}
     dis = {"AU1": level(au1, "AU1"), "AU2": level(au2, "AU2"), "AU12": level(au12, "AU12"),
            "AU15": level(au15, "AU15"), "AU25": level(au25, "AU25"), "AU26": level(au26, "AU26")}
-    demo = Demographics(age_group or AGE_GROUPS[0], gender or GENDERS[0], ethnicity or ETHNICITIES[0])
+    def choice(v, choices, name):
+        if v is None or v == "":
+            return choices[0]
+        if not isinstance(v, str) or v not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}; got {v!r}")
+        return v
+
+    demo = Demographics(choice(age_group, AGE_GROUPS, "Age group"), choice(gender, GENDERS, "Gender"),
+                        choice(ethnicity, ETHNICITIES, "Ethnicity"))
     try:
         seed_i = int(round(float(seed))) if seed is not None else 0
     except (TypeError, ValueError, OverflowError):
@@ -259,8 +274,8 @@ def _parse_controls(values: list) -> tuple[dict, dict, Demographics, int, int, l
         seed_i = min(max(seed_i, 0), SEED_MAX)
     try:
         size_i = int(size) if size is not None else DEFAULT_SIZE
-    except (TypeError, ValueError):
-        size_i = DEFAULT_SIZE
+    except (TypeError, ValueError, OverflowError):
+        size_i = -1
     if size_i not in SIZES:
         notes.append(f"size {size!r} is not one of {SIZES}; using {DEFAULT_SIZE}")
         size_i = DEFAULT_SIZE
@@ -785,10 +800,12 @@ def build_demo(app: App | None = None, model_spec: str | None = None):
                     triggers=[c.change for c in controls], fn=app.generate_ui, inputs=controls, outputs=gen_outputs,
                     api_name="generate", trigger_mode="always_last", show_progress="minimal",
                     concurrency_limit=4, concurrency_id="render",
+                    preprocess=False,  # _parse_controls checks raw values, with a message instead of a traceback
                 )
                 dice.click(lambda: int(np.random.default_rng().integers(0, 100_000)), None, seed, api_visibility="private")
-                zip_btn.click(lambda *v: gr.File(value=app.download(*v), visible=True), controls, zip_file, api_name="download", concurrency_id="render")
-                demo.load(app.generate_ui, controls, gen_outputs, api_visibility="private", concurrency_id="render")
+                zip_btn.click(lambda *v: gr.File(value=app.download(*v), visible=True), controls, zip_file, api_name="download",
+                              concurrency_id="render", preprocess=False)
+                demo.load(app.generate_ui, controls, gen_outputs, api_visibility="private", concurrency_id="render", preprocess=False)
 
             with gr.Tab("Assess", id="assess"):
                 gr.Markdown(ASSESS_INTRO)

@@ -340,15 +340,69 @@ def test_client_assess(client, tmp_path):
 
 
 def test_concurrent_users_are_queued_not_dropped(client):
+    """20 requests in parallel: 14 renders and 6 assessments, all served."""
     jobs = [client.submit(i % 6, 2, 1, 0, 4, False, 0, 0, 0, 0, 0, 0, "young", "man", "White", i % 3, 192,
-                          api_name="/generate") for i in range(12)]
+                          api_name="/generate") for i in range(14)]
     jobs += [client.submit(handle_file(str(EXAMPLES / "pspi05_seed11_elderly_man_white.jpg")), None, False,
                            api_name="/assess") for _ in range(6)]
+    assert len(jobs) == 20
     results = [j.result(timeout=120) for j in jobs]
-    for i, r in enumerate(results[:12]):
+    for i, r in enumerate(results[:14]):
         assert f"= {i % 6 + 2 + 4}" in r[0]
-    for r in results[12:]:
+    for r in results[14:]:
         assert abs(sum(r[-1]["pspi_probs"]) - 1) < 1e-4
+
+
+# index in GEN_ARGS, value -> words of the message ("Cannot render" = refused; else rendered with a note)
+BAD_CONTROLS = {
+    "AU non-numeric": (0, "abc", "AU4 must be a number from 0 to 5"),
+    "AU above range": (0, 7, "allowed range is 0 to 5"),
+    "AU below range": (3, -1, "allowed range is 0 to 5"),
+    "AU not finite": (4, "inf", "AU10 must be a number from 0 to 5"),
+    "AU43 not 0/1": (5, 7, "AU43 (eyes closed) must be 0 or 1"),
+    "distractor above range": (6, 9, "allowed range is 0 to 5"),
+    "age group unknown": (12, "ancient", "Age group must be one of"),
+    "gender not text": (13, 5, "Gender must be one of"),
+    "ethnicity a dict": (14, {"a": 1}, "Ethnicity must be one of"),
+    "seed non-numeric": (15, "abc", "is not a number; using 0"),
+    "seed too large": (15, 1e300, "seed must be 0..2147483647"),
+    "seed negative": (15, -5, "seed must be 0..2147483647"),
+    "size non-numeric": (16, "abc", "is not one of (128, 192, 256, 384)"),
+    "size infinite": (16, "inf", "is not one of (128, 192, 256, 384)"),
+    "size unsupported": (16, 10**9, "is not one of (128, 192, 256, 384)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONTROLS))
+def test_bad_controls_get_a_message(app, case, monkeypatch):
+    """Each bad value: a message for the user (a refusal, or a note saying what was used)."""
+    import gradio as gr
+
+    i, value, words = BAD_CONTROLS[case]
+    said = []
+    monkeypatch.setattr(gr, "Warning", lambda m, *a, **k: said.append(m))
+    monkeypatch.setattr(gr, "Info", lambda m, *a, **k: said.append(m))
+    args = list(GEN_ARGS)
+    args[i] = value
+    md = app.generate(*args)[0]
+    assert any(words in m for m in said), (said, md)
+    refused = "Cannot render" in md
+    assert refused == (words not in ("is not a number; using 0",) and not words.startswith(("seed", "is not one of"))), md
+    if refused:
+        assert words in md and app.download(*args) is None
+
+
+@pytest.mark.parametrize("case", ["AU non-numeric", "AU above range", "seed non-numeric", "size infinite", "gender not text"])
+def test_bad_controls_through_the_api(client, case, capfd):
+    """Through the HTTP API as well: a message in the answer, no traceback on the server."""
+    i, value, words = BAD_CONTROLS[case]
+    args = list(GEN_ARGS)
+    args[i] = value
+    capfd.readouterr()
+    md = client.predict(*args, api_name="/generate")[0]
+    assert ("Cannot render" in md and words in md) or "PSPI" in md, md
+    _, err = capfd.readouterr()
+    assert "Traceback" not in err, err
 
 
 # ------------------------------------------------------------------------------- browser

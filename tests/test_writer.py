@@ -31,6 +31,7 @@ from generation.cli import main
 from helpers import assert_one_error_line, assert_same_tree, run, tree
 from generation.pipeline import GenerationConfig
 from pain3d_dataset import hub as hub_module
+from pain3d_dataset.integrity import is_unfinished_card
 from pain3d_dataset.features import face_features, frame_features, mesh_features
 from pain3d_dataset.writer import assign_splits, plan_shards, split_counts, write_table_atomic
 
@@ -131,7 +132,7 @@ def test_layout(ref):
     files = sorted(p.relative_to(ref).as_posix() for p in ref.rglob("*") if p.is_file())
     splits = assign_splits(IDS, 0)
     present = sorted(set(splits), key=["train", "validation", "test"].index)
-    expected = [".pain3d/config.json", ".pain3d/manifest.jsonl", "README.md", "data/faces/train-00000-of-00001.parquet"]
+    expected = [".pain3d/checksums.json", ".pain3d/config.json", ".pain3d/manifest.jsonl", ".pain3d/owner.json", "README.md", "data/faces/train-00000-of-00001.parquet"]
     expected += [f"data/{c}/{s}-00000-of-00001.parquet" for c in ("frames", "meshes") for s in present]
     expected += ["demographics.png", "pspi_histogram.png"]
     assert files == sorted(expected)
@@ -300,7 +301,7 @@ def test_resume_after_sigkill(tmp_path, capsys):
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     done = man.read_text().splitlines()
     assert 1 <= len(done) < 12
-    assert not (out / "README.md").exists() and not (out / "data/frames").exists()
+    assert is_unfinished_card(out / "README.md") and not (out / "data/frames").exists()
 
     # worse than SIGKILL can leave: a torn manifest line, a damaged piece recorded as done, a temp file
     first = json.loads(done[0])["identity"]
@@ -331,7 +332,7 @@ def test_crash_while_finishing_then_resume(ref, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(card, "write_card", boom)
     code, _, err = run(["generate", "--out", out, *BASE, "--seed", "0"], capsys)
     assert code == 2 and "simulated crash" in err
-    assert (out / "data/.pieces").is_dir() and not (out / "README.md").exists()
+    assert (out / "data/.pieces").is_dir() and is_unfinished_card(out / "README.md")
     monkeypatch.undo()
     generate(out, capsys, "--seed", "0", "--resume")
     assert_same_tree(ref, out)

@@ -48,7 +48,9 @@ ever in two splits.
 Problems are reported by file name in ``ImportReport.problems`` (printed, and written to
 ``import_report.txt``); each has an action:
 
-- ``skipped`` (data not imported): malformed JSON, a JSON that is not an object, missing AU keys,
+- ``skipped`` (data not imported): tar members that are not regular files (links, device nodes,
+  FIFOs) or are larger than ``MAX_MEMBER_BYTES`` (``MAX_JSON_BYTES`` for annotations), malformed
+  JSON, JSON nested deeper than 64 levels, a JSON that is not an object, missing AU keys,
   AU values out of range, PSPI disagreeing with AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43
   (the expression's frames are skipped: the labels contradict each other), pain images without
   an annotation, annotations without images, images whose header cannot be read, duplicate
@@ -63,10 +65,15 @@ Problems are reported by file name in ``ImportReport.problems`` (printed, and wr
 
 Fatal (``ReleaseError``, one line; nothing is written): SRC is not a folder; ``images/`` or
 ``annotations/`` missing or without shards; a shard that is not a readable tar archive; OUT not
-empty (without ``overwrite``); an unreadable or contradictory split file (one identity in two
+empty (without ``overwrite``), or not empty and not pain3d's own (``generation.outdir``: then
+nothing is deleted, even with ``overwrite``); an unreadable or contradictory split file (one identity in two
 splits), or several candidate split files; no importable frame at all.
 
-Memory stays bounded: shards are streamed with ``tarfile`` (never extracted). Annotations are
+Until the import finishes, ``README.md`` is a placeholder that ``load_dataset`` refuses; the
+shards' SHA-256 go to ``.pain3d/checksums.json`` before the card (``pain3d verify`` checks them).
+
+Memory stays bounded: shards are streamed (``streaming.members``: never extracted, no member
+read beyond its cap, so what a member decompresses to cannot grow memory). Annotations are
 held in memory (small); heatmaps and neutral images are spilled to a temporary SQLite file under
 OUT while the images are streamed twice (once to index names and keep the neutral images, once to
 write rows), so shard order does not matter.
@@ -88,9 +95,7 @@ import re
 import shutil
 import sqlite3
 import sys
-import tarfile
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -108,7 +113,14 @@ from generation.facs import (
     validate_aus,
 )
 
+from generation.layout import write_atomic
+from generation.limits import check_seed, check_shard_mb
+from generation.outdir import OutputDirError
+from generation.outdir import prepare as prepare_output_dir
+
 from ..features import SPLITS, frame_features
+from ..integrity import write_checksums, write_unfinished_card
+from .streaming import ArchiveError, members, parse_json
 
 RELEASE_REPO = "SoroushMehraban/3D-Pain"
 CONFIG = "frames"
@@ -118,6 +130,9 @@ REPORT_FILE = "import_report.txt"
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 64 << 20
 PRINT_LIMIT = 50
+MAX_MEMBER_BYTES = 64 << 20  # an image or heatmap; larger members are reported, not read
+MAX_JSON_BYTES = 1 << 20  # an annotation
+UNFINISHED_HINT = "Unfinished pain3d import: run pain3d import-3dpain again with --overwrite"
 
 _BASE = r"(?P<identity>flame_sample_\d+)_(?:pain_(?P<level>[1-9]\d*)|(?P<neutral>neutral))"
 _IMAGE_RE = re.compile(_BASE + r"_(?:textured_)?view_?(?P<view>\d+)(?:_[a-z0-9]+)*\.(?:jpe?g|png)", re.I)
@@ -289,20 +304,16 @@ def _shards(src: Path, folder: str, report: ImportReport, required: bool) -> lis
     return shards
 
 
-def _members(shard: Path, folder: str) -> Iterator[tuple[str, str, bytes]]:
-    """(report path, member base name, bytes) of each regular file, streamed."""
-    label = f"{folder}/{shard.name}"
+def _members(shard: Path, folder: str, report: ImportReport | None = None) -> Iterator[tuple[str, str, bytes]]:
+    """(report path, member base name, bytes) of each regular file, streamed, at most
+    ``MAX_MEMBER_BYTES`` each (``MAX_JSON_BYTES`` in annotations/); members not read are
+    reported as skipped when ``report`` is given (pass it on one pass over a shard only)."""
+    cap = MAX_JSON_BYTES if folder == "annotations" else MAX_MEMBER_BYTES
+    on_problem = None if report is None else (lambda file, msg: report.add(file, msg, "skipped"))
     try:
-        with tarfile.open(shard, mode="r|*") as tf:
-            for member in tf:
-                if not member.isfile():
-                    continue
-                fh = tf.extractfile(member)
-                data = fh.read() if fh is not None else b""
-                name = member.name.rsplit("/", 1)[-1]
-                yield f"{label}:{member.name}", name, data
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise ReleaseError(f"{label} is not a readable tar archive ({e}); download it again") from None
+        yield from members(shard, f"{folder}/{shard.name}", cap, on_problem)
+    except ArchiveError as e:
+        raise ReleaseError(str(e)) from None
 
 
 def _parse_base(m: re.Match) -> tuple[str, str, int]:
@@ -327,9 +338,9 @@ def _number(value: object) -> bool:
 
 def _parse_annotation(data: bytes, file: str, neutral: bool, report: ImportReport, unknown: dict) -> _Labels | None:
     try:
-        obj = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        report.add(file, f"malformed JSON ({e})", "skipped")
+        obj = parse_json(data, MAX_JSON_BYTES)
+    except ValueError as e:
+        report.add(file, str(e) if str(e).startswith("malformed") else f"JSON {e}", "skipped")
         return None
     if not isinstance(obj, dict):
         report.add(file, f"expected a JSON object with {', '.join(PAIN_CODES)} and PSPI, got a {type(obj).__name__}", "skipped")
@@ -423,6 +434,7 @@ class _SplitWriter:
         self.rows = 0
         self.num_bytes = 0
         self.download_size = 0
+        self.final: list[Path] = []
 
     def _open(self):
         import pyarrow.parquet as pq
@@ -481,6 +493,7 @@ class _SplitWriter:
             os.replace(tmp, dest)
             final.append(dest)
         self.download_size = sum(p.stat().st_size for p in final)
+        self.final = final
         return final
 
 
@@ -549,22 +562,20 @@ Problems found: {counts} (one line each in `{REPORT_FILE}`). `textured_meshes/` 
 Please cite and follow the license of the original release.
 """
     text = f"---\n{card_data.to_yaml()}\n---\n\n{body}"
-    (out / "README.md").write_text(text, encoding="utf-8")
+    write_atomic(out / "README.md", text.encode("utf-8"))  # replaces the placeholder, last
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
+    """Claim OUT (``generation.outdir`` decides what may be deleted); placeholder card."""
     if out.exists() and not out.is_dir():
         raise ReleaseError(f"--out {out} is a file; give a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ReleaseError(f"--out {out} is not empty; choose a new folder or pass --overwrite")
-        for name in ("data", "README.md", REPORT_FILE):
-            p = out / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ReleaseError(f"--out {out} is not empty; choose a new folder or pass --overwrite")
+    try:
+        prepare_output_dir(out, "import-3dpain", overwrite=overwrite)
+    except OutputDirError as e:
+        raise ReleaseError(str(e)) from None
+    write_unfinished_card(out, UNFINISHED_HINT, configs=(CONFIG,))
 
 
 # --------------------------------------------------------------------------- import
@@ -592,8 +603,11 @@ def import_3dpain(
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise ReleaseError(f"release folder {src} does not exist; download {RELEASE_REPO} first")
-    if max_shard_mb <= 0:
-        raise ReleaseError(f"max_shard_mb must be positive, got {max_shard_mb}")
+    try:
+        check_shard_mb(max_shard_mb)
+        check_seed(seed)
+    except ValueError as e:
+        raise ReleaseError(str(e)) from None
     report = ImportReport(src=src, out=out)
     image_shards = _shards(src, "images", report, required=True)
     annotation_shards = _shards(src, "annotations", report, required=True)
@@ -625,7 +639,7 @@ def import_3dpain(
         bad_annotation: set[str] = set()
         unknown_keys: dict[str, int] = {}
         for shard in tqdm(annotation_shards, desc="annotations", **bar):
-            for file, name, data in _members(shard, "annotations"):
+            for file, name, data in _members(shard, "annotations", report):
                 m = _ANNOTATION_RE.fullmatch(name)
                 if not m:
                     report.add(file, "unrecognised file name in annotations/", "ignored")
@@ -647,7 +661,7 @@ def import_3dpain(
         # 2. heatmaps -> blob store, keyed by base and view ("*" = every view)
         heatmap_file: dict[tuple[str, str], str] = {}
         for shard in tqdm(heatmap_shards, desc="heatmaps", **bar):
-            for file, name, data in _members(shard, "heatmaps"):
+            for file, name, data in _members(shard, "heatmaps", report):
                 m = _HEATMAP_RE.fullmatch(name)
                 if not m:
                     report.add(file, "unrecognised file name in heatmaps/", "ignored")
@@ -674,7 +688,7 @@ def import_3dpain(
         neutral_name: dict[tuple[str, int], str] = {}
         unreadable: set[tuple[str, int]] = set()
         for shard in tqdm(image_shards, desc="images (index)", **bar):
-            for file, name, data in _members(shard, "images"):
+            for file, name, data in _members(shard, "images", report):
                 m = _IMAGE_RE.fullmatch(name)
                 if not m:
                     report.add(file, "unrecognised file name in images/", "ignored")
@@ -845,6 +859,7 @@ def import_3dpain(
         store.close()
         (out / "data").mkdir(exist_ok=True)
         os.replace(tmp / "data" / CONFIG, out / "data" / CONFIG)
+        write_checksums(out, [f"data/{CONFIG}/{p.name}" for s in SPLITS for p in writers[s].final])
         _write_card(out, features, writers, report)
         (out / REPORT_FILE).write_text("\n".join(report.lines()) + "\n", encoding="utf-8")
     finally:
@@ -908,9 +923,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output dataset folder (new or empty)")
     p.add_argument("--split-file", default=None, help="CSV annotation_base_name,split (0/1/2) to use; default: one found in SRC, else 70/20/10 by identity")
     p.add_argument("--seed", type=int, default=0, help="seed of the 70/20/10 identity split (default %(default)s)")
-    from generation.cli import _positive_float
-
-    p.add_argument("--max-shard-mb", type=_positive_float, default=256, help="largest Parquet shard in MB (default %(default)s)")
+    p.add_argument("--max-shard-mb", type=float, default=256, help="largest Parquet shard in MB (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace the dataset in a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_import_3dpain)

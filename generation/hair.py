@@ -165,9 +165,9 @@ def _facial_cover(x, y, z, landmarks, eye_y, hair: HairStyle) -> np.ndarray:
     chin = chin * smoothstep(lip_bottom + 1, lip_bottom - 2, y)
     # Beard: the lower face below a line from the ears down to beside the mouth, and under the chin.
     cheek_line = mouth_y + 6 + (-8 - mouth_y) * smoothstep(half + 6, 62, ax)
-    jaw = smoothstep(cheek_line + 2, cheek_line - 3, y) * smoothstep(chin_y - 32, chin_y - 18, y)
+    jaw = smoothstep(cheek_line + 2, cheek_line - 3, y) * smoothstep(chin_y - 16, chin_y - 6, y)
     high = mouth_y + 14 + (-14 - mouth_y) * smoothstep(half + 6, 60, ax)  # sideburns reach the ears
-    cheeks = smoothstep(high + 2, high - 3, y) * smoothstep(chin_y - 32, chin_y - 18, y) * smoothstep(half, half + 8, ax)
+    cheeks = smoothstep(high + 2, high - 3, y) * smoothstep(chin_y - 16, chin_y - 6, y) * smoothstep(half, half + 8, ax)
     parts = {
         "stubble": np.maximum.reduce([moustache, chin, jaw, cheeks]),
         "moustache": moustache,

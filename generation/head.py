@@ -91,14 +91,14 @@ ETHNICITY_OFFSETS: dict[str, dict[str, float]] = {
 # Identity spread: each parameter's standard deviation is scaled by this factor. Single
 # measurements already follow the norms' spreads; what sets real faces apart is many features
 # varying at once, so the shape prior also draws correlated whole-face modes (FACE_MODES).
-SPREAD = 1.5
+SPREAD = 1.0
 # Correlated modes (parameter -> loading per unit of the mode), each drawn ~N(0, 1): a round
 # short face with full cheeks vs a long narrow one; a strong, angular jaw and chin; a
 # prominent midface (nose and cheekbones forward) vs a flat one.
 FACE_MODES: tuple[dict[str, float], ...] = (
     {"face_length": -0.04, "head_width": 0.03, "cheek_fullness": 1.2, "jaw_width": 0.04, "chin_width": 0.06},
     {"jaw_width": 0.06, "chin_protrusion": 2.0, "chin_width": 0.08, "chin_height": -1.5, "brow_ridge": 0.15},
-    {"nose_protrusion": 0.1, "cheekbone_prominence": 0.25, "nose_bridge": 0.2, "mouth_protrusion": -1.0, "eye_depth": 0.8},
+    {"nose_protrusion": 0.05, "cheekbone_prominence": 0.25, "nose_bridge": 0.15, "mouth_protrusion": -1.0, "eye_depth": 0.8},
 )
 # The identity vector: one entry per parameter, then one per correlated mode (SD units).
 N_SHAPE = N_PARAMS + len(FACE_MODES)

@@ -181,10 +181,6 @@ def vertex_albedo(
     # vertices spread into a dark opening.
     line = np.exp(-(((y - my) / 1.0) ** 4)) * smoothstep(mw, mw - 4, ax)
     col = col * (1 - 0.85 * line[:, None]) + np.array([0.12, 0.03, 0.03]) * 0.85 * line[:, None]
-    # Upper teeth: a band just above the lip line, folded into the groove while the lips are
-    # together; raising the upper lip (AU10) stretches it into view.
-    teeth = smoothstep(my + 0.1, my + 0.35, y) * smoothstep(my + 1.2, my + 0.8, y) * smoothstep(mw - 3, mw - 9, ax)
-    col = col * (1 - 0.9 * teeth[:, None]) + np.array([0.86, 0.84, 0.76]) * 0.9 * teeth[:, None]
     # Nostrils: dark under the nose tip.
     ny = nose[1] - eye_y
     nost = np.exp(-(((ax - 6.0) / 2.6) ** 2) - ((y - (ny - 5.5)) / 1.8) ** 2) * (z < nose[2] - 8)

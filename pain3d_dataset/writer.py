@@ -14,7 +14,8 @@ While generating, each identity is written as its own small Parquet "piece" per 
 ``data/.pieces/<config>/<identity>.parquet`` (temporary file + ``os.replace``), then recorded
 in the manifest. Any process may write any identity, in any order. ``finalize`` (one process,
 after all identities) concatenates the pieces of each config and split in identity order into
-shards of bounded size, writes the card and removes the pieces. Since shards depend only on the
+shards of bounded size, streaming a row group at a time (memory does not grow with the dataset),
+writes the card and removes the pieces. Since shards depend only on the
 pieces, and each piece only on ``(seed, identity)``, the dataset is byte-identical whatever the
 number of processes or workers, and whether or not the run was interrupted and resumed.
 
@@ -130,6 +131,67 @@ def write_table_atomic(table, features, path: Path) -> int:
     return write_dataset_atomic(ds, path)
 
 
+def _row_group_bytes() -> int:
+    """Arrow bytes per row group: the bound ``datasets`` aims for (``MAX_ROW_GROUP_SIZE``)."""
+    from datasets import config
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    return convert_file_size_to_int(config.MAX_ROW_GROUP_SIZE)
+
+
+def concat_pieces_atomic(pieces: Sequence[Path], features, path: Path, row_group_bytes: int | None = None) -> tuple[int, int, int]:
+    """Parquet files (rows in ``features``' storage form) -> one Parquet file at ``path``, in
+    the order given, atomically; returns (rows, Arrow bytes, file size).
+
+    Streams: pieces are read one at a time and written as soon as about ``row_group_bytes`` of
+    Arrow data are buffered, so memory holds one row group, not the file. The writer is set up
+    as ``Dataset.to_parquet`` sets it up (``features``' schema and ``huggingface`` metadata,
+    per-column compression and encodings, content-defined chunking, page index), so ``datasets``
+    reads the file exactly as one it wrote itself.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import config
+    from datasets.arrow_writer import get_parquet_column_options
+
+    limit = _row_group_bytes() if row_group_bytes is None else max(1, int(row_group_bytes))
+    schema = features.arrow_schema
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(path)
+    rows = nbytes = 0
+    buffer: list = []
+    buffered = 0
+    with open(tmp, "wb") as fh:
+        writer = pq.ParquetWriter(
+            fh,
+            schema=schema,
+            use_content_defined_chunking=config.DEFAULT_CDC_OPTIONS,
+            write_page_index=True,
+            **get_parquet_column_options(features, schema),
+        )
+        for piece in pieces:
+            table = pq.read_table(piece)
+            if not table.schema.equals(schema, check_metadata=False):
+                table = table.cast(schema)
+            buffer.append(table)
+            buffered += table.nbytes
+            rows += table.num_rows
+            nbytes += table.nbytes
+            if buffered >= limit:
+                writer.write_table(pa.concat_tables(buffer))
+                buffer, buffered = [], 0
+        if buffer or rows == 0:
+            writer.write_table(pa.concat_tables(buffer) if buffer else schema.empty_table())
+        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(config.DEFAULT_CDC_OPTIONS)})
+        writer.close()
+        fh.flush()
+        os.fsync(fh.fileno())
+    del buffer
+    pa.default_memory_pool().release_unused()  # Arrow's pool would otherwise keep the peak
+    os.replace(tmp, path)
+    return rows, nbytes, path.stat().st_size
+
+
 def parquet_rows(path: Path) -> int | None:
     """Rows in a Parquet file, or None when it cannot be read (torn, truncated, not Parquet)."""
     import pyarrow.parquet as pq
@@ -175,19 +237,17 @@ class SplitWritten:
 
 def write_shards(out: Path, config: str, split: str, pieces: Sequence[Path], features, max_bytes: int) -> SplitWritten:
     """Concatenate ``pieces`` (in the order given) into ``data/<config>/<split>-i-of-n.parquet``
-    shards of at most about ``max_bytes`` each (the count planned from the piece sizes first)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    shards of at most about ``max_bytes`` each (the count planned from the piece sizes first).
+    Streams: memory holds one row group, whatever the number or size of the shards."""
     groups = plan_shards([p.stat().st_size for p in pieces], max_bytes)
     files, rows, nbytes, disk = [], 0, 0, 0
     for k, group in enumerate(groups):
-        table = pa.concat_tables([pq.read_table(pieces[j]) for j in group])
         rel = f"data/{config}/{shard_name(split, k, len(groups))}"
-        disk += write_table_atomic(table, features, out / rel)
+        n, arrow_bytes, size = concat_pieces_atomic([pieces[j] for j in group], features, out / rel)
         files.append(rel)
-        rows += table.num_rows
-        nbytes += table.nbytes
+        rows += n
+        nbytes += arrow_bytes
+        disk += size
     return SplitWritten(config, split, files, rows, nbytes, disk)
 
 
@@ -364,6 +424,7 @@ __all__ = [
     "PIECES",
     "SplitWritten",
     "assign_splits",
+    "concat_pieces_atomic",
     "plan_shards",
     "shard_name",
     "split_counts",

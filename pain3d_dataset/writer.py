@@ -375,17 +375,23 @@ class HubWriter:
         idx = range(self.config.identities) if indices is None else indices
         return {n for n in (identity_name(i) for i in idx) if n in recs and self.piece_ok(n)}
 
-    def write_pieces(self, result: IdentityResult) -> None:
-        """One identity's rows -> its frames and meshes pieces (each atomic)."""
+    def piece_rows(self, result: IdentityResult) -> dict[str, list[dict]]:
+        """One identity's rows per piece config (images encoded here)."""
         from .rows import frame_rows, mesh_rows
 
-        rows = {
+        return {
             "frames": frame_rows(result, self.config.views, self.config.heatmap_scale_mm),
             "meshes": mesh_rows(result, self.config.face_model),
         }
+
+    def write_piece_rows(self, name: str, rows: dict[str, list[dict]]) -> None:
         for config in PIECE_CONFIGS:
             # pieces are temporary: no content-defined chunking (the shards have it)
-            write_rows_atomic(rows[config], self.features(config), self.piece(config, result.name), cdc=False)
+            write_rows_atomic(rows[config], self.features(config), self.piece(config, name), cdc=False)
+
+    def write_pieces(self, result: IdentityResult) -> None:
+        """One identity's rows -> its frames and meshes pieces (each atomic)."""
+        self.write_piece_rows(result.name, self.piece_rows(result))
 
     def record(self, name: str, index: int, rank: int = 0) -> None:
         """Append the identity's manifest line (one ``write`` on an O_APPEND file, so lines from

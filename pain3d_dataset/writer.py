@@ -153,6 +153,24 @@ def _row_group_bytes() -> int:
     return convert_file_size_to_int(config.MAX_ROW_GROUP_SIZE)
 
 
+def parquet_column_options(features, schema) -> dict:
+    """``ParquetWriter`` column options: those of ``Dataset.to_parquet``
+    (``datasets.arrow_writer.get_parquet_column_options``), except for the floats of array
+    features (mesh vertices): there, dictionary encoding never pays, while byte-stream-split
+    + zstd stores them in about a third of the bytes, faster to write and to read."""
+    from datasets import Array2D, Array3D, Array4D, Array5D
+    from datasets.arrow_writer import get_parquet_column_options
+
+    options = get_parquet_column_options(features, schema)
+    arrays = [name for name, f in features.items() if isinstance(f, (Array2D, Array3D, Array4D, Array5D)) and f.dtype.startswith("float")]
+    for name in arrays:
+        leaf = f"{name}." + ".".join(["list.element"] * len(features[name].shape))
+        options["use_dictionary"] = [c for c in options["use_dictionary"] if c != leaf]
+        options["column_encoding"] = {**options["column_encoding"], leaf: "BYTE_STREAM_SPLIT"}
+        options["compression"] = {**options["compression"], leaf: "zstd"}
+    return options
+
+
 def write_tables_atomic(
     tables: Iterable, features, path: Path, row_group_bytes: int | None = None, cdc: bool = True
 ) -> tuple[int, int, int]:
@@ -163,13 +181,12 @@ def write_tables_atomic(
     reading files) and written as soon as about ``row_group_bytes`` of Arrow data are
     buffered, so memory holds one row group, not the file. The writer is set up as
     ``Dataset.to_parquet`` sets it up (``features``' schema and ``huggingface`` metadata,
-    per-column compression and encodings, page index and, with ``cdc``, content-defined
-    chunking), so ``datasets`` reads the file exactly as one it wrote itself.
+    per-column compression and encodings, see ``parquet_column_options``, page index and, with
+    ``cdc``, content-defined chunking), so ``datasets`` reads the file as one it wrote itself.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
     from datasets import config
-    from datasets.arrow_writer import get_parquet_column_options
 
     limit = _row_group_bytes() if row_group_bytes is None else max(1, int(row_group_bytes))
     schema = features.arrow_schema
@@ -185,7 +202,7 @@ def write_tables_atomic(
             schema=schema,
             use_content_defined_chunking=chunking,
             write_page_index=True,
-            **get_parquet_column_options(features, schema),
+            **parquet_column_options(features, schema),
         )
         for table in tables:
             if not table.schema.equals(schema, check_metadata=False):
@@ -476,6 +493,7 @@ __all__ = [
     "SplitWritten",
     "assign_splits",
     "concat_pieces_atomic",
+    "parquet_column_options",
     "plan_shards",
     "shard_name",
     "split_counts",

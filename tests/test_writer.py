@@ -278,6 +278,18 @@ def test_concat_pieces_streams_row_groups(big, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_mesh_vertices_stored_compactly(big):
+    """Vertex floats: byte-stream-split + zstd, no dictionary (the other columns as ``datasets``
+    writes them); values read back exactly (the meshes tests above load them)."""
+    shard = sorted((big / "data/meshes").glob("train-*.parquet"))[0]
+    rg = pq.ParquetFile(shard).metadata.row_group(0)
+    cols = {rg.column(i).path_in_schema: rg.column(i) for i in range(rg.num_columns)}
+    vert = cols["vertices.list.element.list.element"]
+    assert vert.compression == "ZSTD" and "BYTE_STREAM_SPLIT" in vert.encodings
+    assert not any("DICTIONARY" in e for e in vert.encodings)
+    assert cols["pspi"].compression == "SNAPPY"
+
+
 # --- 3. same bytes however the work is spread ----------------------------------------------------
 def test_workers_same_bytes(ref, tmp_path, capsys):
     out = tmp_path / "workers"

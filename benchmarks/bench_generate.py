@@ -13,7 +13,8 @@ Run: ``python benchmarks/bench_generate.py`` (``make bench``). Prints its number
       heatmap), encoding (``HubWriter.piece_rows``: JPEG/PNG), writing the per-identity Parquet
       pieces, and the finish (``HubWriter.finalize``: shards, card, plots).
   (c) peak resident memory of ``python -m generation.cli generate --workers W`` run as a child
-      process at two dataset sizes (default 24 and 120 identities): the largest single process
+      process at two dataset sizes (default 120 and 240 identities, both past the point, about
+      100 identities at 256 px, where a split's shard outgrows one row group): the largest process
       (its ``VmHWM``, what ``/usr/bin/time -f %M`` reports) and the sum over the process tree,
       sampled from /proc every 0.1 s (Linux only). Flat = bounded by the work in flight, not by
       the dataset.
@@ -26,7 +27,7 @@ The machine may be shared: wall times are noisy under load, so CPU seconds (user
 printed next to them, with the load average at start and end.
 
 Options: --identities N (in-process end-to-end run, default 12), --sizes A B (identities of the
-two memory runs, default 24 120), --workers W (memory runs, default 2), --size S (default 256),
+two memory runs, default 120 240), --workers W (memory runs, default 2), --size S (default 256),
 --quick (a few-second smoke run: tiny counts, 64 px), --profile (print the top functions of the
 end-to-end path), --dir PATH (file system for the outputs; writing time depends on it).
 """
@@ -289,7 +290,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--identities", type=int, default=None, help="identities in the in-process end-to-end run (default 12; 1 with --quick)")
     ap.add_argument("--sizes", type=int, nargs=2, default=None, metavar=("A", "B"),
-                    help="identities of the two memory/throughput runs (default 24 120; 2 4 with --quick)")
+                    help="identities of the two memory/throughput runs (default 120 240; 2 4 with --quick)")
     ap.add_argument("--workers", type=int, default=2, help="--workers of the memory/throughput runs (default %(default)s)")
     ap.add_argument("--size", type=int, default=None, help="image size (default 256; 64 with --quick)")
     ap.add_argument("--quick", action="store_true", help="a few-second smoke run: tiny counts, 64 px, no repeats")
@@ -301,7 +302,7 @@ def main() -> None:
         os.makedirs(args.dir, exist_ok=True)
         tempfile.tempdir = args.dir  # every TemporaryDirectory below
     n_id = args.identities if args.identities is not None else (1 if args.quick else 12)
-    small, big = args.sizes if args.sizes is not None else ((2, 4) if args.quick else (24, 120))
+    small, big = args.sizes if args.sizes is not None else ((2, 4) if args.quick else (120, 240))
     if not 0 < small < big:
         raise SystemExit(f"--sizes needs 0 < A < B, got {small} {big}")
     repeats = 1 if args.quick else 3
@@ -375,7 +376,7 @@ def main() -> None:
     a, b = runs_by_size[small], runs_by_size[big]
     per_k = (b["peak_mb"] - a["peak_mb"]) / ((frames_of(big) - frames_of(small)) / 1000)
     rows.append(("  peak RSS growth per 1,000 frames", f"{per_k:7.1f}", "",
-                 f"MB (flat = bounded by the work in flight); x{frames_of(big) / frames_of(small):.0f} frames"))
+                 f"MB (~0 = bounded by the work in flight); x{frames_of(big) / frames_of(small):.0f} frames"))
     extra = frames_of(big) - frames_of(small)
     if b["wall"] - a["wall"] < 0.1 * b["wall"]:  # runs too short or too noisy to take a difference
         print(f"note: the {small}- and {big}-identity runs took {a['wall']:.1f} s and {b['wall']:.1f} s; "
@@ -395,6 +396,9 @@ def main() -> None:
     proj = fixed + PAPER_FRAMES / steady
     rows.append((f"PROJECTED {PAPER_FRAMES:,} frames ({PAPER_IDENTITIES:,} id), --workers {args.workers}", hms(proj).rjust(7), "",
                  f"projection: fixed cost + frames at {steady:.1f} fps; {PAPER_FRAMES * cpu_per_frame / 60:.0f} CPU min"))
+    cores = min(args.workers, os.cpu_count() or 1)
+    rows.append((f"PROJECTED {PAPER_FRAMES:,} frames, --workers {args.workers}, CPUs free", hms(fixed + PAPER_FRAMES * cpu_per_frame / cores).rjust(7), "",
+                 f"projection: fixed cost + the CPU time spread over {cores} cores (what an unshared machine would do)"))
     rows.append((f"PROJECTED {PAPER_FRAMES:,} frames, 1 process", hms(PAPER_FRAMES / e2e_fps).rjust(7), "", f"projection at {e2e_fps:.1f} fps"))
     rows.append(("PROJECTED disk for the full scale", f"{b['disk'] / frames_of(big) * PAPER_FRAMES / 1e9:6.1f}G", "",
                  f"{b['disk'] / frames_of(big) / 1e3:.1f} kB/frame (frames + meshes + card); "

@@ -13,11 +13,12 @@ shardable across processes.
 While generating, each identity is written as its own small Parquet "piece" per config,
 ``data/.pieces/<config>/<identity>.parquet`` (temporary file + ``os.replace``), then recorded
 in the manifest. Any process may write any identity, in any order. ``finalize`` (one process,
-after all identities) concatenates the pieces of each config and split in identity order into
-shards of bounded size, streaming a row group at a time (memory does not grow with the dataset),
-writes the card and removes the pieces. Since shards depend only on the
-pieces, and each piece only on ``(seed, identity)``, the dataset is byte-identical whatever the
-number of processes or workers, and whether or not the run was interrupted and resumed.
+after all identities; its shard jobs may run in a process pool) concatenates the pieces of each
+config and split in identity order into shards of bounded size, streaming a row group at a time
+(memory does not grow with the dataset), writes the card and removes the pieces. Since shards
+depend only on the pieces, and each piece only on ``(seed, identity)``, the dataset is
+byte-identical whatever the number of processes or workers, and whether or not the run was
+interrupted and resumed.
 
 Splits are by identity (70/20/10 train/validation/test), drawn from ``(seed, identities)``
 alone; see ``assign_splits``.

@@ -128,7 +128,8 @@ def generate(out: Path, identities: int, seed: int, args) -> str:
     subprocess.run([sys.executable, "-m", "generation.cli", "generate", "--out", str(out),
                     "--identities", str(identities), "--expressions", str(args.expressions),
                     "--views", str(args.views), "--size", str(args.size), "--seed", str(seed),
-                    "--workers", str(min(2, os.cpu_count() or 1)), "--quiet", "--overwrite"],
+                    # --quick's few tiny identities: a worker pool would cost more than it saves
+                    "--workers", str(1 if args.quick else min(2, os.cpu_count() or 1)), "--quiet", "--overwrite"],
                    cwd=REPO_ROOT, check=True)
     return str(out)
 

@@ -98,10 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--quick", action="store_true", help="tiny only, batch 8, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="a few-second smoke run: tiny only, batch 8, 3 repeats, 1 thread")
     args = parser.parse_args(argv)
     if args.quick:
         args.presets, args.train_presets, args.batch_size, args.repeats = ["tiny"], ["tiny"], 8, 3
+        args.threads = args.threads or 1  # a shared machine's other load makes torch's threads spin
     if args.threads:
         torch.set_num_threads(args.threads)
 

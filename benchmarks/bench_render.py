@@ -126,9 +126,12 @@ def main() -> None:
     """Print frames/s for the head-like test mesh; optionally save the three views."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--frames", type=int, default=None, help="frames per measurement (default 600; 30 with --quick)")
     ap.add_argument("--save", default=None, help="folder to write the rendered views to")
+    ap.add_argument("--quick", action="store_true", help="a few-second smoke run: 30 frames per measurement, noisier")
     args = ap.parse_args()
+    if args.frames is None:
+        args.frames = 30 if args.quick else 600
     verts, faces, colors = head_like_mesh()
     t0 = time.perf_counter()
     MeshRenderer()((verts, faces), PerspectiveCamera(image_size=16), vertex_colors=colors)

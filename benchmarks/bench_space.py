@@ -2,6 +2,7 @@
 
     python benchmarks/bench_space.py                      # latency only
     python benchmarks/bench_space.py --model spaces/model # + correlation of ViTPain with the sliders
+    python benchmarks/bench_space.py --quick              # a few-second smoke run
 
 Latency of a slider change at --size (default 256): the Generate function on a cached identity
 (re-pose + three views + heatmaps + strips), in-process and end to end through the Gradio server
@@ -136,14 +137,21 @@ def measure_correlation(space, app, identities: int, per_identity: int, size: in
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--n", type=int, default=30, help="slider changes timed")
+    ap.add_argument("--size", type=int, default=None, help="image size (default 256; 128 with --quick)")
+    ap.add_argument("--n", type=int, default=None, help="slider changes timed (default 30; 3 with --quick)")
     ap.add_argument("--no-http", action="store_true", help="skip the end-to-end gradio_client timing")
     ap.add_argument("--model", default=None, help="ViTPain folder or hub id: also measure the PSPI correlation")
     ap.add_argument("--identities", type=int, default=12)
     ap.add_argument("--per-identity", type=int, default=6)
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--quick", action="store_true", help="a few-second smoke run: 3 slider changes at 128 px (and 2 x 2 "
+                    "frames for the correlation); the numbers are noisy")
     args = ap.parse_args(argv)
+    for name, full, quick in (("size", 256, 128), ("n", 30, 3)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    if args.quick:
+        args.identities, args.per_identity = min(args.identities, 2), min(args.per_identity, 2)
     space = load_space()
     app = space.App(args.model)
     res = {"latency": measure_latency(space, app, args.size, args.n, not args.no_http)}

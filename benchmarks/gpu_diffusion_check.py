@@ -2,6 +2,8 @@
 
 Run: ``python benchmarks/gpu_diffusion_check.py [--full-size] [--steps 50] [--resolution 512]``.
 Prints its numbers; not a test. Without CUDA it says so and runs the same on the CPU in fp32.
+``--quick``: the tiny check only, at 64 px diffusion and one 64 px view (seconds on a CPU): it
+exercises every stage of the backend, its timings mean little.
 
   (a) tiny pipelines (generation.diffusion_testing): one identity of the real generator with
       ``DiffusionAppearance`` (depth hint -> prior -> depth ControlNet -> texture projection
@@ -61,7 +63,7 @@ def check_image(name: str, img) -> bool:
     return ok
 
 
-def tiny_check(device: str, dtype, resolutions=(64, 512)) -> bool:
+def tiny_check(device: str, dtype, resolutions=(64, 512), size: int = 256, views=(-30.0, 0.0, 30.0), warm_up: bool = True) -> bool:
     import torch
 
     from generation.diffusion import DiffusionAppearance, DiffusionConfig, Inpainter, NeutralFaceGenerator
@@ -78,8 +80,9 @@ def tiny_check(device: str, dtype, resolutions=(64, 512)) -> bool:
         backend = DiffusionAppearance(
             cfg, NeutralFaceGenerator(pipes["prior"], pipes["controlnet"], cfg), Inpainter(pipes["prior"], pipes["inpaint"], cfg)
         )
-        gen = Generator(GenerationConfig(identities=1, expressions=1, views=(-30.0, 0.0, 30.0), size=256), appearance_backend=backend)
-        timer(f"identity at {res}px, 2 steps (warm-up)", gen.identity, 0)
+        gen = Generator(GenerationConfig(identities=1, expressions=1, views=tuple(views), size=size), appearance_backend=backend)
+        if warm_up:
+            timer(f"identity at {res}px, 2 steps (warm-up)", gen.identity, 0)
         res_ = timer(f"identity at {res}px, 2 steps", gen.identity, 0)
         again = gen.identity(0)
         same = all(np.array_equal(a.image, b.image) for a, b in zip(res_.frames, again.frames))
@@ -189,8 +192,15 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--prior-steps", type=int, default=25)
     ap.add_argument("--resolution", type=int, default=512)
-    ap.add_argument("--tiny-resolutions", default="64,512", help="resolutions of the tiny-pipeline identity runs (default %(default)s)")
+    ap.add_argument("--tiny-resolutions", default=None, help="resolutions of the tiny-pipeline identity runs (default 64,512; 64 with --quick)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a few-second smoke run on whatever device there is: the tiny check only, at 64 px diffusion, "
+                         "one 64 px view; with --full-size, 64 px and 3 steps")
     args = ap.parse_args()
+    if args.tiny_resolutions is None:
+        args.tiny_resolutions = "64" if args.quick else "64,512"
+    if args.quick:
+        args.resolution, args.steps, args.prior_steps = min(args.resolution, 64), min(args.steps, 3), min(args.prior_steps, 3)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
@@ -203,7 +213,9 @@ def main() -> int:
     import diffusers
 
     print(f"diffusers {diffusers.__version__}")
-    ok = tiny_check(device, dtype, tuple(int(r) for r in args.tiny_resolutions.split(",")))
+    size, views = (64, (0.0,)) if args.quick else (256, (-30.0, 0.0, 30.0))
+    ok = tiny_check(device, dtype, tuple(int(r) for r in args.tiny_resolutions.split(",")), size=size, views=views,
+                    warm_up=not args.quick)
     if args.full_size:
         try:
             full_size(device, dtype, args.steps, args.prior_steps, args.resolution)

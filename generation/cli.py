@@ -281,26 +281,38 @@ def _generate_hub(args: argparse.Namespace, config, gen) -> int:
         quiet = args.quiet or ranks.rank != 0
         desc = "generate" if ranks.world == 1 else f"generate (rank 0 of {ranks.world})"
         bar = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="identity", desc=desc, disable=quiet)
+        pool = None
         if args.workers > 1 and len(todo) > 1:
             ctx = mp.get_context("spawn")
             initargs = (config, str(out), args.max_shard_mb)
-            with ctx.Pool(args.workers, initializer=_init_hub_worker, initargs=initargs) as pool:
+            pool = ctx.Pool(args.workers, initializer=_init_hub_worker, initargs=initargs)
+        try:
+            if pool is not None:
                 for index, name in pool.imap(_make_identity_pieces, todo):
                     writer.record(name, index, ranks.rank)
                     bar.update()
+            else:
+                for i in todo:
+                    writer.write_identity(gen.identity(i), ranks.rank)
+                    bar.update()
+            bar.close()
+            ranks.barrier()  # every rank's pieces are in place
+            result = None
+            if ranks.rank == 0:
+                # the workers also write the shards, one shard per job
+                result = writer.finalize(gen.template.faces, map_fn=pool.imap if pool is not None else map)
+            if pool is not None:
                 # let the workers exit on their own (not terminate()), so what they hold is
                 # released: tqdm's multiprocessing lock would otherwise be reported as leaked
                 pool.close()
                 pool.join()
-        else:
-            for i in todo:
-                writer.write_identity(gen.identity(i), ranks.rank)
-                bar.update()
-        bar.close()
-        ranks.barrier()  # every rank's pieces are in place
-        if ranks.rank != 0:
-            return 0
-        result = writer.finalize(gen.template.faces)
+                pool = None
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+        if result is None:
+            return 0  # another rank finishes the dataset
     finally:
         ranks.close()
     if not args.quiet:

@@ -44,13 +44,15 @@ def frame_stats(out: Path, files_by_split: Mapping[str, list[str]]) -> dict:
         neutral = 0
         people: dict[str, tuple[int, int, int]] = {}
         for rel in files:
-            t = pq.read_table(out / rel, columns=cols).to_pydict()
-            for ident, expr, p, a, g, e in zip(*(t[c] for c in cols)):
-                if expr == 0:
-                    neutral += 1
-                else:
-                    pspi[p] += 1
-                people[ident] = (a, g, e)
+            # a row group at a time, six small columns: memory does not grow with the dataset
+            for batch in pq.ParquetFile(out / rel).iter_batches(columns=cols):
+                t = batch.to_pydict()
+                for ident, expr, p, a, g, e in zip(*(t[c] for c in cols)):
+                    if expr == 0:
+                        neutral += 1
+                    else:
+                        pspi[p] += 1
+                    people[ident] = (a, g, e)
         stats["pspi"][split] = [pspi.get(v, 0) for v in range(PSPI_MAX + 1)]
         stats["neutral"][split] = neutral
         stats["identities"][split] = len(people)

@@ -15,11 +15,13 @@ shardable across processes.
 While generating, each identity is written as its own small Parquet "piece" per config,
 ``data/.pieces/<config>/<identity>.parquet`` (temporary file + ``os.replace``), then recorded
 in the manifest. Any process may write any identity, in any order. ``finalize`` (one process,
-after all identities) concatenates the pieces of each config and split in identity order into
-shards of bounded size, records their checksums, writes the card and removes the pieces. Until
-then ``README.md`` is a placeholder that ``load_dataset`` refuses, saying to run ``--resume``. Since shards depend only on the
-pieces, and each piece only on ``(seed, identity)``, the dataset is byte-identical whatever the
-number of processes or workers, and whether or not the run was interrupted and resumed.
+after all identities; its shard jobs may run in a process pool) concatenates the pieces of each
+config and split in identity order into shards of bounded size, streaming a row group at a time
+(memory does not grow with the dataset), records their checksums, writes the card and removes
+the pieces. Until then ``README.md`` is a placeholder that ``load_dataset`` refuses, saying to
+run ``--resume``. Since shards depend only on the pieces, and each piece only on
+``(seed, identity)``, the dataset is byte-identical whatever the number of processes or
+workers, and whether or not the run was interrupted and resumed.
 
 Splits are by identity (70/20/10 train/validation/test), drawn from ``(seed, identities)``
 alone; see ``assign_splits``.
@@ -33,7 +35,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -117,11 +119,25 @@ def write_dataset_atomic(ds, path: Path) -> int:
     return path.stat().st_size
 
 
-def write_rows_atomic(rows: list[dict], features, path: Path) -> int:
-    """Rows (images as encoded bytes, never re-encoded) -> one Parquet file, atomically."""
-    from datasets import Dataset
+def rows_table(rows: list[dict], features):
+    """Rows -> an Arrow table in ``features``' storage form, converted as ``Dataset.from_list``
+    converts them (images as their encoded bytes, never re-encoded), without building a
+    ``Dataset`` (whose fingerprint hashes every byte of the table)."""
+    import pyarrow as pa
+    from datasets.arrow_writer import OptimizedTypedSequence
 
-    return write_dataset_atomic(Dataset.from_list(rows, features=features), path)
+    columns = {
+        col: pa.array(OptimizedTypedSequence(features.encode_column([r[col] for r in rows], col), type=features[col], col=col))
+        for col in features
+    }
+    table = pa.Table.from_pydict(columns)
+    schema = features.arrow_schema
+    return table if table.schema.equals(schema, check_metadata=False) else table.cast(schema)
+
+
+def write_rows_atomic(rows: list[dict], features, path: Path, cdc: bool = True) -> int:
+    """Rows (images as encoded bytes, never re-encoded) -> one Parquet file, atomically."""
+    return write_tables_atomic([rows_table(rows, features)], features, path, cdc=cdc)[2]
 
 
 def write_table_atomic(table, features, path: Path) -> int:
@@ -133,6 +149,96 @@ def write_table_atomic(table, features, path: Path) -> int:
 
     ds = Dataset(InMemoryTable(table), info=DatasetInfo(features=features))
     return write_dataset_atomic(ds, path)
+
+
+def _row_group_bytes() -> int:
+    """Arrow bytes per row group: the bound ``datasets`` aims for (``MAX_ROW_GROUP_SIZE``)."""
+    from datasets import config
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    return convert_file_size_to_int(config.MAX_ROW_GROUP_SIZE)
+
+
+def parquet_column_options(features, schema) -> dict:
+    """``ParquetWriter`` column options: those of ``Dataset.to_parquet``
+    (``datasets.arrow_writer.get_parquet_column_options``), except for the floats of array
+    features (mesh vertices): there, dictionary encoding never pays, while byte-stream-split
+    + zstd stores them in about a third of the bytes, faster to write and to read."""
+    from datasets import Array2D, Array3D, Array4D, Array5D
+    from datasets.arrow_writer import get_parquet_column_options
+
+    options = get_parquet_column_options(features, schema)
+    arrays = [name for name, f in features.items() if isinstance(f, (Array2D, Array3D, Array4D, Array5D)) and f.dtype.startswith("float")]
+    for name in arrays:
+        leaf = f"{name}." + ".".join(["list.element"] * len(features[name].shape))
+        options["use_dictionary"] = [c for c in options["use_dictionary"] if c != leaf]
+        options["column_encoding"] = {**options["column_encoding"], leaf: "BYTE_STREAM_SPLIT"}
+        options["compression"] = {**options["compression"], leaf: "zstd"}
+    return options
+
+
+def write_tables_atomic(
+    tables: Iterable, features, path: Path, row_group_bytes: int | None = None, cdc: bool = True
+) -> tuple[int, int, int]:
+    """Arrow tables (in ``features``' storage form), in the order given -> one Parquet file at
+    ``path``, atomically; returns (rows, Arrow bytes, file size).
+
+    Streams: tables are taken one at a time from ``tables`` (any iterable, e.g. a generator
+    reading files) and written as soon as about ``row_group_bytes`` of Arrow data are
+    buffered, so memory holds one row group, not the file. The writer is set up as
+    ``Dataset.to_parquet`` sets it up (``features``' schema and ``huggingface`` metadata,
+    per-column compression and encodings, see ``parquet_column_options``, page index and, with
+    ``cdc``, content-defined chunking), so ``datasets`` reads the file as one it wrote itself.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import config
+
+    limit = _row_group_bytes() if row_group_bytes is None else max(1, int(row_group_bytes))
+    schema = features.arrow_schema
+    chunking = config.DEFAULT_CDC_OPTIONS if cdc else False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(path)
+    rows = nbytes = 0
+    buffer: list = []
+    buffered = 0
+    with open(tmp, "wb") as fh:
+        writer = pq.ParquetWriter(
+            fh,
+            schema=schema,
+            use_content_defined_chunking=chunking,
+            write_page_index=True,
+            **parquet_column_options(features, schema),
+        )
+        for table in tables:
+            if not table.schema.equals(schema, check_metadata=False):
+                table = table.cast(schema)
+            buffer.append(table)
+            buffered += table.nbytes
+            rows += table.num_rows
+            nbytes += table.nbytes
+            if buffered >= limit:
+                writer.write_table(pa.concat_tables(buffer))
+                buffer, buffered = [], 0
+        if buffer or rows == 0:
+            writer.write_table(pa.concat_tables(buffer) if buffer else schema.empty_table())
+        if chunking:
+            writer.add_key_value_metadata({"content_defined_chunking": json.dumps(chunking)})
+        writer.close()
+        fh.flush()
+        os.fsync(fh.fileno())
+    del buffer
+    pa.default_memory_pool().release_unused()  # Arrow's pool would otherwise keep the peak
+    os.replace(tmp, path)
+    return rows, nbytes, path.stat().st_size
+
+
+def concat_pieces_atomic(pieces: Sequence[Path], features, path: Path, row_group_bytes: int | None = None) -> tuple[int, int, int]:
+    """Parquet files -> one Parquet file at ``path`` (their rows in the order given),
+    atomically, streaming (``write_tables_atomic``); returns (rows, Arrow bytes, file size)."""
+    import pyarrow.parquet as pq
+
+    return write_tables_atomic((pq.read_table(p) for p in pieces), features, path, row_group_bytes)
 
 
 def parquet_rows(path: Path) -> int | None:
@@ -178,22 +284,35 @@ class SplitWritten:
     download_size: int  # Parquet bytes on disk
 
 
-def write_shards(out: Path, config: str, split: str, pieces: Sequence[Path], features, max_bytes: int) -> SplitWritten:
-    """Concatenate ``pieces`` (in the order given) into ``data/<config>/<split>-i-of-n.parquet``
-    shards of at most about ``max_bytes`` each (the count planned from the piece sizes first)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _write_shard(job: tuple) -> tuple[int, int, int]:
+    """One shard job of ``write_shards`` (a top-level function, so a process pool can run it)."""
+    pieces, features, path = job
+    return concat_pieces_atomic(pieces, features, path)
 
-    groups = plan_shards([p.stat().st_size for p in pieces], max_bytes)
-    files, rows, nbytes, disk = [], 0, 0, 0
-    for k, group in enumerate(groups):
-        table = pa.concat_tables([pq.read_table(pieces[j]) for j in group])
-        rel = f"data/{config}/{shard_name(split, k, len(groups))}"
-        disk += write_table_atomic(table, features, out / rel)
-        files.append(rel)
-        rows += table.num_rows
-        nbytes += table.nbytes
-    return SplitWritten(config, split, files, rows, nbytes, disk)
+
+def write_shards(
+    out: Path, parts: Sequence[tuple[str, str, Sequence[Path], object]], max_bytes: int, map_fn: Callable = map
+) -> list[SplitWritten]:
+    """Concatenate the pieces of each ``(config, split, pieces, features)`` (pieces in the order
+    given) into ``data/<config>/<split>-i-of-n.parquet`` shards of at most about ``max_bytes``
+    each (the count planned from the piece sizes first). Each shard is one job for ``map_fn``
+    (e.g. a process pool's ``imap``), streamed: memory holds one row group per job, whatever
+    the number or size of the shards; each shard's bytes depend only on its pieces."""
+    jobs, where = [], []
+    for config, split, pieces, features in parts:
+        groups = plan_shards([p.stat().st_size for p in pieces], max_bytes)
+        for k, group in enumerate(groups):
+            rel = f"data/{config}/{shard_name(split, k, len(groups))}"
+            jobs.append(([pieces[j] for j in group], features, out / rel))
+            where.append((config, split, rel))
+    written: dict[tuple[str, str], SplitWritten] = {}
+    for (config, split, rel), (rows, nbytes, size) in zip(where, map_fn(_write_shard, jobs)):
+        s = written.setdefault((config, split), SplitWritten(config, split, [], 0, 0, 0))
+        s.files.append(rel)
+        s.num_examples += rows
+        s.num_bytes += nbytes
+        s.download_size += size
+    return list(written.values())
 
 
 # --- the writer ---------------------------------------------------------------------------------
@@ -284,16 +403,23 @@ class HubWriter:
         idx = range(self.config.identities) if indices is None else indices
         return {n for n in (identity_name(i) for i in idx) if n in recs and self.piece_ok(n)}
 
-    def write_pieces(self, result: IdentityResult) -> None:
-        """One identity's rows -> its frames and meshes pieces (each atomic)."""
+    def piece_rows(self, result: IdentityResult) -> dict[str, list[dict]]:
+        """One identity's rows per piece config (images encoded here)."""
         from .rows import frame_rows, mesh_rows
 
-        rows = {
+        return {
             "frames": frame_rows(result, self.config.views, self.config.heatmap_scale_mm),
             "meshes": mesh_rows(result, self.config.face_model),
         }
+
+    def write_piece_rows(self, name: str, rows: dict[str, list[dict]]) -> None:
         for config in PIECE_CONFIGS:
-            write_rows_atomic(rows[config], self.features(config), self.piece(config, result.name))
+            # pieces are temporary: no content-defined chunking (the shards have it)
+            write_rows_atomic(rows[config], self.features(config), self.piece(config, name), cdc=False)
+
+    def write_pieces(self, result: IdentityResult) -> None:
+        """One identity's rows -> its frames and meshes pieces (each atomic)."""
+        self.write_piece_rows(result.name, self.piece_rows(result))
 
     def record(self, name: str, index: int, rank: int = 0) -> None:
         """Append the identity's manifest line (one ``write`` on an O_APPEND file, so lines from
@@ -313,9 +439,10 @@ class HubWriter:
         self.record(result.name, result.index, rank)
 
     # rank 0, last
-    def finalize(self, faces: np.ndarray) -> Finalized:
+    def finalize(self, faces: np.ndarray, map_fn: Callable = map) -> Finalized:
         """Pieces -> shards per config and split (identity order), the faces config, the card
-        with its plots; then the manifest is tidied and the pieces removed."""
+        with its plots; then the manifest is tidied and the pieces removed. ``map_fn`` runs
+        the shard jobs (e.g. a process pool's ``imap``; the bytes do not depend on it)."""
         from .card import write_card
 
         names = [identity_name(i) for i in range(self.config.identities)]
@@ -326,11 +453,13 @@ class HubWriter:
                 f"cannot finish {self.out}: no complete pieces for {', '.join(missing[:3])}{more}; rerun with --resume"
             )
         result = Finalized(self.out)
+        parts = []
         for config in PIECE_CONFIGS:
             for split in SPLITS:
                 pieces = [self.piece(config, n) for n, s in zip(names, self.splits) if s == split]
                 if pieces:
-                    result.splits.append(write_shards(self.out, config, split, pieces, self.features(config), self.max_bytes))
+                    parts.append((config, split, pieces, self.features(config)))
+        result.splits += write_shards(self.out, parts, self.max_bytes, map_fn)
         face_rows = [{"face_model": self.config.face_model, "faces": np.asarray(faces, dtype=np.int32)}]
         rel = f"data/faces/{shard_name('train', 0, 1)}"
         from datasets import Dataset
@@ -375,10 +504,14 @@ __all__ = [
     "PIECES",
     "SplitWritten",
     "assign_splits",
+    "concat_pieces_atomic",
+    "parquet_column_options",
     "plan_shards",
     "shard_name",
     "split_counts",
+    "rows_table",
     "write_rows_atomic",
     "write_shards",
     "write_table_atomic",
+    "write_tables_atomic",
 ]

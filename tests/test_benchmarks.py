@@ -1,0 +1,97 @@
+"""Benchmarks that cannot rot: every script in ``benchmarks/`` runs with ``--quick`` and prints
+its numbers.
+
+Each script runs as a user would run it (a subprocess from the repository root) for a few
+seconds. The checks are that it exits 0 and that the lines carrying its measurements are there
+with finite, positive numbers; never how large they are (no timing assertions: the CPU may be
+shared).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+NUMBER = r"([0-9][0-9,]*\.?[0-9]*)"
+
+# script -> (extra arguments, patterns that must each match a line with a number)
+CASES = {
+    "bench_render.py": ([], [
+        rf"rasterize only \(project \+ rasterize\)\s+{NUMBER} frames/s",
+        rf"full render \(rasterize \+ shade \+ background\)\s+{NUMBER} frames/s",
+    ]),
+    "bench_generate.py": ([], [
+        rf"end-to-end fps, 1 process \(1 id, 33 frames\)\s+{NUMBER}",
+        rf"finish: shards, card, plots\s+{NUMBER}\s+ms/frame",
+        rf"peak RSS, largest process \(2 id, --workers 2\)\s+{NUMBER}",
+        rf"peak RSS, largest process \(4 id, --workers 2\)\s+{NUMBER}",
+        rf"--workers 2 fps, steady state\s+{NUMBER}",
+    ]),
+    "bench_dataset.py": (["--num-workers", "0"], [
+        rf"datasets \(Parquet -> Arrow\)\s+0\s+{NUMBER}",
+        rf"PIL \+ glob \+ JSON files\s+0\s+{NUMBER}",
+        rf"at 224x224:\s+{NUMBER} images/s",
+        rf"datasets loader at num_workers=0: {NUMBER} images/s",
+    ]),
+    "bench_model.py": ([], [
+        rf"\| tiny \| latency, 1 image \(ms\) \| {NUMBER} \|",
+        rf"\| tiny \| training, batch 8 \(images/s\) \| {NUMBER} \|",
+    ]),
+    "bench_space.py": (["--no-http"], [
+        rf'"slider_change_function": \{{\s+"median_ms": {NUMBER}',
+        rf'"new_identity": \{{\s+"median_ms": {NUMBER}',
+    ]),
+    "gpu_diffusion_check.py": ([], [
+        rf"identity at 64px, 2 steps\s+{NUMBER} ms",
+        r"same seed, same frames: (True)",
+        r"RESULT: (ok)",
+    ]),
+    "table2.py": ([], [
+        rf"\| 3DPain RGB \| ViTPain Baseline \| {NUMBER} \|",
+        rf"\| 3DPain Heatmaps \| ViTPain Teacher \| {NUMBER} \|",
+    ]),
+}
+
+
+def test_every_benchmark_is_covered():
+    assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted(CASES)
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_quick_runs_and_prints_its_numbers(script, tmp_path):
+    extra, patterns = CASES[script]
+    if script == "table2.py":
+        extra = [*extra, "--workdir", str(tmp_path / "work"), "--out", str(tmp_path / "table2.md")]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_EVALUATE_OFFLINE": "1",
+        "HF_DATASETS_CACHE": str(tmp_path / "hf-cache"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TMPDIR": str(tmp_path),
+    }
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *extra],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{script} --quick exited {proc.returncode}:\n{out[-3000:]}"
+    assert "Traceback" not in out, out[-3000:]
+    for pattern in patterns:
+        m = re.search(pattern, out)
+        assert m, f"{script} --quick printed no line matching {pattern!r}:\n{proc.stdout[-3000:]}"
+        value = m.group(1)
+        if value not in ("True", "ok"):
+            number = float(value.replace(",", ""))
+            assert math.isfinite(number) and number > 0, (pattern, value)
+    if script == "table2.py":
+        assert (tmp_path / "table2.md").read_text().startswith("## Table 2")

@@ -107,7 +107,7 @@ def hair_layer(vertices: np.ndarray, faces: np.ndarray, landmarks: dict[str, np.
         line = hair.hairline - hair.recession * smoothstep(8, 40, ax) - 10.0 * smoothstep(34, 58, ax)
         line = line + 5.0 * hair.part * np.tanh(x / 25.0)
         if fringe:
-            line = np.minimum(line, 24.0 + 3.0 * np.cos(x / 9.0) + 6.0 * smoothstep(25, 55, ax))
+            line = np.minimum(line, 32.0 + 3.0 * np.cos(x / 9.0) + 6.0 * smoothstep(25, 55, ax))
         front = smoothstep(line - 1.5, line + 2.5, y)
         # Sides and back: above the ears, behind the temples; the nape for long hair.
         back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(-32, -20, y)

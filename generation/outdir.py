@@ -25,7 +25,7 @@ _MAX_OWNER_BYTES = 4096
 # every file path (relative, POSIX) a pain3d layout writes, temporaries included
 OWNED_FILES = re.compile(
     r"""\.pain3d/[^/]+
-    |README\.md|pspi_histogram\.png|demographics\.png|import_report\.txt|pain3d\.json|manifest\.jsonl
+    |README\.md|pspi_histogram\.png|demographics\.png|lineup\.jpg|import_report\.txt|pain3d\.json|manifest\.jsonl
     |\.[^/]+\.tmp
     |data/[a-z_]+/[^/]+\.parquet|data/[a-z_]+/\.[^/]+\.tmp
     |data/\.pieces/[a-z_]+/[^/]+\.parquet|data/\.pieces/[a-z_]+/\.[^/]+\.tmp

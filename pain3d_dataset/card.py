@@ -5,7 +5,8 @@ The YAML header is written with the helpers ``push_to_hub`` uses
 with ``data_files`` per split (``frames`` is the default) and ``dataset_info`` with each
 config's features and split sizes, so ``load_dataset(folder)`` returns exactly the declared
 features. The body says how the data was made, defines the AUs, PSPI and the heatmap encoding,
-lists the fields and embeds ``pspi_histogram.png`` and ``demographics.png``.
+lists the fields and embeds ``pspi_histogram.png``, ``demographics.png`` and ``lineup.jpg`` (one
+neutral identity per demographic stratum).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PSPI_PLOT = "pspi_histogram.png"
 DEMOGRAPHICS_PLOT = "demographics.png"
+LINEUP = "lineup.jpg"
+LINEUP_CELL = 128  # px per view in the line-up
 LICENSE = "apache-2.0"
 TAGS = ["synthetic", "pain", "facial-action-units", "facs", "pspi", "3d", "faces", "heatmaps"]
 SPLIT_COLOURS = {"train": "#3b6ea8", "validation": "#e08a2b", "test": "#5a9e4b"}
@@ -63,6 +66,63 @@ def frame_stats(out: Path, files_by_split: Mapping[str, list[str]]) -> dict:
             demo[k] = [c.get(i, 0) for i in range(len(names))]
         stats["demographics"][split] = demo
     return stats
+
+
+def lineup_jpeg(out: Path, files: list[str]) -> bytes | None:
+    """JPEG of the first identity of each demographic stratum (identity order), its neutral face
+    in the most frontal and the most turned view, read from the finished frame shards.
+
+    Two passes over small columns pick the rows; images are then read only from the row groups
+    whose identity range can hold them, so memory and time do not grow with the dataset.
+    """
+    import pyarrow.parquet as pq
+    from PIL import Image, ImageDraw
+
+    first: dict[tuple[int, int, int], str] = {}
+    yaws: set[float] = set()
+    for rel in files:
+        for batch in pq.ParquetFile(out / rel).iter_batches(columns=["identity", "expression", "yaw", "age_group", "gender", "ethnicity"]):
+            t = batch.to_pydict()
+            for ident, expr, yaw, a, g, e in zip(*t.values()):
+                if expr == 0 and yaw is not None:
+                    yaws.add(float(yaw))
+                    key = (a, g, e)
+                    if key not in first or ident < first[key]:
+                        first[key] = ident
+    if not first or not yaws:
+        return None
+    views = sorted({min(yaws, key=lambda y: (abs(y), y)), max(yaws, key=lambda y: (abs(y), y))}, key=abs)
+    wanted = {ident: key for key, ident in first.items()}
+    lo, hi = min(wanted), max(wanted)
+    images: dict[tuple[str, float], Image.Image] = {}
+    for rel in files:
+        pf = pq.ParquetFile(out / rel)
+        col = pf.schema_arrow.get_field_index("identity")
+        for i in range(pf.num_row_groups):
+            st = pf.metadata.row_group(i).column(col).statistics
+            if st is not None and st.has_min_max and (st.max < lo or st.min > hi):
+                continue
+            t = pf.read_row_group(i, columns=["identity", "expression", "yaw", "image"]).to_pydict()
+            for ident, expr, yaw, img in zip(t["identity"], t["expression"], t["yaw"], t["image"]):
+                if expr == 0 and ident in wanted and yaw is not None and float(yaw) in views:
+                    im = Image.open(io.BytesIO(img["bytes"])).convert("RGB")
+                    images[(ident, float(yaw))] = im.resize((LINEUP_CELL, LINEUP_CELL), Image.BILINEAR)
+    order = sorted(wanted, key=lambda ident: wanted[ident])
+    cols, label_h, s = 4, 14, LINEUP_CELL
+    rows = (len(order) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * len(views) * s, rows * (s + label_h)), (20, 20, 20))
+    draw = ImageDraw.Draw(sheet)
+    for k, ident in enumerate(order):
+        r, c = divmod(k, cols)
+        x0, y0 = c * len(views) * s, r * (s + label_h)
+        a, g, e = wanted[ident]
+        draw.text((x0 + 3, y0 + 1), f"{AGE_GROUPS[a]} {GENDERS[g]}, {ETHNICITIES[e]}", fill=(230, 230, 230))
+        for j, yaw in enumerate(views):
+            if (ident, yaw) in images:
+                sheet.paste(images[(ident, yaw)], (x0 + j * s, y0 + label_h))
+    buf = io.BytesIO()
+    sheet.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
 
 
 # --- plots ------------------------------------------------------------------------------------
@@ -219,7 +279,13 @@ def _split_table(result: "Finalized", stats: dict) -> str:
     return "\n".join(rows)
 
 
-def card_body(result: "Finalized", settings: Mapping, stats: dict, pretty_name: str) -> str:
+def card_body(result: "Finalized", settings: Mapping, stats: dict, pretty_name: str, lineup: bool = False) -> str:
+    lineup_section = (
+        "## Line-up\n\nThe first identity of each demographic stratum, neutral, in the most frontal "
+        f"and the most turned view (from the frames above):\n\n![Line-up of identities]({LINEUP})\n"
+        if lineup
+        else ""
+    )
     pain = "\n".join(f"| {au.code} | {au.name} | 0-{au.max_intensity} |" for au in PAIN_AUS)
     distract = ", ".join(f"{au.code} ({au.name})" for au in DISTRACTOR_AUS)
     views = ", ".join(f"{float(y):+g}" for y in settings.get("views", []))
@@ -288,6 +354,7 @@ black where there is no displacement. Neutral frames have all-zero heat (black i
 
 ![Demographic counts per split]({DEMOGRAPHICS_PLOT})
 
+{lineup_section}
 ## Licence and limitations
 
 Apache-2.0. The faces are synthetic (no real person is depicted); the built-in face model and
@@ -302,6 +369,9 @@ def write_card(out: Path, result: "Finalized", settings: Mapping, pretty_name: s
     stats = frame_stats(out, frame_files)
     write_atomic(out / PSPI_PLOT, pspi_plot(stats))
     write_atomic(out / DEMOGRAPHICS_PLOT, demographics_plot(stats))
+    lineup = lineup_jpeg(out, [f for files in frame_files.values() for f in files])
+    if lineup is not None:
+        write_atomic(out / LINEUP, lineup)
     features = {c: features_for(c, settings.get("views", (-30.0, 0.0, 30.0))) for c in CONFIGS}
-    text = f"---\n{card_yaml(result, features, pretty_name)}\n---\n{card_body(result, settings, stats, pretty_name)}"
+    text = f"---\n{card_yaml(result, features, pretty_name)}\n---\n{card_body(result, settings, stats, pretty_name, lineup is not None)}"
     write_atomic(out / "README.md", text.encode("utf-8"))

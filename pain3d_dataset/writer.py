@@ -4,6 +4,7 @@ shardable across processes.
     OUT/
       README.md                                  dataset card (YAML: configs, dataset_info)
       pspi_histogram.png, demographics.png       plots embedded in the card
+      lineup.jpg                                 one neutral identity per stratum, in the card
       data/frames/train-00000-of-00002.parquet   one row per frame (default config)
       data/meshes/validation-00000-of-00001.parquet
       data/faces/train-00000-of-00001.parquet    the face model's triangles, once

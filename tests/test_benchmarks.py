@@ -54,6 +54,10 @@ CASES = {
         r"same seed, same frames: (True)",
         r"RESULT: (ok)",
     ]),
+    "compare_faces.py": ([], [
+        rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|",
+        rf"\| Spearman rho, AU4 \| \+{NUMBER} \| \+{NUMBER} \|",
+    ]),
     "table2.py": ([], [
         rf"\| 3DPain RGB \| ViTPain Baseline \| {NUMBER} \|",
         rf"\| 3DPain Heatmaps \| ViTPain Teacher \| {NUMBER} \|",

@@ -134,7 +134,7 @@ def test_layout(ref):
     present = sorted(set(splits), key=["train", "validation", "test"].index)
     expected = [".pain3d/checksums.json", ".pain3d/config.json", ".pain3d/manifest.jsonl", ".pain3d/owner.json", "README.md", "data/faces/train-00000-of-00001.parquet"]
     expected += [f"data/{c}/{s}-00000-of-00001.parquet" for c in ("frames", "meshes") for s in present]
-    expected += ["demographics.png", "pspi_histogram.png"]
+    expected += ["demographics.png", "lineup.jpg", "pspi_histogram.png"]
     assert files == sorted(expected)
     assert [m["identity"] for m in manifest(ref)] == [f"id_{i:05d}" for i in range(IDS)]
     assert [m["split"] for m in manifest(ref)] == splits
@@ -588,3 +588,34 @@ def test_push_refuses(case, ref, tmp_path, capsys, monkeypatch):
     assert FakeApi.calls == []
     if case == "fails verify":
         assert "fails verification" in err and "pain3d verify" in err
+
+
+def test_card_lineup_shows_each_stratums_first_neutral_face(tmp_path, capsys):
+    """lineup.jpg: the first identity of each stratum, frontal and turned, as in the shards."""
+    from PIL import Image
+
+    from generation.pipeline import GenerationConfig, Generator
+    from pain3d_dataset.card import LINEUP_CELL
+
+    out = tmp_path / "ds"
+    generate(out, capsys, "--identities", 6, "--expressions", 1, "--views", 3, "--size", 64, "--quiet", base=[])
+    assert f"![Line-up of identities](lineup.jpg)" in (out / "README.md").read_text()
+    sheet = np.asarray(Image.open(out / "lineup.jpg").convert("RGB"), dtype=np.float64)
+    gen = Generator(GenerationConfig(identities=6, expressions=0, views=(-30.0, 0.0, 30.0), size=64, seed=0))
+    firsts: dict = {}
+    for i, d in enumerate(gen.demographics):
+        firsts.setdefault(d, i)  # 6 identities of a balanced run: 6 different strata
+    assert len(firsts) == 6
+    cell, label = LINEUP_CELL, 14
+    assert sheet.shape == (2 * (cell + label), 4 * 2 * cell, 3)
+    # Each cell is its identity's neutral frame (resized; JPEG): frontal first, then -30 degrees.
+    from generation.demographics import STRATA
+
+    order = sorted(firsts, key=STRATA.index)
+    for k, demo in enumerate(order):
+        frames = gen.identity(firsts[demo]).frames
+        r, c = divmod(k, 4)
+        for j, view in enumerate((1, 2)):  # yaw 0, then +30 (the most turned; ties go to +)
+            want = np.asarray(Image.fromarray(frames[view].image).resize((cell, cell), Image.BILINEAR), dtype=np.float64)
+            got = sheet[r * (cell + label) + label : (r + 1) * (cell + label), (2 * c + j) * cell : (2 * c + j + 1) * cell]
+            assert np.abs(got - want).mean() < 8, (demo, view, np.abs(got - want).mean())

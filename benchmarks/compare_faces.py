@@ -1,0 +1,76 @@
+"""Side-by-side table of two `pain3d check-faces --json` reports (e.g. before and after a change).
+
+    python benchmarks/compare_faces.py before.json after.json [--names before after]
+
+Prints a Markdown table of the issue-12 measures next to their targets. --quick runs the
+comparison on two tiny hand-made reports (no dlib needed), so the script cannot rot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+TARGETS = {
+    "pairs over 0.6": ">= 90 %",
+    "same-stratum pairs over 0.6": ">= 80 %",
+    "median distance": "real people: 0.8-1.0",
+    "pain frames kept": ">= 95 %",
+}
+
+
+def rows(rep: dict) -> dict[str, str]:
+    """The measures of one report as formatted cells."""
+    out = {
+        "pairs over 0.6": f"{rep['distance']['distinct']:.1%}",
+        "same-stratum pairs over 0.6": f"{rep['within_stratum_distinct']:.1%}",
+        "median distance": f"{rep['distance']['median']:.3f}",
+        "5th percentile distance": f"{rep['distance']['p5']:.3f}",
+        "pain frames kept": f"{rep['pain_kept']:.1%}",
+    }
+    for view, rates in rep["detection"].items():
+        out[f"found, {view} (HOG / CNN)"] = f"{rates['HOG']:.1%} / {rates['CNN']:.1%}"
+    for group, rho in rep["au_spearman"].items():
+        out[f"Spearman rho, {group}"] = f"{rho:+.2f}"
+    return out
+
+
+def table(reports: list[dict], names: list[str]) -> str:
+    cells = [rows(r) for r in reports]
+    keys = list(dict.fromkeys(k for c in cells for k in c))
+    lines = ["| measure | " + " | ".join(names) + " | target |", "|---|" + "---|" * len(names) + "---|"]
+    for k in keys:
+        target = TARGETS.get(k, ">= 98 %" if k.startswith("found") else ">= 0.7" if k.startswith("Spearman") else "")
+        lines.append(f"| {k} | " + " | ".join(c.get(k, "") for c in cells) + f" | {target} |")
+    return "\n".join(lines)
+
+
+def _tiny(distinct: float) -> dict:
+    return {
+        "distance": {"distinct": distinct, "median": 0.5, "p5": 0.4, "pairs": 3},
+        "within_stratum_distinct": 0.0,
+        "pain_kept": 1.0,
+        "detection": {"yaw+0": {"HOG": 1.0, "CNN": 1.0}},
+        "au_spearman": {"AU4": 0.5},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("reports", nargs="*", help="check-faces JSON reports")
+    ap.add_argument("--names", nargs="*", default=None, help="column names (default: file names)")
+    ap.add_argument("--quick", action="store_true", help="compare two built-in tiny reports")
+    args = ap.parse_args()
+    if args.quick:
+        reports, names = [_tiny(0.25), _tiny(0.5)], ["a", "b"]
+    else:
+        if not args.reports:
+            ap.error("give two or more check-faces JSON reports, or --quick")
+        reports = [json.loads(Path(p).read_text()) for p in args.reports]
+        names = args.names or [Path(p).stem for p in args.reports]
+    print(table(reports, names))
+
+
+if __name__ == "__main__":
+    main()

@@ -352,6 +352,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from generation.limits import check_finite
 
     check_finite(args.view, "--view", -180, 180)
+    check_finite(args.lineup_yaw, "--lineup-yaw", -180, 180)
     try:
         levels = tuple(int(v) for v in args.levels.split(","))
     except ValueError:

@@ -216,3 +216,9 @@ def test_preview_lineup_one_identity_per_stratum(tmp_path, capsys):
     np.testing.assert_array_equal(img[16 : 16 + 48, 48:96], first[1].image)
     cells = [img[16 + r * 64 : 16 + r * 64 + 48, c * 96 : c * 96 + 48] for r in range(6) for c in range(4)]
     assert len({cell.tobytes() for cell in cells}) == 24  # 24 different faces
+
+
+def test_preview_lineup_rejects_a_bad_yaw(tmp_path, capsys):
+    code, _, err = run(["preview", "--lineup", "--lineup-yaw", "nan", "--size", 48, "--out", tmp_path / "l.png"], capsys)
+    assert code == 2 and "--lineup-yaw" in err and "Traceback" not in err
+    assert not (tmp_path / "l.png").exists()

@@ -5,8 +5,10 @@ horizontal cross-sections, closed by a pole at the crown and a cap under the nec
 with smooth analytic features (brow ridge, eye sockets, nose, cheekbones, lips, jaw, chin,
 ears). Each eye is a separate closed eyeball plus two closed eyelid shells that rotate about
 the eyeball centre, so the rig can close the eyes without lids passing through the eyeballs.
-Identity is a vector of ``N_SHAPE`` parameters in standard-deviation units; age and gender
-shift their means (e.g. older faces get deeper nasolabial folds, thinner lips, jowls).
+Identity is a vector of ``N_SHAPE`` values in standard-deviation units: one per feature
+parameter, then one per correlated whole-face mode. Age, gender and population shift the
+means (e.g. older faces get deeper nasolabial folds, thinner lips, jowls). Rows of the skin
+grid are placed per identity, densest at its own lip line.
 """
 
 from __future__ import annotations
@@ -333,7 +335,7 @@ class BuiltinHead:
             Z = np.where(fw > 0.5, smin(Z, bowl, 2.5), Z)
         # Ears: bumps outwards on the sides.
         X = X + self._ears(Y, Z, sp[None, :], p)
-        # Hair/scalp volume is added by the appearance, not here.
+        # Hair volume is added per identity by generation.hair, not here.
         verts = np.stack([X, Y, Z], axis=-1).reshape(-1, 3)
         top = np.array([[0.0, y_top, row_cz[0]]])
         bottom = np.array([[0.0, face_y[-1], row_cz[-1]]])

@@ -91,3 +91,16 @@ def skin_mask(model: FaceModel) -> np.ndarray:
         if name.endswith("eyeball"):
             rigid[idx] = True
     return ~rigid
+
+
+def vermilion_heights(landmarks: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(upper, lower) mm from the lip line to the upper and lower vermilion borders.
+
+    Twice the height of the lips' most protruding midline points (``upper_lip``, ``lower_lip``)
+    when the model gives them, else typical adult values. The one place the rig, the lip paint
+    and the beard's lip gap take the lips' extent from.
+    """
+    mouth = float(landmarks["mouth_center"][1])
+    upper = 2.0 * (float(landmarks["upper_lip"][1]) - mouth) if "upper_lip" in landmarks else 7.0
+    lower = 2.0 * (mouth - float(landmarks["lower_lip"][1])) if "lower_lip" in landmarks else 9.0
+    return upper, lower

@@ -105,6 +105,11 @@ def au_movement(neutral: FaceMeasures, pain: FaceMeasures) -> dict[str, float]:
     }
 
 
+def largest(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The box (left, top, right, bottom) of largest area."""
+    return max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+
+
 class FaceChecker:
     """dlib's detectors, landmark tracker and (optionally) face recognizer on RGB images.
 
@@ -160,7 +165,7 @@ class FaceChecker:
             boxes = self.detect(rgb)
             if not boxes:
                 return None
-            box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+            box = largest(boxes)
         return measures_from_landmarks(self.landmarks(rgb, box), box)
 
 
@@ -257,7 +262,7 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         boxes = hog or cnn
         if not boxes:
             continue
-        box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        box = largest(boxes)
         m = measures_from_landmarks(checker.landmarks(rec.image, box), box)
         desc = checker.descriptor(rec.image, box)
         if rec.expression == 0:

@@ -15,6 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from .curves import smoothstep
+from .face_model import vermilion_heights
 from .mesh import vertex_normals
 
 # Scalp styles: (volume on the crown mm, volume at the sides mm, long, fringe, frizz/curl mm).
@@ -152,8 +153,8 @@ def _facial_cover(x, y, z, landmarks, eye_y, hair: HairStyle) -> np.ndarray:
     nose_y = landmarks["nose_tip"][1] - eye_y
     half = 0.5 * abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0])
     chin_y = landmarks["chin"][1] - eye_y
-    lip_top = mouth_y + (2.0 * (landmarks["upper_lip"][1] - landmarks["mouth_center"][1]) if "upper_lip" in landmarks else 7.0)
-    lip_bottom = mouth_y - (2.0 * (landmarks["mouth_center"][1] - landmarks["lower_lip"][1]) if "lower_lip" in landmarks else 9.0)
+    up_h, lo_h = vermilion_heights(landmarks)
+    lip_top, lip_bottom = mouth_y + up_h, mouth_y - lo_h
     front = smoothstep(landmarks["nose_tip"][2] - 80, landmarks["nose_tip"][2] - 60, z)
     lips = smoothstep(lip_top + 1.5, lip_top - 0.5, y) * smoothstep(lip_bottom - 1.5, lip_bottom + 0.5, y) * smoothstep(half + 3, half, ax)
     # Moustache: a band above the upper lip whose ends turn down past the lip corners.

@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from .curves import smoothstep, wendland
-from .face_model import FaceModel, skin_mask
+from .face_model import FaceModel, skin_mask, vermilion_heights
 from .facs import validate_aus
 
 
@@ -131,9 +131,7 @@ class BoundRig:
         mouth_y = lm["mouth_center"][1]
         self._mouth_y = mouth_y
         self._mouth_half = 0.5 * abs(lm["mouth_left"][0] - lm["mouth_right"][0])
-        # Upper vermilion border: twice the lip's peak height above the lip line, if known.
-        peak = lm.get("upper_lip")
-        self._lip_top = mouth_y + (2.0 * (peak[1] - mouth_y) if peak is not None else 7.0)
+        self._lip_top = mouth_y + vermilion_heights(lm)[0]  # upper vermilion border
         # Cache one displacement field per AU at full intensity.
         self._fields = {au: self._field(movers) for au, movers in AU_MOVERS.items() if movers}
         self._jaw_w = self._jaw_weights()

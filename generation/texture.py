@@ -13,6 +13,7 @@ import numpy as np
 
 from .curves import smoothstep
 from .demographics import Demographics
+from .face_model import vermilion_heights
 from .hair import HairLayer, HairStyle, sample_hair
 from .mesh import Mesh, vertex_normals
 
@@ -165,8 +166,7 @@ def vertex_albedo(
     # tapering to the corners; a darker rim along the border and a dark line where they meet.
     my = mouth[1] - eye_y
     mw = abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0]) / 2 + 1.5
-    up_h = 2.0 * (landmarks["upper_lip"][1] - mouth[1]) if "upper_lip" in landmarks else 7.0
-    lo_h = 2.0 * (mouth[1] - landmarks["lower_lip"][1]) if "lower_lip" in landmarks else 9.0
+    up_h, lo_h = vermilion_heights(landmarks)
     taper = np.sqrt(np.clip(1 - (ax / mw) ** 2, 0, 1))
     bow = 1.2 * np.exp(-(((ax - 5.5) / 3.5) ** 2)) - 0.9 * np.exp(-((x / 2.5) ** 2))
     top = my + (up_h + bow) * taper

@@ -30,6 +30,7 @@ from vitpain_hf import (  # noqa: E402
     make_image_processor,
 )
 from vitpain_hf import losses  # noqa: E402
+from pain3d_dataset.features import PSPI_NAMES  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE, PATCH, HIDDEN = 32, 8, 32
@@ -82,7 +83,8 @@ def test_config_defaults_and_presets():
     assert (cfg.modality, cfg.use_au_query, cfg.use_reference, cfg.use_lora) == ("rgb", True, False, False)
     assert cfg.distill_temperature == 4.0
     assert {k: getattr(cfg, k) for k in LAMBDA_DEFAULTS} == LAMBDA_DEFAULTS
-    assert cfg.id2label[16] == "PSPI_16"
+    assert cfg.id2label[16] == "16" and cfg.label2id["7"] == 7
+    assert [cfg.id2label[i] for i in range(17)] == PSPI_NAMES  # the dataset's ClassLabel names
 
     large = ViTPainConfig.from_preset("large")  # the paper's: ViT-L/16 at 224 -> N=196, D=1024
     assert (large.num_patches, large.hidden_size, large.backbone_config.num_hidden_layers) == (196, 1024, 24)

@@ -1,10 +1,10 @@
-"""Assertions shared by the CLI and writer tests."""
+"""Assertions and fixtures' builders shared by the CLI, writer and model tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from generation.cli import main
+from pain3d.cli import main
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
@@ -39,3 +39,22 @@ def assert_one_error_line(err: str) -> None:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
     assert lines[0].startswith("pain3d: error: "), err
+
+
+def tiny_vitpain(path: Path, seed: int = 0, **config) -> Path:
+    """A saved random ViTPainModel (32x32 input, hidden 32, 2 layers; the class the trainer saves) with its
+    image processor; its PSPI logits are spread (last layer x50) so the classes' scores differ clearly."""
+    import torch
+    from transformers import ViTConfig
+
+    from vitpain_hf import ViTPainConfig, ViTPainModel, make_image_processor
+
+    backbone = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                         image_size=32, patch_size=8)
+    torch.manual_seed(seed)
+    model = ViTPainModel(ViTPainConfig(backbone_config=backbone, **config))
+    with torch.no_grad():
+        model.pspi_head[-1].weight.mul_(50)
+    model.save_pretrained(path)
+    make_image_processor(model.config).save_pretrained(path)
+    return path

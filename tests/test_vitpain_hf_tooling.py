@@ -20,13 +20,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
-from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, ViTConfig, pipeline  # noqa: E402
+from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline  # noqa: E402
 
 from vitpain_hf import (  # noqa: E402
     NoFaceError,
-    ViTPainConfig,
     ViTPainForImageClassification,
     ViTPainImageProcessor,
     ViTPainModel,
@@ -34,26 +32,11 @@ from vitpain_hf import (  # noqa: E402
 )
 from vitpain_hf.face_crop import FaceCropper  # noqa: E402
 
+from helpers import tiny_vitpain  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "spaces" / "examples"
 IMAGE, C, A = 32, 17, 6
-
-
-def tiny_config(**kwargs) -> ViTPainConfig:
-    backbone = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                         image_size=IMAGE, patch_size=8)
-    return ViTPainConfig(backbone_config=backbone, **kwargs)
-
-
-def tiny_folder(path: Path, seed: int = 0, **kwargs) -> Path:
-    """A saved ViTPainModel (the class the trainer saves) with its image processor."""
-    torch.manual_seed(seed)
-    model = ViTPainModel(tiny_config(**kwargs))
-    with torch.no_grad():  # spread the logits so the classes' scores differ clearly
-        model.pspi_head[-1].weight.mul_(50)
-    model.save_pretrained(path)
-    make_image_processor(model.config).save_pretrained(path)
-    return path
 
 
 def random_images(n: int, seed: int = 0, size: int = 40) -> list[Image.Image]:
@@ -71,7 +54,7 @@ def probabilities(model: ViTPainModel, images: list[Image.Image]) -> torch.Tenso
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
-    return tiny_folder(tmp_path_factory.mktemp("vitpain") / "model")
+    return tiny_vitpain(tmp_path_factory.mktemp("vitpain") / "model")
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +230,7 @@ def test_predict_takes_one_image_or_many(folder):
 
 
 def test_face_crop_models_crop_in_predict_processor_and_pipeline(tmp_path):
-    folder = tiny_folder(tmp_path / "cropped", face_crop=True)
+    folder = tiny_vitpain(tmp_path / "cropped", face_crop=True)
     model = AutoModel.from_pretrained(folder)
     processor = AutoImageProcessor.from_pretrained(folder)
     assert model.config.face_crop and processor.face_crop

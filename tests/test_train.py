@@ -115,15 +115,18 @@ def test_lr_factor_warms_up_linearly_then_follows_the_cosine_over_the_remaining_
 
 
 def test_help_shows_the_defaults(capsys):
+    import re
+
     with pytest.raises(SystemExit):
         train.parse_args(["--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    for flag, default in (("--epochs EPOCHS", "100"), ("--freeze-epochs FREEZE_EPOCHS", "5"),
-                          ("--lr-backbone LR_BACKBONE", "5e-06"), ("--batch-size BATCH_SIZE", "32"),
-                          ("--lora-r LORA_R", "8")):
-        after = text.split(flag, 1)[1].split(" --", 1)[0]
-        assert f"(default: {default})" in after, (flag, after)
-    assert "--reference" in text and "--lora " in text and "--allow-changed-settings" in text
+    options = capsys.readouterr().out.split("\noptions:\n", 1)[1]
+    # one block per option: its line, then the indented continuation lines of its help
+    blocks = {m.group(1): " ".join(m.group(0).split()) for m in re.finditer(r"^  (--[\w-]+)[^\n]*(?:\n {8,}[^\n]*)*", options, re.M)}
+    for flag, default in (("--epochs", "100"), ("--freeze-epochs", "5"), ("--lr-backbone", "5e-06"),
+                          ("--batch-size", "32"), ("--lora-r", "8"), ("--modality", "rgb")):
+        assert blocks[flag].endswith(f"(default: {default})"), blocks[flag]
+    assert {"--reference", "--lora", "--allow-changed-settings", "--resume"} <= set(blocks)
+    assert "default" not in blocks["--resume"]  # flags that are off say nothing
 
 
 def test_warns_when_the_backbone_never_trains(tmp_path, capsys):

@@ -12,9 +12,6 @@ for _variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"
     os.environ.setdefault(_variable, "1")  # nothing here may reach the Hub
 
 import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import textwrap  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -32,10 +29,9 @@ from vitpain_hf import (  # noqa: E402
 )
 from vitpain_hf.face_crop import FaceCropper  # noqa: E402
 
-from helpers import tiny_vitpain  # noqa: E402
+from helpers import run_without_vitpain_hf, tiny_vitpain  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO_ROOT / "spaces" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "spaces" / "examples"
 IMAGE, C, A = 32, 17, 6
 
 
@@ -111,32 +107,15 @@ def test_pipeline_with_remote_code_where_the_package_is_not_installed(folder, tm
     image = random_images(1, seed=5)[0]
     image.save(tmp_path / "face.png")
     expected = probabilities(AutoModel.from_pretrained(folder), [image])[0]
-    script = textwrap.dedent(
-        f"""
-        import json, sys
-
-        class _Block:  # the package is installed (editable) in this venv: hide it
-            @staticmethod
-            def find_spec(name, path=None, target=None):
-                if name == "vitpain_hf" or name.startswith("vitpain_hf."):
-                    raise ModuleNotFoundError(name)
-                return None
-
-        sys.meta_path.insert(0, _Block)
-        sys.path = [p for p in sys.path if p not in ("", {str(REPO_ROOT)!r})]
+    result = run_without_vitpain_hf(f"""
+        import json
         from transformers import pipeline
 
         pipe = pipeline("image-classification", model={str(folder)!r}, trust_remote_code=True)
         assert type(pipe.model).__module__.startswith("transformers_modules"), type(pipe.model).__module__
         assert type(pipe.image_processor).__name__ == "ViTPainImageProcessor"
-        assert not any(m.startswith("vitpain_hf") for m in sys.modules)
         print("ANSWER", json.dumps(pipe({str(tmp_path / "face.png")!r}, top_k=17)))
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120, stdin=subprocess.DEVNULL)
+        """, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "custom code" not in result.stdout + result.stderr  # no trust prompt
     answer = json.loads(result.stdout.split("ANSWER", 1)[1])

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
 import math
 import shutil
@@ -34,7 +33,6 @@ import sys
 import time
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
@@ -42,10 +40,9 @@ from accelerate.utils import is_tensorboard_available, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .model_card import RunFacts, write_model_card
+from .resume import guard_resume
 from .training_curves import plot_training_curves
-
-if TYPE_CHECKING:  # pragma: no cover
-    from pain3d_dataset.identity import DatasetIdentity
 
 MIN_LR_RATIO = 0.01  # cosine annealing ends at 1% of the initial learning rates
 THRESHOLDS = (2, 3)  # PSPI thresholds of the binary pain metrics
@@ -303,16 +300,6 @@ def checkpoints(ckpt_dir: Path) -> list[Path]:
     return sorted(ckpt_dir.glob("epoch_*[0-9]"), key=lambda p: int(p.name.split("_")[1]))
 
 
-@dataclass
-class RunFacts:
-    """What the run actually used (as opposed to what was asked), for the model card."""
-
-    processes: int
-    mixed_precision: str  # the accelerator's: no, fp16 or bf16
-    dataset: DatasetIdentity
-    resumes: list[dict]  # OUT/resumes.json: resumes that went on despite changed settings
-
-
 def save_best(out: Path, model, processor, cfg: TrainConfig, epoch: int, metrics: dict[str, dict], facts: RunFacts) -> None:
     """OUT/best (model, image processor, model card) and OUT/all_results.json for the best epoch so far."""
     model.save_pretrained(out / "best")
@@ -329,144 +316,6 @@ def start_metrics_csv(path: Path, columns: list[str], resume: bool, next_epoch: 
         writer = csv.DictWriter(fh, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(r for r in kept if int(r["epoch"]) < next_epoch)
-
-
-def write_model_card(path: Path, cfg: TrainConfig, model_config, epoch: int, metrics: dict[str, dict],
-                     facts: RunFacts) -> None:
-    """README.md with model-index metrics ({split: {metric: value}}) and how the model was trained."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-    name = f"vitpain-{cfg.preset}-{cfg.modality}" + ("-distilled" if cfg.teacher else "")
-    card_metrics = {"macro_auroc": "Macro AUROC", "accuracy": "Accuracy", "accuracy_within_1": "Accuracy (±1)",
-                    "accuracy_within_2": "Accuracy (±2)", "mae": "MAE of expected PSPI"}
-    data = facts.dataset
-    results = [
-        EvalResult(task_type="image-classification", task_name="PSPI classification (0-16)",
-                   dataset_type=data.type, dataset_name=data.name, dataset_config=cfg.dataset_config,
-                   dataset_split=split, dataset_revision=data.revision, metric_type=key, metric_name=label,
-                   metric_value=round(values[key], 4))
-        for split, values in metrics.items() for key, label in card_metrics.items()
-        if key in values and not math.isnan(values[key])
-    ]
-    card_data = ModelCardData(model_name=name, library_name="transformers", pipeline_tag="image-classification",
-                              tags=["vitpain", "pain-assessment", "pspi", "facial-action-units"], eval_results=results)
-    rows = "\n".join(
-        f"| {split} | " + " | ".join(f"{values.get(k, float('nan')):.4f}" for k in card_metrics) + " |"
-        for split, values in metrics.items()
-    )
-    variant = ", ".join(v for v, on in (("reference-based (neutral frame as second input)", cfg.reference),
-                                         (f"LoRA r={cfg.lora_r} alpha={cfg.lora_alpha} on q/v", cfg.lora)) if on)
-    settings = {
-        "dataset": data.describe() + (f", config `{cfg.dataset_config}`" if cfg.dataset_config else ""),
-        "input modality": cfg.modality + (" (face crops)" if cfg.face_crop else ""),
-        "preset": f"{cfg.preset}, {model_config.image_size[0]}px", "variant": variant or "plain",
-        "AU query tokens": not cfg.no_au_query, "teacher (distillation, eq. 15)": cfg.teacher or "none",
-        "pretrained backbone": cfg.pretrained_backbone or "none (random init)",
-        "epochs": f"{cfg.epochs} (backbone frozen for {cfg.freeze_epochs}); best epoch {epoch}",
-        "optimizer": f"AdamW, lr backbone {cfg.lr_backbone:g} / heads {cfg.lr_head:g}, "
-                     f"{f'{cfg.warmup_epochs:g} warm-up epochs, ' if cfg.warmup_epochs else ''}cosine to 1%, "
-                     f"weight decay {cfg.weight_decay:g}",
-        "augmentation": "random crops and mirroring" if cfg.augment else "none",
-        "batch size": f"{cfg.batch_size} per process x {facts.processes} process(es)",
-        "mixed precision": facts.mixed_precision, "seed": cfg.seed,
-    }
-    for r in facts.resumes:
-        changes = ", ".join(f"{k} {was} -> {now}" for k, (was, now) in r["changed"].items())
-        settings[f"resumed at epoch {r['epoch']}"] = f"with changed settings ({changes}), --allow-changed-settings"
-    body = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
-    text = f"""---
-{card_data.to_yaml()}
----
-
-# {name}
-
-ViTPain (paper "Pain in 3D", section 4): PSPI classification (17 classes, scores 0-16) and AU intensity
-regression from one face image, trained with `python -m vitpain_hf.train`.
-
-## Results
-
-| split | {" | ".join(card_metrics.values())} |
-|---|{"---|" * len(card_metrics)}
-{rows}
-
-## Training
-
-| setting | value |
-|---|---|
-{body}
-
-## Use
-
-```python
-from transformers import pipeline
-
-classifier = pipeline("image-classification", model="path/to/this/folder", trust_remote_code=True)
-print(classifier("face.png"))  # [{{'label': '7', 'score': ...}}, ...]: PSPI levels, most likely first
-```
-
-or, for the expected PSPI, the AU intensities and the face box
-(`pain3d assess face.png --model path/to/this/folder` from the command line):
-
-```python
-import vitpain_hf  # registers the model; or pass trust_remote_code=True without the package
-from transformers import AutoModel
-
-model = AutoModel.from_pretrained("path/to/this/folder")
-print(model.predict("face.png")["expected_pspi"])
-```
-""" + ("""
-The model was trained on face crops: its image processor and `predict` find the largest face (dlib's HOG
-detector, `pip install dlib-bin`) and crop it the same way; an image without a face is refused.
-""" if cfg.face_crop else "")
-    ModelCard(text).save(path / "README.md")
-
-
-RESUME_FREE = ("resume", "allow_changed_settings", "keep_checkpoints", "num_workers", "output_dir")
-
-
-def checkpoint_processes(checkpoint: Path) -> int:
-    """Processes that wrote an accelerate checkpoint: one random_states_K.pkl each."""
-    return max(1, len(list(checkpoint.glob("random_states_*.pkl"))))
-
-
-def resume_changes(saved: dict | None, cfg: TrainConfig, saved_processes: int, processes: int) -> dict[str, tuple]:
-    """{setting: (then, now)} between the checkpointed run and this one; `processes` for the world size."""
-    now = asdict(cfg)
-    defaults = {f.name: f.default for f in fields(TrainConfig)}  # settings added since the run was started
-    changes = {}
-    if saved is None:
-        changes["train_config.json"] = ("missing", "present")
-    else:
-        for key, value in now.items():
-            then = saved.get(key, defaults[key])
-            if key not in RESUME_FREE and then != value:
-                changes[key] = (then, value)
-    if saved_processes != processes:
-        changes["processes"] = (saved_processes, processes)
-    return changes
-
-
-def guard_resume(cfg: TrainConfig, out: Path, checkpoint: Path, processes: int) -> list[dict]:
-    """Refuses (exit 2, one line) to resume `checkpoint` with other settings or another number of processes,
-    unless --allow-changed-settings; then returns OUT/resumes.json's records with this resume appended."""
-    try:
-        saved = json.loads((out / "train_config.json").read_text())
-    except (OSError, ValueError):
-        saved = None
-    changes = resume_changes(saved, cfg, checkpoint_processes(checkpoint), processes)
-    log = out / "resumes.json"
-    records = json.loads(log.read_text()) if log.exists() else []
-    if not changes:
-        return records
-    named = ", ".join(f"{'--' + k.replace('_', '-') if k in asdict(cfg) else k} {then} (now {now})"
-                      for k, (then, now) in changes.items())
-    if not cfg.allow_changed_settings:
-        print(f"vitpain_hf.train: error: {checkpoint} was made with other settings: {named}; resume with the same "
-              f"settings, or pass --allow-changed-settings to continue anyway (recorded in {log})", file=sys.stderr)
-        raise SystemExit(2)
-    print(f"vitpain_hf.train: warning: resuming with changed settings: {named} (recorded in {log})", file=sys.stderr)
-    return records + [{"epoch": int(checkpoint.name.split("_")[1]) + 1, "changed": changes,
-                       "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}]
 
 
 def has_unused_parameters(cfg: TrainConfig, next_epoch: int) -> bool:

@@ -57,7 +57,7 @@ def write_model_card(path: Path, cfg: TrainConfig, model_config, epoch: int, met
         "pretrained backbone": cfg.pretrained_backbone or "none (random init)",
         "epochs": f"{cfg.epochs} (backbone frozen for {cfg.freeze_epochs}); best epoch {epoch}",
         "optimizer": f"AdamW, lr backbone {cfg.lr_backbone:g} / heads {cfg.lr_head:g}, "
-                     f"{f'{cfg.warmup_epochs:g} warm-up epochs, ' if cfg.warmup_epochs else ''}cosine to 1%, "
+                     f"{f'warm-up {cfg.warmup_epochs:g} epoch(s), ' if cfg.warmup_epochs else ''}cosine to 1%, "
                      f"weight decay {cfg.weight_decay:g}",
         "augmentation": "random crops and mirroring" if cfg.augment else "none",
         "batch size": f"{cfg.batch_size} per process x {facts.processes} process(es)",

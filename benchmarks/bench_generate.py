@@ -204,7 +204,7 @@ def bench_breakdown(identities: int, size: int, out: Path) -> dict[str, float]:
     finally:
         pipeline.MeshRenderer, pipeline.heatmap_from_maps = real_renderer, real_heatmap
     t0 = time.perf_counter()
-    writer.finalize(gen.template.faces)
+    writer.finalize(gen.template.faces, parts=gen.parts)
     t["finish"] = time.perf_counter() - t0
     return t
 

@@ -125,18 +125,20 @@ def _make_identity(index: int):
 
     gen = _WORKER["gen"]
     res = gen.identity(index)
-    return res.name, identity_files(res, gen.config.heatmap_scale_mm)
+    return res.name, identity_files(res, gen.config.heatmap_scale_mm, gen.config.meshes, gen.config.face_model)
 
 
 MAX_WORKERS = 256
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from generation.pipeline import Generator
 
     from generation.diffusion import diffusion_from_args
 
-    config = _config(args, args.expressions)
+    config = replace(_config(args, args.expressions), meshes=_mesh_storage(args))
     from generation.limits import check_shard_mb
 
     check_shard_mb(args.max_shard_mb)
@@ -153,8 +155,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return _generate_hub(args, config, gen)
 
 
+def _mesh_storage(args: argparse.Namespace) -> str:
+    """--meshes, defaulting by format: vertex arrays in the Hub layout, none in folders."""
+    if args.meshes is None:
+        return "vertices" if args.format == "hub" else "none"
+    if args.format == "folder" and args.meshes == "vertices":
+        raise CLIError("--meshes vertices is for --format hub; with --format folder use --meshes glb (one file per mesh) or none")
+    return args.meshes
+
+
 def _generate_folder(args: argparse.Namespace, config, gen) -> int:
-    from generation.layout import prepare_output, write_identity
+    from generation.layout import prepare_output, write_identity, write_metadata
     from generation.pipeline import identity_name
 
     out = Path(args.out)
@@ -176,7 +187,7 @@ def _generate_folder(args: argparse.Namespace, config, gen) -> int:
             write_identity(out, name, files)
             bar.update()
     bar.close()
-    n_frames = config.identities * (config.expressions + 1) * len(config.views)
+    n_frames = write_metadata(out, config)
     if not args.quiet:
         print(f"wrote {config.identities} identities ({n_frames} frames) to {out}")
     return 0
@@ -300,7 +311,7 @@ def _generate_hub(args: argparse.Namespace, config, gen) -> int:
             result = None
             if ranks.rank == 0:
                 # the workers also write the shards, one shard per job
-                result = writer.finalize(gen.template.faces, map_fn=pool.imap if pool is not None else map)
+                result = writer.finalize(gen.template.faces, map_fn=pool.imap if pool is not None else map, parts=gen.parts)
             if pool is not None:
                 # let the workers exit on their own (not terminate()), so what they hold is
                 # released: tqdm's multiprocessing lock would otherwise be reported as leaked
@@ -414,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hub: Parquet shards + dataset card, loadable with datasets.load_dataset(OUT); "
                         "folder: images + one JSON per frame (default %(default)s)")
     g.add_argument("--max-shard-mb", type=float, default=256.0, help="largest Parquet shard, in MB, for --format hub (default %(default)s)")
+    g.add_argument("--meshes", choices=("none", "vertices", "glb"), default=None,
+                   help="what to store of each identity's meshes: none; vertices (the meshes config's vertex and albedo "
+                        "arrays, --format hub); glb (one GLB per mesh: albedo, named parts, labels) "
+                        "(default: vertices for hub, none for folder)")
     g.add_argument("--workers", type=_positive_int, default=1, help="processes to use within this process (default %(default)s)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing pain3d output folder")
     g.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")

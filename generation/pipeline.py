@@ -28,11 +28,13 @@ from .hair import hair_layer
 from .limits import check_counts, check_finite, check_seed
 from .heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, vertex_displacement
 from .mesh import Mesh
+from .mesh_asset import parts_from_components, texture_albedo
 from .render import Lights, MeshRenderer, PerspectiveCamera, default_views
 from .rig import AURig
 from .texture import Appearance, background, sample_appearance, vertex_albedo
 
 FACE_MODELS = ("builtin", "flame")
+MESH_STORAGE = ("none", "vertices", "glb")  # none: no meshes; vertices: arrays; glb: one GLB per mesh
 YAW_LIMIT = 180.0  # degrees, camera yaw
 PITCH_LIMIT = 89.0  # degrees, camera pitch (90 looks straight down the up axis)
 
@@ -57,6 +59,7 @@ class GenerationConfig:
     ssaa: int = 1
     camera_distance: float = 650.0
     fov_deg: float = 22.0
+    meshes: str = "vertices"  # what the dataset stores of the meshes: none, vertices or glb
 
     def __post_init__(self) -> None:
         for name in ("identities", "expressions", "size", "ssaa"):
@@ -82,6 +85,8 @@ class GenerationConfig:
         if self.fixed_aus is not None:
             object.__setattr__(self, "fixed_aus", validate_aus(self.fixed_aus))
         check_finite(self.heatmap_scale_mm, "heatmap scale (mm)", 1e-6, 1e6)
+        if self.meshes not in MESH_STORAGE:
+            raise ValueError(f"--meshes must be one of {', '.join(MESH_STORAGE)}, got {self.meshes!r}")
 
     @staticmethod
     def view_yaws(n: int) -> tuple[float, ...]:
@@ -115,13 +120,22 @@ class Frame:
 
 @dataclass
 class IdentityResult:
-    """All frames of one identity, plus its meshes (for the dataset's meshes config)."""
+    """All frames of one identity, plus its meshes (for the dataset's meshes config).
+
+    albedo: (V, 3) float32 in [0, 1], the colour of each vertex (sampled from the texture when
+    an appearance backend made one); uvs (V, 2) + texture (Th, Tw, 3) uint8: that texture, or
+    None; parts: the face model's separately closed shells (head, eyeballs, eyelids).
+    """
 
     index: int
     name: str
     frames: list[Frame]
     meshes: list[np.ndarray]  # per expression, (V, 3) float32
     faces: np.ndarray
+    albedo: np.ndarray | None = None
+    uvs: np.ndarray | None = None
+    texture: np.ndarray | None = None
+    parts: tuple = ()
 
 
 @dataclass
@@ -236,6 +250,7 @@ class Generator:
         self.model = model if model is not None else build_face_model(config)
         self.template: Mesh = self.model.template()
         self.rig = AURig(self.model)
+        self.parts = parts_from_components(self.template.components, len(self.template.vertices))
         self.demographics = balanced_demographics(config.identities, config.seed, config.weights)
         lo, hi = config.pspi_range
         n_pain = config.identities * config.expressions
@@ -325,4 +340,8 @@ class Generator:
                         extras=dict(extras),
                     )
                 )
-        return IdentityResult(index, name, frames, meshes, self.template.faces)
+        albedo, uvs, texture = person.colors, None, None
+        if "texture" in shading:
+            uvs, texture = shading["uvs"], np.asarray(shading["texture"])
+            albedo = texture_albedo(uvs, texture).astype(np.float32) / 255.0
+        return IdentityResult(index, name, frames, meshes, self.template.faces, albedo, uvs, texture, self.parts)

@@ -252,10 +252,17 @@ FIELDS = """\
 | `heatmap_scale_mm` | float32 | millimetres of displacement that map to heat 1.0 |
 | `seed` | int64 | the generation seed |
 
-`meshes` config: `identity`, `expression`, `face_model`, `vertices` (Array2D float32, V x 3,
-millimetres; expression 0 is the neutral mesh, so neutral/pain pairs share vertex order),
-`aus`, `distractor_aus`, `pspi`. `faces` config (split `train` only): `face_model` and its
-`faces` (Array2D int32, F x 3 triangle vertex indices), stored once for all meshes.
+`meshes` config (absent with `--meshes none`): `identity`, `expression`, `face_model`, then
+either `vertices` (Array2D float32, V x 3, millimetres; expression 0 is the neutral mesh, so
+neutral/pain pairs share vertex order) and `albedo` (Array2D uint8, V x 3, the skin, eye and
+hair colour of each vertex), or with `--meshes glb` the mesh as a `glb` file (binary: albedo
+or UV texture, the parts as named nodes, the labels in the scene's extras); then `aus`,
+`distractor_aus`, `pspi`. `faces` config (split `train` only): `face_model`, its `faces`
+(Array2D int32, F x 3 triangle vertex indices) and `parts` (name, start, stop: the vertex
+ranges of the head, eyeballs and eyelids, each a closed shell), stored once for all meshes.
+`pain3d_dataset.meshes.to_scene(row, faces)` turns a `meshes` row into a `trimesh.Scene`
+(`to_trimesh`: one `trimesh.Trimesh`); `pain3d export-meshes DIR --out MESHES --format glb`
+writes them as files.
 """
 
 
@@ -372,6 +379,7 @@ def write_card(out: Path, result: "Finalized", settings: Mapping, pretty_name: s
     lineup = lineup_jpeg(out, [f for files in frame_files.values() for f in files])
     if lineup is not None:
         write_atomic(out / LINEUP, lineup)
-    features = {c: features_for(c, settings.get("views", (-30.0, 0.0, 30.0))) for c in CONFIGS}
+    views, meshes = settings.get("views", (-30.0, 0.0, 30.0)), settings.get("meshes", "vertices")
+    features = {c: features_for(c, views, meshes=meshes) for c in CONFIGS if result.rows(c)}
     text = f"---\n{card_yaml(result, features, pretty_name)}\n---\n{card_body(result, settings, stats, pretty_name, lineup is not None)}"
     write_atomic(out / "README.md", text.encode("utf-8"))

@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   pain3d generate --out one --identities 1 --expressions 1 --au "AU4=3,AU6=2,AU43=1"
   pain3d generate --out flame --face-model flame --flame-path generic_model.pkl
   pain3d preview --out contact_sheet.png --identities 4
+  pain3d export-meshes 3dpain --out 3dpain-meshes --format glb --identities id_00000
 """
 
 
@@ -409,6 +410,33 @@ def cmd_check_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_meshes(args: argparse.Namespace) -> int:
+    _require(("trimesh", "pyarrow"), "pain3d export-meshes")
+    from pain3d_dataset.meshes import export_meshes
+
+    summary = export_meshes(args.dir, args.out, args.format, args.identities, args.expressions,
+                            overwrite=args.overwrite, progress=not args.quiet)
+    if not args.quiet:
+        print(summary)
+    return 0
+
+
+def _add_export_meshes(sub) -> None:
+    e = sub.add_parser("export-meshes", help="write a dataset's meshes as GLB, OBJ or PLY files (albedo, named parts, labels)",
+                       description="One file per identity and expression of a generated or imported dataset (Hub layout "
+                                   "with a meshes config, or a --format folder --meshes glb folder), in OUT/meshes/IDENTITY/. "
+                                   "Each carries the albedo (vertex colours or UV texture), the head, eyeballs and eyelids "
+                                   "as named parts, and the labels (identity, expression, AUs, PSPI).")
+    e.add_argument("dir", help="dataset folder (written by pain3d generate or import-3dpain)")
+    e.add_argument("--out", required=True, help="output folder (new, empty, or an earlier export with --overwrite)")
+    e.add_argument("--format", choices=("glb", "obj", "ply"), default="glb", help="file format (default %(default)s)")
+    e.add_argument("--identities", default=None, help="comma-separated identities, e.g. id_00000,id_00004 (default: all)")
+    e.add_argument("--expressions", default=None, help="comma-separated expressions, 0 = neutral (default: all)")
+    e.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_export_meshes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pain3d",
@@ -472,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pain3d_dataset.importers import register_cli
 
     register_cli(sub)
+    _add_export_meshes(sub)
     return parser
 
 

@@ -266,16 +266,20 @@ def _read_obj(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.
     return v[:, :3].astype(np.float32), faces, colors, uvs
 
 
-def read_asset(path: str | Path) -> HeadAsset:
-    """A file written by ``export_asset`` (GLB, OBJ or PLY) back as a ``HeadAsset``: vertices in
-    the original order, colours, texture, parts and labels (GLB and PLY loaded with trimesh)."""
+def read_asset(path: str | Path | bytes, fmt: str | None = None) -> HeadAsset:
+    """A file written by ``export_asset`` (GLB, OBJ or PLY; a path, or bytes with ``fmt``) back
+    as a ``HeadAsset``: vertices in the original order, colours, texture, parts and labels (GLB
+    and PLY loaded with trimesh). A textured OBJ or PLY needs its path (the texture is a file)."""
     import trimesh
 
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
+    if isinstance(path, (bytes, bytearray)):
+        data, source = bytes(path), io.BytesIO(bytes(path))
+    else:
+        path = Path(path)
+        fmt = fmt or path.suffix.lower().lstrip(".")
+        data, source = path.read_bytes(), str(path)
     if fmt not in MESH_FORMATS:
-        raise ValueError(f"{path.name}: not a mesh file ({', '.join(MESH_FORMATS)})")
-    data = path.read_bytes()
+        raise ValueError(f"not a mesh file format: {fmt!r}; choose one of {', '.join(MESH_FORMATS)}")
     meta = file_metadata(data, fmt)
     ranges = meta.pop("parts", None)
     meta.pop("units", None)
@@ -284,11 +288,11 @@ def read_asset(path: str | Path) -> HeadAsset:
     if fmt == "obj":
         vertices, faces, albedo, uvs = _read_obj(data.decode())
         if uvs is not None:
-            loaded = trimesh.load(str(path), process=False, force="mesh", group_material=False)
+            loaded = trimesh.load(source, file_type=fmt, process=False, force="mesh", group_material=False)
             texture = np.asarray(loaded.visual.material.image.convert("RGB"))
             albedo = None
         return HeadAsset(vertices, faces, albedo, parts, uvs, texture, meta)
-    loaded = trimesh.load(str(path), process=False, force="scene" if fmt == "glb" else "mesh")
+    loaded = trimesh.load(source, file_type=fmt, process=False, force="scene" if fmt == "glb" else "mesh")
     if fmt == "glb":
         meshes = [loaded.geometry[p.name] for p in parts] if parts else list(loaded.geometry.values())
     else:

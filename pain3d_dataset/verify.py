@@ -253,8 +253,11 @@ def _check_content(root: Path, config: str, split: str, files: list[Path], repor
             # heavy columns, batch by batch: decode images / check vertex arrays
             file_start = offset
             if config == "meshes":
-                if not _vertices_ok(pf):
-                    report.problem(rel, "meshes: vertices are not finite (V, 3) arrays")
+                if "glb" in pf.schema_arrow.names:
+                    if not _glb_ok(pf):
+                        report.problem(rel, "meshes: a glb cell is not a whole GLB file")
+                elif not _vertices_ok(pf):
+                    report.problem(rel, "meshes: vertices are not finite (V, 3) arrays, or albedo does not match them")
                 offset += pf.metadata.num_rows
                 continue
             for batch in pf.iter_batches(columns=list(IMAGE_COLUMNS), batch_size=64):
@@ -280,20 +283,37 @@ def _check_content(root: Path, config: str, split: str, files: list[Path], repor
 
 
 def _vertices_ok(pf) -> bool:
-    """Every row's vertices: a list of 3-vectors of finite numbers (read as flat Arrow arrays)."""
+    """Every row's vertices: a list of 3-vectors of finite numbers (read as flat Arrow arrays);
+    its albedo, when the file has one, as many RGB triples."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    for batch in pf.iter_batches(columns=["vertices"], batch_size=256):
-        arr = batch.column(0)
-        if isinstance(arr, pa.ExtensionArray):
-            arr = arr.storage
-        inner = arr.flatten()  # one entry per vertex
-        if len(inner) and pc.min(pc.list_value_length(inner)).as_py() != 3 or len(inner) and pc.max(pc.list_value_length(inner)).as_py() != 3:
+    columns = ["vertices"] + (["albedo"] if "albedo" in pf.schema_arrow.names else [])
+    for batch in pf.iter_batches(columns=columns, batch_size=64):
+        lengths = []
+        for k in range(batch.num_columns):
+            arr = batch.column(k)
+            if isinstance(arr, pa.ExtensionArray):
+                arr = arr.storage
+            inner = arr.flatten()  # one entry per vertex
+            if len(inner) and (pc.min(pc.list_value_length(inner)).as_py() != 3 or pc.max(pc.list_value_length(inner)).as_py() != 3):
+                return False
+            lengths.append(pc.list_value_length(arr).to_numpy(zero_copy_only=False))
+            if k == 0:
+                values = inner.flatten().to_numpy(zero_copy_only=False)
+                if values.size and not np.isfinite(values).all():
+                    return False
+        if len(lengths) == 2 and not np.array_equal(lengths[0], lengths[1]):
             return False
-        values = inner.flatten().to_numpy(zero_copy_only=False)
-        if values.size and not np.isfinite(values).all():
-            return False
+    return True
+
+
+def _glb_ok(pf) -> bool:
+    """Every ``glb`` cell: a GLB container whose header gives its own length."""
+    for batch in pf.iter_batches(columns=["glb"], batch_size=16):
+        for cell in batch.column(0).to_pylist():
+            if not cell or cell[:4] != b"glTF" or int.from_bytes(cell[8:12], "little") != len(cell):
+                return False
     return True
 
 

@@ -429,7 +429,9 @@ def _add_export_meshes(sub) -> None:
                                    "as named parts, and the labels (identity, expression, AUs, PSPI).")
     e.add_argument("dir", help="dataset folder (written by pain3d generate or import-3dpain)")
     e.add_argument("--out", required=True, help="output folder (new, empty, or an earlier export with --overwrite)")
-    e.add_argument("--format", choices=("glb", "obj", "ply"), default="glb", help="file format (default %(default)s)")
+    from generation.mesh_asset import MESH_FORMATS
+
+    e.add_argument("--format", choices=MESH_FORMATS, default=MESH_FORMATS[0], help="file format (default %(default)s)")
     e.add_argument("--identities", default=None, help="comma-separated identities, e.g. id_00000,id_00004 (default: all)")
     e.add_argument("--expressions", default=None, help="comma-separated expressions, 0 = neutral (default: all)")
     e.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
@@ -453,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hub: Parquet shards + dataset card, loadable with datasets.load_dataset(OUT); "
                         "folder: images + one JSON per frame (default %(default)s)")
     g.add_argument("--max-shard-mb", type=float, default=256.0, help="largest Parquet shard, in MB, for --format hub (default %(default)s)")
-    g.add_argument("--meshes", choices=("none", "vertices", "glb"), default=None,
+    from generation.pipeline import MESH_STORAGE
+
+    g.add_argument("--meshes", choices=MESH_STORAGE, default=None,
                    help="what to store of each identity's meshes: none; vertices (the meshes config's vertex and albedo "
                         "arrays, --format hub); glb (one GLB per mesh: albedo, named parts, labels) "
                         "(default: vertices for hub, none for folder)")

@@ -166,7 +166,10 @@ class _Source:
         for path in self.shards:
             pf = pq.ParquetFile(path)
             for batch in pf.iter_batches(batch_size=_BATCH_ROWS):
-                for row in batch.to_pylist():
+                arrays = {c: _array_rows(batch.column(c)) for c in ("vertices", "albedo") if c in batch.schema.names}
+                light = batch.drop_columns(list(arrays)).to_pylist()
+                for k, row in enumerate(light):
+                    row.update({c: rows[k] for c, rows in arrays.items()})
                     if (row["identity"], row["expression"]) in wanted:
                         if row.get("glb") is None and row["face_model"] not in self.faces:
                             raise MeshExportError(f"{self.root}: no faces row for face model {row['face_model']!r} (data/faces/)")
@@ -184,6 +187,17 @@ def _check_out(root: Path, out: Path, overwrite: bool) -> None:
         found = owner(out)
         if found is not None and found != "export-meshes":
             raise MeshExportError(f"{out} holds a pain3d {found!r} dataset, not an export; nothing was deleted, choose another --out")
+
+
+def _array_rows(column) -> list[np.ndarray | None]:
+    """An Array2D (N, 3) column of a Parquet batch as one numpy array per row (no Python
+    lists: a mesh has tens of thousands of vertices)."""
+    import pyarrow as pa
+
+    arr = column.storage if isinstance(column, pa.ExtensionArray) else column
+    values = arr.flatten().flatten().to_numpy(zero_copy_only=False).reshape(-1, 3)
+    offsets = arr.offsets.to_numpy()
+    return [None if not arr[i].is_valid else values[offsets[i] - offsets[0] : offsets[i + 1] - offsets[0]] for i in range(len(arr))]
 
 
 def export_meshes(

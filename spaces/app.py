@@ -190,9 +190,10 @@ class Sample:
     heat: np.ndarray | None = None  # (V,) heat per vertex (displacement / scale, clipped to [0, 1])
 
 
-def render_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict[str, float],
-                  demo: Demographics, seed: int, size: int = DEFAULT_SIZE) -> Sample:
-    """Pose the (cached) identity with the AUs and render the pain face in every view."""
+def pose_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict[str, float],
+                demo: Demographics, seed: int, size: int = DEFAULT_SIZE, render: bool = True) -> Sample:
+    """Pose the (cached) identity with the AUs; ``render``: and render the pain face in every
+    view (else the Sample holds the mesh and its heat only, for the 3D view)."""
     t0 = time.perf_counter()
     pain = {code: float(aus.get(code, 0.0)) for code in PAIN_CODES}
     dis = {code: float(v) for code, v in distractors.items() if float(v)}
@@ -202,7 +203,8 @@ def render_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict
     posed = ident.bound.pose({**pain, **dis})
     disp = vertex_displacement(ident.neutral, posed)
     images, heats, overlays = [], [], []
-    for cam in ident.cameras:
+    cameras = ident.cameras if render else []
+    for cam in cameras:
         out = ident.renderer((posed, ident.faces), cam, vertex_colors=ident.colors,
                              background=ident.background, extra_attrs={"disp": disp})
         heat = heatmap_from_maps(out.attrs["disp"], cam.rotation_translation()[0], DEFAULT_SCALE_MM).heat
@@ -213,6 +215,12 @@ def render_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict
     return Sample(ident, pain, dis, float(pspi(pain)), pspi_formula(pain), images, heats, overlays,
                   {"identity": t1 - t0, "pose_render": t2 - t1}, posed,
                   np.clip(disp[:, 0] / DEFAULT_SCALE_MM, 0.0, 1.0))
+
+
+def render_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict[str, float],
+                  demo: Demographics, seed: int, size: int = DEFAULT_SIZE) -> Sample:
+    """Pose the (cached) identity with the AUs and render the pain face in every view."""
+    return pose_sample(factory, aus, distractors, demo, seed, size)
 
 
 def sample_asset(s: Sample, colors: str = "albedo"):
@@ -705,7 +713,7 @@ class App:
             if colors not in MESH_COLORS:
                 raise ValueError(f"colors must be one of {', '.join(MESH_COLORS)}; got {colors!r}")
             pain, dis, demo, seed, size, _ = _parse_controls(list(values))
-            s = render_sample(self.factory, pain, dis, demo, seed, size)
+            s = pose_sample(self.factory, pain, dis, demo, seed, size, render=False)
         except (AUValueError, ValueError) as err:
             gr.Warning(str(err))
             return None

@@ -287,3 +287,16 @@ def test_folder_format_loads_with_imagefolder(tmp_path, capsys):
         else:
             raw = np.asarray(r["heatmap_raw"])
             assert raw.dtype == np.uint16 and np.array_equal(raw, np.asarray(Image.open(j.with_name(ann["heatmap_raw"]))))
+
+
+def test_meshes_option_is_checked_up_front(tmp_path, capsys):
+    for extra, words in ((["--format", "folder", "--meshes", "vertices"], "--meshes vertices is for --format hub"),
+                         (["--meshes", "stl"], "invalid choice")):
+        code, _, err = run(["generate", "--out", tmp_path / "x", *GEN, *extra], capsys)
+        assert code == 2 and words in err, err
+        assert not (tmp_path / "x").exists()
+    # a finished run's settings include --meshes: resuming with another choice is refused
+    assert run(["generate", "--out", tmp_path / "y", *GEN, "--identities", "1", "--meshes", "none"], capsys)[0] == 0
+    code, _, err = run(["generate", "--out", tmp_path / "y", *GEN, "--identities", "1", "--meshes", "glb", "--resume"], capsys)
+    assert code == 2 and "different settings" in err
+    assert_one_error_line(err)

@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_CONTROLNET",
     "DEFAULT_INPAINT",
     "DEFAULT_PRIOR",
+    "DEPTH_HINTS",
     "DiffusionAppearance",
     "DiffusionConfig",
     "DiffusionUnavailable",
@@ -60,6 +61,7 @@ DEFAULT_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
 DEFAULT_CONTROLNET = "kandinsky-community/kandinsky-2-2-controlnet-depth"
 DEFAULT_INPAINT = "kandinsky-community/kandinsky-2-2-decoder-inpaint"
 DTYPES = ("auto", "float16", "bfloat16", "float32")
+DEPTH_HINTS = ("linear", "inverse")
 _INSTALL_HINT = "the diffusion backend needs diffusers: pip install 'diffusers==0.42.1' transformers accelerate"
 
 # Clothing for "attire variety": one is drawn per identity (the neck and shoulders the
@@ -120,6 +122,10 @@ class DiffusionConfig:
     camera_distance, fov_deg, target: the frontal camera of the neutral image and the texture
         projection (head frame, mm); the default frames the whole head and the neck.
     cpu_offload: ``enable_model_cpu_offload`` on the pipelines (small GPUs).
+    hint_mapping, hint_floor: how ``depth_hint`` maps the head's depth to the ControlNet
+        condition ("linear" in depth or "inverse" = in disparity; floor None = the mapping's
+        default). "linear" stays the default until a GPU run with the real weights compares them
+        (``benchmarks/gpu_diffusion_check.py --model``).
     """
 
     prior_model: str = DEFAULT_PRIOR
@@ -141,6 +147,8 @@ class DiffusionConfig:
     fov_deg: float = 26.0
     target: tuple[float, float, float] = (0.0, -10.0, 40.0)
     cpu_offload: bool = False
+    hint_mapping: str = "linear"
+    hint_floor: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("prior_steps", "steps", "inpaint_steps"):
@@ -160,6 +168,10 @@ class DiffusionConfig:
             raise ValueError(f"inpaint_margin must be >= 0, got {self.inpaint_margin}")
         if self.seed_offset < 0:
             raise ValueError(f"seed_offset must be >= 0, got {self.seed_offset}")
+        if self.hint_mapping not in DEPTH_HINTS:
+            raise ValueError(f"--depth-hint must be one of {', '.join(DEPTH_HINTS)}, got {self.hint_mapping!r}")
+        if self.hint_floor is not None and not 0.0 <= self.hint_floor < 1.0:
+            raise ValueError(f"--depth-floor must be in [0, 1), got {self.hint_floor}")
 
     def frontal_camera(self) -> PerspectiveCamera:
         """The camera of the depth hint, the neutral image and the texture projection."""
@@ -213,34 +225,49 @@ def _cpu_generator(seed: int):
 # --------------------------------------------------------------------------- 1. depth hint
 
 
-def depth_hint(depth: np.ndarray, mask: np.ndarray | None = None, floor: float = 0.1):
+def depth_hint(depth: np.ndarray, mask: np.ndarray | None = None, floor: float | None = None, mapping: str = "linear"):
     """(1, 3, H, W) float32 torch tensor in [0, 1]: the ControlNet's depth condition.
 
     depth: (H, W) view depth in mm from the renderer, +inf on the background; mask: (H, W) bool
     of the pixels to use (default: the finite ones). Per image, the nearest covered pixel maps
-    to 1 and the farthest to ``floor``, linearly in depth (near = bright, like the MiDaS maps
-    the Kandinsky depth ControlNet was trained on); uncovered pixels are 0. The floor keeps the
-    farthest skin apart from the background. The grey map is repeated on 3 channels.
+    to 1 and the farthest to ``floor``; uncovered pixels are 0 (near = bright). ``mapping``:
+
+    - "linear": linear in depth; floor default 0.1 (keeps the farthest skin apart from the
+      background), so a head spans [0.1, 1].
+    - "inverse": linear in disparity 1 / depth, as the DPT maps the Kandinsky depth ControlNet
+      was trained on; floor default near / far, which makes the hint near / depth (a disparity
+      map min-max normalised with the background infinitely far: a head spans about [0.8, 1]).
+
+    The grey map is repeated on 3 channels.
     """
     import torch
 
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 2:
         raise ValueError(f"depth must have shape (H, W), got {depth.shape}")
+    if mapping not in DEPTH_HINTS:
+        raise ValueError(f"depth hint mapping must be one of {', '.join(DEPTH_HINTS)}, got {mapping!r}")
     valid = np.isfinite(depth)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != depth.shape:
             raise ValueError(f"mask must have the depth's shape {depth.shape}, got {mask.shape}")
         valid &= mask
-    if not 0.0 <= floor < 1.0:
+    if floor is not None and not 0.0 <= floor < 1.0:
         raise ValueError(f"floor must be in [0, 1), got {floor}")
     hint = np.zeros(depth.shape, dtype=np.float32)
     if valid.any():
-        d = depth[valid]
+        d = depth[valid].astype(np.float64)
         near, far = float(d.min()), float(d.max())
-        t = (far - d) / (far - near) if far > near else np.ones_like(d)
-        hint[valid] = floor + (1.0 - floor) * t
+        if mapping == "linear":
+            lo = 0.1 if floor is None else floor
+            t = (far - d) / (far - near) if far > near else np.ones_like(d)
+        else:
+            if near <= 0:
+                raise ValueError(f"inverse depth hint needs positive depths, got a nearest of {near}")
+            lo = near / far if floor is None else floor
+            t = (1.0 / d - 1.0 / far) / (1.0 / near - 1.0 / far) if far > near else np.ones_like(d)
+        hint[valid] = lo + (1.0 - lo) * t
     return torch.from_numpy(np.repeat(hint[None, None], 3, axis=1).copy())
 
 
@@ -266,10 +293,10 @@ def build_prompt(demographics: Demographics, age: float, rng: np.random.Generato
     True
     """
     attire = ATTIRE[int(rng.integers(len(ATTIRE)))]
-    age_word = "young" if demographics.age_group == "young" else "elderly"
+    age_word = "a young" if demographics.age_group == "young" else "an elderly"
     # Kept well under CLIP's 77 tokens (the prior's text encoder truncates the rest).
     prompt = (
-        f"photorealistic portrait photo of a {age_word} {demographics.ethnicity} {demographics.gender}, "
+        f"photorealistic portrait photo of {age_word} {demographics.ethnicity} {demographics.gender}, "
         f"{age_years(age)} years old, wearing {attire}, neutral expression, mouth closed, looking "
         "at the camera, front view, head and shoulders, soft studio lighting, sharp focus, "
         "detailed skin"
@@ -686,7 +713,8 @@ class DiffusionAppearance:
         if self.texturer is not None:
             cam = c.frontal_camera()
             depth, face_idx = frontal_depth(vertices, faces, cam)
-            image = self.texturer(depth_hint(depth, face_idx >= 0), prompt, negative, gen, embeds=embeds)
+            hint = depth_hint(depth, face_idx >= 0, floor=c.hint_floor, mapping=c.hint_mapping)
+            image = self.texturer(hint, prompt, negative, gen, embeds=embeds)
             image = np.asarray(image.convert("RGB"))
             uvs, texture = project_texture(vertices, faces, cam, image)
             lights = texture_lights(c.relight)
@@ -734,6 +762,8 @@ def add_diffusion_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--diffusion-relight", type=float, default=d.relight, help="0 = show the generated texture as is, 1 = fully relit (default %(default)s)")
     g.add_argument("--diffusion-inpaint-every-frame", action="store_true", help="inpaint each frame instead of once per view and identity")
     g.add_argument("--diffusion-cpu-offload", action="store_true", help="enable_model_cpu_offload (GPUs with little memory)")
+    g.add_argument("--depth-hint", choices=DEPTH_HINTS, default=d.hint_mapping, help="ControlNet depth condition: linear in depth, or inverse (in disparity, like the DPT maps the ControlNet was trained on) (default %(default)s)")
+    g.add_argument("--depth-floor", type=float, default=None, help="hint value of the farthest head pixel, in [0, 1) (default: 0.1 for linear; near/far for inverse, i.e. the background infinitely far)")
 
 
 _ROLES = {"prior": "prior_model", "controlnet": "controlnet_model", "inpaint": "inpaint_model"}
@@ -760,6 +790,8 @@ def diffusion_config_from_args(args: argparse.Namespace) -> DiffusionConfig:
         relight=args.diffusion_relight,
         reuse_view_background=not args.diffusion_inpaint_every_frame,
         cpu_offload=args.diffusion_cpu_offload,
+        hint_mapping=getattr(args, "depth_hint", "linear"),
+        hint_floor=getattr(args, "depth_floor", None),
     )
 
 

@@ -135,6 +135,37 @@ def test_depth_hint_from_the_head_render(head, config):
     assert abs(j - RES / 2) <= 3
 
 
+def test_depth_hint_mappings_by_hand():
+    """linear: affine in depth between 1 and the floor; inverse: affine in 1 / depth, default near / depth."""
+    depth = np.full((3, 6), np.inf, np.float32)
+    depth[1, 1:5] = (500.0, 550.0, 600.0, 700.0)
+    cov = np.isfinite(depth)
+    lin = depth_hint(depth, floor=0.5)[0, 0].numpy()
+    np.testing.assert_allclose(lin[1, 1:5], (1.0, 0.875, 0.75, 0.5), rtol=1e-6)
+    assert (depth_hint(depth)[0, 0].numpy()[1, 1:5].min()) == pytest.approx(0.1)  # the default floor
+    inv = depth_hint(depth, mapping="inverse")[0, 0].numpy()
+    np.testing.assert_allclose(inv[1, 1:5], 500.0 / depth[1, 1:5], rtol=1e-6)
+    assert (inv[~cov] == 0).all() and (lin[~cov] == 0).all()
+    d = depth[1, 1:5].astype(np.float64)
+    want = 0.2 + 0.8 * (1 / d - 1 / 700) / (1 / 500 - 1 / 700)
+    np.testing.assert_allclose(depth_hint(depth, floor=0.2, mapping="inverse")[0, 0].numpy()[1, 1:5], want, rtol=1e-6)
+    with pytest.raises(ValueError, match="linear, inverse"):
+        depth_hint(depth, mapping="log")
+
+
+def test_inverse_hint_on_the_head_is_high_and_narrow(head, config):
+    """On the head, the linear hint spans [0.1, 1] and the inverse one [near / far, 1] (about 0.8 here)."""
+    verts, faces = head
+    depth, face_idx = frontal_depth(verts, faces, config.frontal_camera())
+    on = face_idx >= 0
+    near, far = depth[on].min(), depth[on].max()
+    lin = depth_hint(depth, on)[0, 0].numpy()[on]
+    inv = depth_hint(depth, on, mapping="inverse")[0, 0].numpy()[on]
+    assert lin.min() == pytest.approx(0.1) and inv.min() == pytest.approx(near / far, rel=1e-5)
+    assert 0.7 < inv.min() < 0.9 and inv.max() == pytest.approx(1.0)
+    assert (inv >= lin - 1e-6).all()  # disparity bends towards the near end
+
+
 def test_depth_hint_rejects_bad_input():
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         depth_hint(np.zeros((1, 4, 4)))
@@ -154,6 +185,7 @@ def test_prompt_names_the_demographics(demo):
     assert "photorealistic" in prompt and "portrait" in prompt
     assert any(a in prompt for a in ATTIRE)
     assert "cartoon" in negative and demo.ethnicity not in negative
+    assert (" an elderly " in prompt) == (demo.age_group == "elderly") and " a elderly" not in prompt
 
 
 def test_prompt_attire_varies_and_is_seeded():
@@ -428,6 +460,21 @@ def test_seed_offset_rerolls_noise(pipes, config, head):
     assert np.abs(a.astype(int) - b).max() > 0
 
 
+def test_backend_passes_the_chosen_hint_mapping(pipes, config, head):
+    from dataclasses import replace
+
+    verts, faces = head
+    depth, face_idx = frontal_depth(verts, faces, config.frontal_camera())
+    for mapping, floor in (("linear", None), ("inverse", None), ("inverse", 0.3)):
+        cfg = replace(config, hint_mapping=mapping, hint_floor=floor)
+        spy = Spy(pipes["controlnet"])
+        DiffusionAppearance(cfg, NeutralFaceGenerator(pipes["prior"], spy, cfg))(
+            verts, faces, Demographics("young", "woman", "Black"), 0.2, np.random.default_rng(0)
+        )
+        want = depth_hint(depth, face_idx >= 0, floor=floor, mapping=mapping)
+        assert torch.equal(spy.calls[0]["hint"], want)
+
+
 # --------------------------------------------------------------------------- configuration and CLI
 
 
@@ -440,6 +487,10 @@ def test_config_validation():
         DiffusionConfig(dtype="float8")
     with pytest.raises(ValueError, match="relight"):
         DiffusionConfig(relight=2.0)
+    with pytest.raises(ValueError, match="--depth-hint"):
+        DiffusionConfig(hint_mapping="log")
+    with pytest.raises(ValueError, match=r"--depth-floor must be in \[0, 1\)"):
+        DiffusionConfig(hint_floor=1.0)
     assert DiffusionConfig(device="cpu").torch_dtype() == torch.float32
     assert DiffusionConfig().prior_model == "kandinsky-community/kandinsky-2-2-prior"
     assert DiffusionConfig().controlnet_model == "kandinsky-community/kandinsky-2-2-controlnet-depth"
@@ -462,7 +513,8 @@ def test_cli_arguments_build_the_backend():
 
     args = parse(
         ["--texturer", "diffusion", "--device", "cpu", "--diffusion-model", "prior=/models/prior",
-         "--diffusion-model", "inpaint=/models/inpaint", "--diffusion-steps", "30", "--diffusion-resolution", "768"]
+         "--diffusion-model", "inpaint=/models/inpaint", "--diffusion-steps", "30", "--diffusion-resolution", "768",
+         "--depth-hint", "inverse", "--depth-floor", "0.25"]
     )
     assert diffusion_from_args(args, load=fake_load) == "backend"
     c = got["config"]
@@ -470,6 +522,8 @@ def test_cli_arguments_build_the_backend():
     assert c.prior_model == "/models/prior" and c.inpaint_model == "/models/inpaint"
     assert c.controlnet_model == DiffusionConfig().controlnet_model
     assert c.steps == c.inpaint_steps == 30 and c.resolution == 768 and c.device == "cpu"
+    assert c.hint_mapping == "inverse" and c.hint_floor == 0.25
+    assert (parse([]).depth_hint, parse([]).depth_floor) == ("linear", None)
     diffusion_from_args(parse(["--inpainter", "diffusion", "--device", "cpu"]), load=fake_load)
     assert not got["texturer"] and got["inpainter"]
 

@@ -668,7 +668,11 @@ class DiffusionAppearance:
     ``backend(vertices, faces, demographics, age, rng) -> BackendAppearance``. With a
     ``texturer`` the identity gets uvs + texture from its neutral image
     and ``texture_lights``; with an ``inpainter`` every frame goes through it (once per view
-    when ``config.reuse_view_background``). Either may be None.
+    when ``config.reuse_view_background``). Either may be None. With an ``aligner``
+    (``generation.alignment.PortraitAlignment``) a neutral portrait whose landmarks miss the
+    mesh's by more than its threshold is drawn again with the next seed (the prior's embedding
+    is kept), up to ``aligner.redraws`` times; the best one is kept and every attempt's error
+    goes into the extras.
     """
 
     def __init__(
@@ -676,25 +680,56 @@ class DiffusionAppearance:
         config: DiffusionConfig | None = None,
         texturer: NeutralFaceGenerator | None = None,
         inpainter: Inpainter | None = None,
+        aligner=None,
     ) -> None:
         if texturer is None and inpainter is None:
             raise ValueError("DiffusionAppearance needs a texturer, an inpainter, or both")
         self.config = config or DiffusionConfig()
         self.texturer = texturer
         self.inpainter = inpainter
+        self.aligner = aligner
 
     @classmethod
-    def from_config(cls, config: DiffusionConfig, texturer: bool = True, inpainter: bool = True) -> "DiffusionAppearance":
+    def from_config(
+        cls, config: DiffusionConfig, texturer: bool = True, inpainter: bool = True, aligner=None
+    ) -> "DiffusionAppearance":
         """Load the pipelines the two switches need (one prior, shared)."""
         d = _diffusers()
         prior = _load(d.KandinskyV22PriorPipeline, config.prior_model, config)
         tex = NeutralFaceGenerator.from_pretrained(config, prior=prior) if texturer else None
         inp = Inpainter.from_pretrained(config, prior=prior) if inpainter else None
-        return cls(config, tex, inp)
+        return cls(config, tex, inp, aligner)
 
     def _embed(self, prompt: str, negative: str, generator):
         owner = self.texturer if self.texturer is not None else self.inpainter
         return owner.embed(prompt, negative, generator)
+
+    def _portrait(self, vertices, faces, prompt, negative, generator, seed, embeds) -> tuple[np.ndarray, dict]:
+        """The neutral portrait (H, W, 3) uint8 and its alignment record (empty without an aligner)."""
+        c = self.config
+        cam = c.frontal_camera()
+        depth, face_idx = frontal_depth(vertices, faces, cam)
+        hint = depth_hint(depth, face_idx >= 0, floor=c.hint_floor, mapping=c.hint_mapping)
+        tries = 1 + (self.aligner.redraws if self.aligner is not None else 0)
+        best, errors = None, []
+        for k in range(tries):
+            gen = generator if k == 0 else _cpu_generator(seed + k)  # the next seeds
+            image = np.asarray(self.texturer(hint, prompt, negative, gen, embeds=embeds).convert("RGB"))
+            if self.aligner is None:
+                return image, {}
+            errors.append(self.aligner.error(image, vertices, cam))
+            if best is None or errors[-1] < errors[best[0]]:
+                best = (k, image)
+            if self.aligner.accepts(errors[-1]):
+                break
+        k, image = best
+        return image, {
+            "alignment_error": errors[k],
+            "alignment_ok": self.aligner.accepts(errors[k]),
+            "alignment_attempts": len(errors),
+            "alignment_errors": errors,
+            "texture_seed": seed + k,
+        }
 
     def __call__(
         self,
@@ -710,13 +745,11 @@ class DiffusionAppearance:
         gen = _cpu_generator(seed)
         embeds = self._embed(prompt, negative, gen)
         uvs = texture = lights = image = None
+        extras = {"prompt": prompt, "negative_prompt": negative, "diffusion_seed": seed}
         if self.texturer is not None:
-            cam = c.frontal_camera()
-            depth, face_idx = frontal_depth(vertices, faces, cam)
-            hint = depth_hint(depth, face_idx >= 0, floor=c.hint_floor, mapping=c.hint_mapping)
-            image = self.texturer(hint, prompt, negative, gen, embeds=embeds)
-            image = np.asarray(image.convert("RGB"))
-            uvs, texture = project_texture(vertices, faces, cam, image)
+            image, record = self._portrait(vertices, faces, prompt, negative, gen, seed, embeds)
+            extras.update(record)
+            uvs, texture = project_texture(vertices, faces, c.frontal_camera(), image)
             lights = texture_lights(c.relight)
         finish = None
         if self.inpainter is not None:
@@ -724,12 +757,7 @@ class DiffusionAppearance:
                 self.inpainter, prompt, negative, seed, embeds, c.reuse_view_background, c.inpaint_margin
             )
         return BackendAppearance(
-            uvs=uvs,
-            texture=texture,
-            lights=lights,
-            finish=finish,
-            neutral_image=image,
-            extras={"prompt": prompt, "negative_prompt": negative, "diffusion_seed": seed},
+            uvs=uvs, texture=texture, lights=lights, finish=finish, neutral_image=image, extras=extras
         )
 
 

@@ -386,15 +386,16 @@ def compare_with_model(model: Path, device: str, dtype, args) -> bool:
             y0 = label_h + i * (s + label_h)
             err = res.frames[0].extras.get("alignment_error")
             errors.append(err)
-            draw.text((h * 4 * s + 4, y0 + 2), f"{res.name}" + (f"  alignment {err:.3f} IOD" if err is not None else ""), fill=(230, 230, 230))
+            note = ("" if aligner is None else "  alignment: no face found" if err is None else f"  alignment {err:.3f} IOD")
+            draw.text((h * 4 * s + 4, y0 + 2), res.name + note, fill=(230, 230, 230))
             for k, tile in enumerate(tiles):
                 sheet.paste(Image.fromarray(np.asarray(tile, dtype=np.uint8)), (h * 4 * s + k * s, y0 + label_h))
             records += [frame_record(f) for f in res.frames]
         if have_dlib:
             from generation.facecheck import FaceChecker, check_faces
 
-            finite = [e for e in errors if e is not None and np.isfinite(e)]
-            print(f"  {mapping}: alignment error (IOD) per identity: {', '.join(f'{e:.3f}' for e in errors)}; "
+            finite = [e for e in errors if e is not None]
+            print(f"  {mapping}: alignment error (IOD) per identity: {', '.join('no face' if e is None else f'{e:.3f}' for e in errors)}; "
                   f"mean of found faces {np.mean(finite) if finite else float('nan'):.3f}")
             rep = check_faces(records, FaceChecker(cnn=True, recognizer=True))
             reports[mapping] = rep.as_dict()

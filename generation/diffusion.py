@@ -62,7 +62,14 @@ DEFAULT_CONTROLNET = "kandinsky-community/kandinsky-2-2-controlnet-depth"
 DEFAULT_INPAINT = "kandinsky-community/kandinsky-2-2-decoder-inpaint"
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 DEPTH_HINTS = ("linear", "inverse")
-_INSTALL_HINT = "the diffusion backend needs diffusers: pip install 'diffusers==0.42.1' transformers accelerate"
+# What the backend imports, each installed by the extra pain3d[diffusion] (pyproject.toml):
+# torch, diffusers' Kandinsky pipelines, transformers for the prior's CLIP encoders (without it
+# diffusers hands out placeholders whose from_pretrained raises ImportError), accelerate for
+# loading and --diffusion-cpu-offload.
+DIFFUSION_PACKAGES = ("torch", "diffusers", "transformers", "accelerate")
+# dlib's landmarks for the alignment check (pain3d[facecheck], which pain3d[diffusion] includes).
+ALIGNMENT_PACKAGES = ("dlib", "face_recognition_models")
+INSTALL_HINT = "pip install 'pain3d[diffusion]'"
 
 # Clothing for "attire variety": one is drawn per identity (the neck and shoulders the
 # inpainter paints around the face, and the neutral image's framing).
@@ -126,6 +133,10 @@ class DiffusionConfig:
         condition ("linear" in depth or "inverse" = in disparity; floor None = the mapping's
         default). "linear" stays the default until a GPU run with the real weights compares them
         (``benchmarks/gpu_diffusion_check.py --model``).
+    alignment_check, alignment_threshold, redraws: compare dlib's landmarks on each neutral
+        portrait with the mesh's projected ones (``generation.alignment``); a portrait whose mean
+        error is above ``alignment_threshold`` inter-ocular distances is drawn again with the
+        next seed, up to ``redraws`` times (the best one is kept, every attempt recorded).
     """
 
     prior_model: str = DEFAULT_PRIOR
@@ -149,6 +160,9 @@ class DiffusionConfig:
     cpu_offload: bool = False
     hint_mapping: str = "linear"
     hint_floor: float | None = None
+    alignment_check: bool = True
+    alignment_threshold: float = 0.1
+    redraws: int = 2
 
     def __post_init__(self) -> None:
         for name in ("prior_steps", "steps", "inpaint_steps"):
@@ -172,6 +186,10 @@ class DiffusionConfig:
             raise ValueError(f"--depth-hint must be one of {', '.join(DEPTH_HINTS)}, got {self.hint_mapping!r}")
         if self.hint_floor is not None and not 0.0 <= self.hint_floor < 1.0:
             raise ValueError(f"--depth-floor must be in [0, 1), got {self.hint_floor}")
+        if not self.alignment_threshold > 0:
+            raise ValueError(f"--diffusion-alignment-threshold must be > 0, got {self.alignment_threshold}")
+        if not isinstance(self.redraws, (int, np.integer)) or self.redraws < 0:
+            raise ValueError(f"--diffusion-redraws must be an integer >= 0, got {self.redraws!r}")
 
     def frontal_camera(self) -> PerspectiveCamera:
         """The camera of the depth hint, the neutral image and the texture projection."""
@@ -323,6 +341,8 @@ def _load(cls, model: str, config: DiffusionConfig):
         pipe = cls.from_pretrained(model, dtype=config.torch_dtype())  # diffusers 0.42: dtype, not torch_dtype
     except OSError as e:
         raise OSError(f"cannot load {model!r} ({cls.__name__}): {str(e).splitlines()[0]}") from e
+    except ImportError as e:  # e.g. diffusers' placeholder classes when transformers is missing
+        raise DiffusionUnavailable(f"cannot load {model!r} ({cls.__name__}): a package is missing: {INSTALL_HINT}") from e
     if config.cpu_offload and config.torch_device().startswith("cuda"):
         pipe.enable_model_cpu_offload(device=config.torch_device())
     else:
@@ -332,15 +352,32 @@ def _load(cls, model: str, config: DiffusionConfig):
 
 
 class DiffusionUnavailable(ImportError, ValueError):
-    """diffusers or torch is missing (a ValueError too, so the CLI prints it as one line)."""
+    """A package of the diffusion backend is missing (a ValueError too, so the CLI prints it as one line)."""
+
+
+def missing_packages(modules: tuple[str, ...]) -> list[str]:
+    """The modules of ``modules`` that cannot be imported here (found without importing them)."""
+    import importlib.util
+
+    missing = []
+    for m in modules:
+        try:
+            if importlib.util.find_spec(m) is None:
+                missing.append(m)
+        except (ImportError, ValueError):  # a broken or half-removed install
+            missing.append(m)
+    return missing
 
 
 def _diffusers():
+    missing = missing_packages(DIFFUSION_PACKAGES)
+    if missing:
+        raise DiffusionUnavailable(f"the diffusion backend needs {', '.join(missing)}: {INSTALL_HINT}")
     try:
-        import diffusers  # noqa: F401
+        import diffusers
         import torch  # noqa: F401
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise DiffusionUnavailable(f"{_INSTALL_HINT} ({e})") from e
+    except ImportError as e:
+        raise DiffusionUnavailable(f"the diffusion backend cannot import {e.name or e}: {INSTALL_HINT}") from e
     return diffusers
 
 
@@ -723,11 +760,12 @@ class DiffusionAppearance:
             if self.aligner.accepts(errors[-1]):
                 break
         k, image = best
+        found = [float(e) if np.isfinite(e) else None for e in errors]  # None: dlib found no face
         return image, {
-            "alignment_error": errors[k],
+            "alignment_error": found[k],
             "alignment_ok": self.aligner.accepts(errors[k]),
             "alignment_attempts": len(errors),
-            "alignment_errors": errors,
+            "alignment_errors": found,
             "texture_seed": seed + k,
         }
 
@@ -791,6 +829,9 @@ def add_diffusion_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--diffusion-inpaint-every-frame", action="store_true", help="inpaint each frame instead of once per view and identity")
     g.add_argument("--diffusion-cpu-offload", action="store_true", help="enable_model_cpu_offload (GPUs with little memory)")
     g.add_argument("--depth-hint", choices=DEPTH_HINTS, default=d.hint_mapping, help="ControlNet depth condition: linear in depth, or inverse (in disparity, like the DPT maps the ControlNet was trained on) (default %(default)s)")
+    g.add_argument("--diffusion-alignment-threshold", type=float, default=d.alignment_threshold, help="largest mean distance between dlib's landmarks on the neutral portrait and the mesh's, in inter-ocular distances, before the portrait is drawn again (default %(default)s)")
+    g.add_argument("--diffusion-redraws", type=int, default=d.redraws, help="portraits drawn again (next seeds) when one misses the mesh; the best is kept (default %(default)s)")
+    g.add_argument("--no-diffusion-alignment-check", action="store_true", help="skip the landmark check of the neutral portraits (no dlib needed)")
     g.add_argument("--depth-floor", type=float, default=None, help="hint value of the farthest head pixel, in [0, 1) (default: 0.1 for linear; near/far for inverse, i.e. the background infinitely far)")
 
 
@@ -820,15 +861,21 @@ def diffusion_config_from_args(args: argparse.Namespace) -> DiffusionConfig:
         cpu_offload=args.diffusion_cpu_offload,
         hint_mapping=getattr(args, "depth_hint", "linear"),
         hint_floor=getattr(args, "depth_floor", None),
+        alignment_check=not getattr(args, "no_diffusion_alignment_check", False),
+        alignment_threshold=getattr(args, "diffusion_alignment_threshold", DiffusionConfig.alignment_threshold),
+        redraws=getattr(args, "diffusion_redraws", DiffusionConfig.redraws),
     )
 
 
-def diffusion_from_args(args: argparse.Namespace, load: Callable | None = None) -> DiffusionAppearance | None:
+def diffusion_from_args(
+    args: argparse.Namespace, load: Callable | None = None, landmarks: Callable | None = None
+) -> DiffusionAppearance | None:
     """The appearance backend the options ask for, loaded; None for the procedural default.
 
-    Errors (bad option, missing diffusers, no GPU, weights not found) are ValueError
-    (``DiffusionUnavailable`` is one) or OSError, with a one-line first line. ``load`` replaces ``DiffusionAppearance.from_config``
-    (tests).
+    ``landmarks``: the face model's ``landmarks(vertices)``, for the alignment check of the
+    diffusion texturer. Errors (bad option, a missing package, no GPU, weights not found) are
+    ValueError (``DiffusionUnavailable`` is one) or OSError, with a one-line first line.
+    ``load`` replaces ``DiffusionAppearance.from_config`` (tests).
     """
     texturer = getattr(args, "texturer", "procedural") == "diffusion"
     inpaint = getattr(args, "inpainter", "none") == "diffusion"
@@ -837,4 +884,16 @@ def diffusion_from_args(args: argparse.Namespace, load: Callable | None = None) 
     config = diffusion_config_from_args(args)
     _diffusers()
     config.torch_device()  # fail early on --device cuda without a GPU
-    return (load or DiffusionAppearance.from_config)(config, texturer=texturer, inpainter=inpaint)
+    aligner = None
+    if texturer and config.alignment_check:
+        missing = missing_packages(ALIGNMENT_PACKAGES)
+        if missing:
+            raise DiffusionUnavailable(
+                f"the portrait alignment check needs {', '.join(missing)}: {INSTALL_HINT} (or --no-diffusion-alignment-check)"
+            )
+        if landmarks is None:
+            raise ValueError("the portrait alignment check needs the face model's landmarks")
+        from .alignment import PortraitAlignment
+
+        aligner = PortraitAlignment(landmarks, config.alignment_threshold, config.redraws)
+    return (load or DiffusionAppearance.from_config)(config, texturer=texturer, inpainter=inpaint, aligner=aligner)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import doctest
+import sys
 
 import numpy as np
 import pytest
@@ -491,6 +492,10 @@ def test_config_validation():
         DiffusionConfig(hint_mapping="log")
     with pytest.raises(ValueError, match=r"--depth-floor must be in \[0, 1\)"):
         DiffusionConfig(hint_floor=1.0)
+    with pytest.raises(ValueError, match="--diffusion-redraws"):
+        DiffusionConfig(redraws=-1)
+    with pytest.raises(ValueError, match="--diffusion-alignment-threshold"):
+        DiffusionConfig(alignment_threshold=0.0)
     assert DiffusionConfig(device="cpu").torch_dtype() == torch.float32
     assert DiffusionConfig().prior_model == "kandinsky-community/kandinsky-2-2-prior"
     assert DiffusionConfig().controlnet_model == "kandinsky-community/kandinsky-2-2-controlnet-depth"
@@ -507,16 +512,20 @@ def test_cli_arguments_build_the_backend():
     assert diffusion_from_args(parse([])) is None
     got = {}
 
-    def fake_load(config, texturer, inpainter):
-        got.update(config=config, texturer=texturer, inpainter=inpainter)
+    def fake_load(config, texturer, inpainter, aligner=None):
+        got.update(config=config, texturer=texturer, inpainter=inpainter, aligner=aligner)
         return "backend"
+
+    def landmarks(vertices):
+        return {}
 
     args = parse(
         ["--texturer", "diffusion", "--device", "cpu", "--diffusion-model", "prior=/models/prior",
          "--diffusion-model", "inpaint=/models/inpaint", "--diffusion-steps", "30", "--diffusion-resolution", "768",
-         "--depth-hint", "inverse", "--depth-floor", "0.25"]
+         "--depth-hint", "inverse", "--depth-floor", "0.25", "--diffusion-alignment-threshold", "0.2",
+         "--diffusion-redraws", "4"]
     )
-    assert diffusion_from_args(args, load=fake_load) == "backend"
+    assert diffusion_from_args(args, load=fake_load, landmarks=landmarks) == "backend"
     c = got["config"]
     assert got["texturer"] and not got["inpainter"]
     assert c.prior_model == "/models/prior" and c.inpaint_model == "/models/inpaint"
@@ -524,8 +533,14 @@ def test_cli_arguments_build_the_backend():
     assert c.steps == c.inpaint_steps == 30 and c.resolution == 768 and c.device == "cpu"
     assert c.hint_mapping == "inverse" and c.hint_floor == 0.25
     assert (parse([]).depth_hint, parse([]).depth_floor) == ("linear", None)
+    a = got["aligner"]  # the texturer's portraits are checked against the face model's landmarks
+    assert a.landmarks is landmarks and (a.threshold, a.redraws) == (0.2, 4)
+    with pytest.raises(ValueError, match="landmarks"):
+        diffusion_from_args(args, load=fake_load)
+    diffusion_from_args(parse(["--texturer", "diffusion", "--device", "cpu", "--no-diffusion-alignment-check"]), load=fake_load)
+    assert got["aligner"] is None
     diffusion_from_args(parse(["--inpainter", "diffusion", "--device", "cpu"]), load=fake_load)
-    assert not got["texturer"] and got["inpainter"]
+    assert not got["texturer"] and got["inpainter"] and got["aligner"] is None
 
 
 def test_cli_arguments_fail_with_a_message():
@@ -543,3 +558,72 @@ def test_existing_device_option_is_kept():
     p.add_argument("--device", default="cuda:3")
     add_diffusion_arguments(p)
     assert p.parse_args([]).device == "cuda:3"
+
+
+# --------------------------------------------------------------------------- missing packages
+
+
+def run_cli(argv, capsys):
+    from generation import cli
+
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    return rc, err
+
+
+@pytest.mark.parametrize("package", diffusion.DIFFUSION_PACKAGES + diffusion.ALIGNMENT_PACKAGES)
+def test_a_hidden_package_is_one_line_naming_the_extra(package, tmp_path, monkeypatch, capsys):
+    """Each package the backend needs, hidden in turn: one line naming it and the extra; --out untouched."""
+    monkeypatch.setitem(sys.modules, package, None)  # import fails, find_spec says missing
+    out = tmp_path / "out"
+    rc, err = run_cli(["generate", "--out", str(out), "--identities", "1", "--expressions", "1", "--size", "32",
+                       "--texturer", "diffusion", "--device", "cpu"], capsys)
+    assert rc == 2 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert package in line and "pip install 'pain3d[diffusion]'" in line
+    assert not out.exists()
+
+
+def test_the_alignment_packages_are_not_needed_without_the_check(tmp_path, monkeypatch, capsys):
+    for package in diffusion.ALIGNMENT_PACKAGES:
+        monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.setattr(DiffusionAppearance, "from_config", classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(OSError("stop here"))))
+    rc, err = run_cli(["generate", "--out", str(tmp_path / "o"), "--identities", "1", "--texturer", "diffusion",
+                       "--device", "cpu", "--no-diffusion-alignment-check"], capsys)
+    assert rc == 2 and err.strip() == "pain3d: error: stop here"
+
+
+def test_diffusers_placeholder_classes_are_one_line(tmp_path, monkeypatch, capsys):
+    """Without transformers, diffusers hands out placeholders whose from_pretrained raises ImportError."""
+    import diffusers
+
+    class Placeholder:  # what diffusers.utils.dummy_torch_and_transformers_objects does then
+        @classmethod
+        def from_pretrained(cls, *args, **kwargs):
+            raise ImportError("KandinskyV22PriorPipeline requires the transformers library but it was not found in your environment.")
+
+    monkeypatch.setattr(diffusers, "KandinskyV22PriorPipeline", Placeholder)
+    with pytest.raises(diffusion.DiffusionUnavailable, match=r"kandinsky-2-2-prior.*pain3d\[diffusion\]"):
+        DiffusionAppearance.from_config(DiffusionConfig(device="cpu"))
+    rc, err = run_cli(["generate", "--out", str(tmp_path / "o"), "--identities", "1", "--texturer", "diffusion",
+                       "--device", "cpu", "--no-diffusion-alignment-check"], capsys)
+    # (transformers may first print its own torchvision notice on importing the pipelines)
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("pain3d: error:")]
+    assert rc == 2 and "pain3d[diffusion]" in line and "Traceback" not in err and err.strip().endswith(line)
+
+
+def test_the_extra_installs_every_package_the_backend_checks():
+    import tomllib
+    from pathlib import Path
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    def names(extra):
+        out = set()
+        for req in extras[extra]:
+            name = req.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip()
+            out |= names(req.split("[")[1].rstrip("]")) if name == "pain3d" else {name}
+        return out
+
+    dist = {"dlib": "dlib-bin"}  # module -> distribution, where they differ
+    assert {dist.get(m, m) for m in diffusion.DIFFUSION_PACKAGES + diffusion.ALIGNMENT_PACKAGES} <= names("diffusion")

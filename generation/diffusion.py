@@ -7,11 +7,14 @@ Per identity (Figure 2 of the paper, with projective texturing in place of Hunyu
 2. ``build_prompt``: a photorealistic portrait prompt from age group, gender, ethnicity and a
    sampled attire description.
 3. ``NeutralFaceGenerator``: ``KandinskyV22PriorPipeline`` (prompt -> CLIP image embedding) +
-   ``KandinskyV22ControlnetPipeline`` (embedding + depth hint -> neutral face image).
+   ``KandinskyV22ControlnetPipeline`` (embedding + depth hint -> neutral face image); with an
+   alignment check (``generation.alignment``), redrawn while its landmarks miss the mesh's.
 4. ``project_texture``: the image projected onto the mesh from the same frontal camera; UVs are
    per vertex, so the one texture serves the neutral and every pain mesh of the identity.
-5. ``Inpainter``: ``KandinskyV22InpaintPipeline`` repaints background and hair around the
-   rendered face (the renderer's mask says what to keep).
+5. ``Inpainter``: ``KandinskyV22InpaintPipeline`` repaints what lies outside the rendered
+   mesh's silhouette (the renderer's mask, eroded by ``inpaint_margin``, is kept): the backdrop
+   and any hair or clothes drawn there. Scalp and neck are mesh, so hair on the head is the
+   portrait's, projected (or the procedural hair).
 
 ``DiffusionAppearance`` ties these together as the ``appearance_backend`` of
 ``generation.pipeline.Generator``. diffusers and torch are imported inside functions only, so
@@ -617,7 +620,7 @@ def texture_lights(relight: float) -> Lights:
 
 
 class Inpainter(_PriorGuided):
-    """Repaints the background and hair around a rendered face (KandinskyV22InpaintPipeline).
+    """Repaints everything outside a rendered face's mask (KandinskyV22InpaintPipeline).
 
     Mask convention of diffusers >= 0.19 (0.42 included): in ``mask_image`` 1 (white) is
     repainted and 0 (black) kept. We pass 1 outside the renderer's mask eroded by
@@ -816,7 +819,7 @@ def add_diffusion_arguments(parser: argparse.ArgumentParser) -> None:
             g.add_argument(flag, **kw)
 
     add("--texturer", choices=("procedural", "diffusion"), default="procedural", help="skin texture: procedural vertex colours, or a Kandinsky 2.2 depth-ControlNet portrait projected onto the mesh (default %(default)s)")
-    add("--inpainter", choices=("none", "diffusion"), default="none", help="background and hair: the procedural backdrop, or Kandinsky 2.2 inpainting around the rendered face (default %(default)s)")
+    add("--inpainter", choices=("none", "diffusion"), default="none", help="backdrop: procedural, or Kandinsky 2.2 inpainting of everything outside the rendered mesh (scalp hair is not repainted) (default %(default)s)")
     add("--device", default="auto", help="torch device for the diffusion backend: auto, cpu, cuda, cuda:N (default %(default)s); under accelerate launch each process takes cuda:LOCAL_RANK")
     g.add_argument("--diffusion-model", action="append", default=[], metavar="ROLE=ID", help=f"model id or local folder per role, repeatable: prior={d.prior_model}, controlnet={d.controlnet_model}, inpaint={d.inpaint_model}")
     g.add_argument("--diffusion-steps", type=int, default=d.steps, help="denoising steps of the ControlNet and inpainting decoders (default %(default)s)")

@@ -627,3 +627,135 @@ def test_the_extra_installs_every_package_the_backend_checks():
 
     dist = {"dlib": "dlib-bin"}  # module -> distribution, where they differ
     assert {dist.get(m, m) for m in diffusion.DIFFUSION_PACKAGES + diffusion.ALIGNMENT_PACKAGES} <= names("diffusion")
+
+
+# --------------------------------------------------------------------------- portrait alignment
+
+from generation.alignment import CORRESPONDENCES, PortraitAlignment, alignment_error, projected_landmarks  # noqa: E402
+
+
+def test_alignment_error_by_hand():
+    """68 points that put every corresponding landmark on the mesh's: 0; all moved by (3, 4) px: 5 / IOD."""
+    projected = {k: np.array([10.0 * i, 7.0 * i + 20.0]) for i, k in enumerate(CORRESPONDENCES)}
+    pts = np.zeros((68, 2))
+    for k, idx in CORRESPONDENCES.items():
+        pts[list(idx)] = projected[k]
+    iod = np.linalg.norm(projected["left_eye"] - projected["right_eye"])
+    assert alignment_error(pts, projected) == pytest.approx(0.0)
+    assert alignment_error(pts + (3.0, 4.0), projected) == pytest.approx(5.0 / iod)
+    moved = pts.copy()
+    moved[48] += (0.0, 12.0)  # one lip corner off by 12 px: the mean over 6 landmarks
+    assert alignment_error(moved, projected) == pytest.approx(12.0 / iod / len(CORRESPONDENCES))
+    with pytest.raises(ValueError, match=r"\(68, 2\)"):
+        alignment_error(pts[:5], projected)
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    """A frontal procedural render (perfectly aligned with its mesh) and a DiffusionConfig with the same camera."""
+    pytest.importorskip("dlib")
+    size = 256
+    gcfg = GenerationConfig(identities=1, expressions=0, views=(0.0,), size=size, seed=0)
+    gen = Generator(gcfg)
+    res = gen.identity(0)
+    cfg = DiffusionConfig(resolution=size, steps=2, prior_steps=2, device="cpu", camera_distance=gcfg.camera_distance,
+                          fov_deg=gcfg.fov_deg, target=(0.0, -28.0, 40.0))
+    cam = cfg.frontal_camera()
+    assert np.allclose(cam.project(res.meshes[0]), gen.cameras[0].project(res.meshes[0]))
+    return gen, res.meshes[0], res.faces, res.frames[0].image, cfg
+
+
+def shifted(image, dx):
+    """``image`` moved right by dx pixels (the left edge repeated)."""
+    out = np.empty_like(image)
+    out[:, dx:] = image[:, :-dx]
+    out[:, :dx] = image[:, :1]
+    return out
+
+
+def test_alignment_check_measures_a_shifted_portrait(portrait):
+    gen, verts, faces, image, cfg = portrait
+    check = PortraitAlignment(gen.model.landmarks)
+    cam = cfg.frontal_camera()
+    pr = projected_landmarks(gen.model.landmarks(verts), cam)
+    iod = float(np.linalg.norm(pr["left_eye"] - pr["right_eye"]))
+    aligned = check.error(image, verts, cam)
+    assert aligned < 0.08 and check.accepts(aligned)
+    for dx in (10, 16):
+        err = check.error(shifted(image, dx), verts, cam)
+        assert err == pytest.approx(dx / iod, abs=0.05)  # dlib follows the face: the error is the shift
+        assert not check.accepts(err)
+    assert check.error(np.full_like(image, 128), verts, cam) == float("inf")  # no face at all
+
+
+class FakeTexturer:
+    """Hands out given portraits in turn (PIL), recording each call's generator seed."""
+
+    def __init__(self, images):
+        self.images, self.seeds = list(images), []
+
+    def embed(self, prompt, negative, generator):
+        return None, None
+
+    def __call__(self, hint, prompt, negative, generator, embeds=None):
+        from PIL import Image
+
+        self.seeds.append(generator.initial_seed())
+        return Image.fromarray(self.images[len(self.seeds) - 1])
+
+
+def test_a_misaligned_portrait_is_redrawn_with_the_next_seed(portrait):
+    gen, verts, faces, image, cfg = portrait
+    demo = Demographics("young", "woman", "Latino")
+
+    def run(images, redraws=2):
+        tex = FakeTexturer(images)
+        app = DiffusionAppearance(cfg, tex, aligner=PortraitAlignment(gen.model.landmarks, threshold=0.1, redraws=redraws))
+        return tex, app(verts, faces, demo, 0.2, np.random.default_rng(3))
+
+    tex, out = run([shifted(image, 16), image, shifted(image, 20)])
+    x = out.extras
+    seed = x["diffusion_seed"]
+    assert x["alignment_attempts"] == 2 and len(tex.seeds) == 2 and tex.seeds == [seed, seed + 1]
+    assert x["alignment_errors"][0] > 0.1 > x["alignment_errors"][1] == x["alignment_error"]
+    assert x["alignment_ok"] and x["texture_seed"] == seed + 1
+    np.testing.assert_array_equal(out.neutral_image, image)  # the aligned draw is the texture
+    np.testing.assert_array_equal(out.texture, project_texture(verts, faces, cfg.frontal_camera(), image)[1])
+
+    # every draw off: all N + 1 tried, the best kept and flagged
+    tex, out = run([shifted(image, 24), shifted(image, 12), shifted(image, 20)])
+    x = out.extras
+    assert x["alignment_attempts"] == 3 and not x["alignment_ok"] and x["texture_seed"] == x["diffusion_seed"] + 1
+    assert x["alignment_error"] == min(x["alignment_errors"])
+    np.testing.assert_array_equal(out.neutral_image, shifted(image, 12))
+    # a good first draw is never redrawn; redraws=0 checks and records only
+    tex, out = run([image])
+    assert out.extras["alignment_attempts"] == 1 and len(tex.seeds) == 1
+    tex, out = run([shifted(image, 24)], redraws=0)
+    assert out.extras["alignment_attempts"] == 1 and not out.extras["alignment_ok"]
+
+
+def test_alignment_attempts_reach_the_labels(pipes, tmp_path, monkeypatch, capsys):
+    """pain3d generate --format folder --texturer diffusion: each frame's JSON carries the backend's record."""
+    import json
+
+    pytest.importorskip("dlib")
+
+    def tiny(cls, config, texturer=True, inpainter=True, aligner=None):
+        return cls(config, NeutralFaceGenerator(pipes["prior"], pipes["controlnet"], config), None, aligner)
+
+    monkeypatch.setattr(DiffusionAppearance, "from_config", classmethod(tiny))
+    out = tmp_path / "out"
+    rc, err = run_cli(["generate", "--out", str(out), "--format", "folder", "--identities", "1", "--expressions", "1",
+                       "--views", "1", "--size", "48", "--quiet", "--texturer", "diffusion", "--device", "cpu",
+                       "--diffusion-resolution", "64", "--diffusion-steps", "2", "--diffusion-prior-steps", "2",
+                       "--diffusion-redraws", "1"], capsys)
+    assert rc == 0, err
+    labels = [json.loads(p.read_text()) for p in sorted(out.glob("frames/*/*.json"))]
+    assert len(labels) == 2
+    for lab in labels:
+        d = lab["diffusion"]
+        assert d == labels[0]["diffusion"]  # one record per identity, on each of its frames
+        # the tiny pipelines paint noise: dlib finds no face, so both draws are made and flagged
+        assert d["alignment_attempts"] == 2 and d["alignment_errors"] == [None, None] and d["alignment_ok"] is False
+        assert "portrait photo" in d["prompt"] and d["texture_seed"] == d["diffusion_seed"]

@@ -144,10 +144,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise CLIError(f"--workers must be from 0 to {MAX_WORKERS} (0 and 1: in this process), got {args.workers}")
     # Load the face model (and any diffusion backend) before touching --out: a bad
     # --flame-path or missing weights must fail here, before --overwrite clears anything.
-    backend = diffusion_from_args(args)
+    gen = Generator(config)
+    backend = diffusion_from_args(args, landmarks=gen.model.landmarks)  # the alignment check projects them
     if backend is not None and args.workers > 1:
         raise CLIError("--workers > 1 cannot share a diffusion backend; run one process per GPU with accelerate launch")
-    gen = Generator(config, appearance_backend=backend)
+    gen.appearance_backend = backend
     if args.format == "folder":
         return _generate_folder(args, config, gen)
     return _generate_hub(args, config, gen)
@@ -467,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except _QuietExit as e:
         return e.code
-    except (CLIError, ValueError, OSError, IndexError) as e:  # AUValueError etc. are ValueErrors
+    except (CLIError, ValueError, OSError, IndexError, ImportError) as e:  # AUValueError etc. are ValueErrors
         msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         print(f"pain3d: error: {msg}", file=sys.stderr)
         return 2

@@ -52,6 +52,9 @@ CASES = {
     "gpu_diffusion_check.py": ([], [
         rf"identity at 64px, 2 steps\s+{NUMBER} ms",
         r"same seed, same frames: (True)",
+        r"prior transformer batch per step: (4) ",
+        rf"linear hint: decoder, 2 steps\s+{NUMBER} ms",
+        rf"inverse hint: decoder, 2 steps\s+{NUMBER} ms",
         r"RESULT: (ok)",
     ]),
     "compare_faces.py": ([], [

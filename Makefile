@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench clean space-model
+.PHONY: demo test bench clean space-model test-pytorch3d
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,22 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
 
 clean:
-	rm -rf $(VENV) outputs
+	rm -rf $(VENV) $(P3D_VENV) outputs
+
+# The pytorch3d renderer backend in its own environment (~5 GB, ~2 min to install): torch
+# 2.12.1 (CUDA 13 build; it also runs on a machine without a GPU) + easypytorch3d, which loads
+# with no other torch. The main .venv keeps the CPU torch. Runs the agreement tests there.
+P3D_VENV := .venv-pytorch3d
+P3D_STAMP := $(P3D_VENV)/.installed-stamp
+
+$(P3D_STAMP): pyproject.toml Makefile
+	test -x $(P3D_VENV)/bin/python || $(PYTHON) -m venv $(P3D_VENV)
+	$(P3D_VENV)/bin/python -m pip install -q --upgrade pip
+	$(P3D_VENV)/bin/python -m pip install -q -e ".[pytorch3d]" "pytest>=8"
+	touch $(P3D_STAMP)
+
+test-pytorch3d: $(P3D_STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(P3D_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_render_pytorch3d.py
 
 # The Space's default checkpoint: the project's recipe on generated data (tiny preset, from
 # scratch, so higher learning rates and no frozen phase), trained on the same face crops the

@@ -42,7 +42,7 @@ $(P3D_STAMP): pyproject.toml Makefile
 	touch $(P3D_STAMP)
 
 test-pytorch3d: $(P3D_STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(P3D_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_render_pytorch3d.py
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(P3D_VENV)/bin/python -m pytest -q -p no:cacheprovider tests_pytorch3d
 
 # The Space's default checkpoint: the project's recipe on generated data (tiny preset, from
 # scratch, so higher learning rates and no frozen phase), trained on the same face crops the

@@ -33,25 +33,32 @@ def wavy_sheet(n: int = 12, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([xs, ys, zs], -1).reshape(-1, 3).astype(np.float32), grid_faces(n, n)
 
 
+def assert_batch_is_single_frames(renderer, meshes, faces, cams, attrs) -> list:
+    """``renderer.render_batch`` yields (mesh e, camera j) e-major, each equal to one single
+    call (background (5, 6, 7)); returns the batch's outputs. Shared with tests_pytorch3d/."""
+    outs = list(renderer.render_batch(meshes, faces, cams, background=(5, 6, 7), extra_attrs=attrs))
+    assert len(outs) == len(meshes) * len(cams)
+    for k, out in enumerate(outs):
+        e, j = divmod(k, len(cams))
+        one = renderer((meshes[e], faces), cams[j], background=(5, 6, 7), extra_attrs=attrs[e])
+        np.testing.assert_array_equal(out.rgb, one.rgb)
+        np.testing.assert_array_equal(out.depth, one.depth)
+        np.testing.assert_array_equal(out.fragments.face_idx, one.fragments.face_idx)
+        assert sorted(out.attrs) == sorted(attrs[e] or {})
+    return outs
+
+
 def test_numba_render_batch_is_every_mesh_from_every_camera_in_order():
     """render_batch yields (mesh e, camera j) e-major, each equal to a single render call."""
     faces = wavy_sheet()[1]
     meshes = [wavy_sheet(lift=d)[0] for d in (0.0, 15.0)]
     cams = [PerspectiveCamera(yaw_deg=y, distance=300, image_size=40) for y in (-20.0, 0.0, 25.0)]
     attrs = [None, {"z": meshes[1][:, 2]}]
-    renderer = MeshRenderer(lights=Lights(), ssaa=2)
-    outs = list(renderer.render_batch(meshes, faces, cams, background=(5, 6, 7), extra_attrs=attrs))
-    assert len(outs) == 6
-    for k, out in enumerate(outs):
-        e, j = divmod(k, 3)
-        one = renderer((meshes[e], faces), cams[j], background=(5, 6, 7), extra_attrs=attrs[e])
-        np.testing.assert_array_equal(out.rgb, one.rgb)
-        np.testing.assert_array_equal(out.depth, one.depth)
-        assert sorted(out.attrs) == ([] if e == 0 else ["z"])
+    outs = assert_batch_is_single_frames(MeshRenderer(lights=Lights(), ssaa=2), meshes, faces, cams, attrs)
     # the two meshes differ where the bump is: the order is not a repeat of one mesh
     assert (outs[1].depth != outs[4].depth).any()
     with pytest.raises(ValueError, match=r"one entry per mesh \(2\), got 1"):
-        list(renderer.render_batch(meshes, faces, cams, extra_attrs=[None]))
+        list(MeshRenderer().render_batch(meshes, faces, cams, extra_attrs=[None]))
 
 
 def test_missing_pytorch3d_is_a_clear_error_naming_the_make_target(monkeypatch):

@@ -24,7 +24,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_render import FLAT, camera_rays, centres_in, cube, ray_box, ray_plane, sphere, square  # noqa: E402
+from test_render import FLAT, camera_rays, centres_in, cube, ray_box, ray_plane, sphere, square, tilted_square  # noqa: E402
+from test_render_backends import assert_batch_is_single_frames  # noqa: E402
 
 from generation.heatmaps import heatmap_from_maps, vertex_displacement  # noqa: E402
 from generation.pipeline import GenerationConfig, Generator  # noqa: E402
@@ -113,16 +114,13 @@ def test_cube_depth_matches_ray_casting(yaw):
 
 def test_perspective_correct_attributes_on_a_tilted_plane():
     """An interpolated linear function of position equals its value at the ray's hit."""
-    a = np.radians(60.0)
-    rot_y = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
-    verts, faces = square(70.0)
-    verts = (verts @ rot_y.T).astype(np.float32)
+    verts, faces, normal = tilted_square(70.0, 60.0)
     cam = PerspectiveCamera(distance=250, fov_deg=40, image_size=48)
     coef = np.array([1.0, -0.5, 2.0])
     kw = dict(extra_attrs={"f": (verts @ coef).astype(np.float32)})
     out = Pytorch3dRenderer(device="cpu", cull_backfaces=False)((verts, faces), cam, **kw)
     eye, dirs = camera_rays(cam)
-    t = ray_plane(eye, dirs, [0, 0, 0], rot_y @ [0, 0, 1.0])
+    t = ray_plane(eye, dirs, [0, 0, 0], normal)
     m = out.mask
     assert m.sum() > 150
     np.testing.assert_allclose(out.attrs["f"][..., 0][m], ((eye + t[..., None] * dirs) @ coef)[m], atol=2e-3)
@@ -174,21 +172,14 @@ def test_uv_texture_and_camera_following_lights_agree_with_numba():
 
 
 def test_batch_equals_single_frames_across_chunks():
-    """Meshes x cameras in chunks of 3 (so chunks split a mesh's views) = one call per frame."""
+    """Meshes x cameras in chunks of 4 (a chunk ends inside mesh 1's views) = one call per frame."""
     verts, faces = sphere(8, noise=0.05, seed=1)
     meshes = [verts, verts * np.float32([1.2, 0.9, 1.0])]
     cams = [PerspectiveCamera(yaw_deg=y, distance=300, image_size=32) for y in (-30.0, 0.0, 40.0)]
     attrs = [None, {"d": meshes[1] - meshes[0]}]
-    r = Pytorch3dRenderer(device="cpu", max_batch=3)
-    outs = list(r.render_batch(meshes, faces, cams, background=(9, 9, 9), extra_attrs=attrs))
-    assert len(outs) == 6
-    for k, out in enumerate(outs):
-        e, j = divmod(k, 3)
-        one = r((meshes[e], faces), cams[j], background=(9, 9, 9), extra_attrs=attrs[e])
-        np.testing.assert_array_equal(out.rgb, one.rgb)
-        np.testing.assert_array_equal(out.fragments.face_idx, one.fragments.face_idx)
-        assert sorted(out.attrs) == ([] if e == 0 else ["d"])
-        assert out.fragments.face_idx.max() < len(faces)  # per-mesh face indices, not packed
+    r = Pytorch3dRenderer(device="cpu", max_batch=4)
+    outs = assert_batch_is_single_frames(r, meshes, faces, cams, attrs)
+    assert all(o.fragments.face_idx.max() < len(faces) for o in outs)  # per-mesh face indices, not packed
     with pytest.raises(ValueError, match="share an image size"):
         list(r.render_batch(meshes, faces, [cams[0], PerspectiveCamera(image_size=16)]))
     with pytest.raises(ValueError, match="one topology"):

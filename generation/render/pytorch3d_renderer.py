@@ -162,8 +162,9 @@ class Pytorch3dRenderer:
             raster_settings=RasterizationSettings(
                 image_size=(h * k, w * k),
                 faces_per_pixel=1,
-                # Binning is GPU-only; every face may land in one bin (no overflow, no holes).
-                bin_size=None if dev.type == "cuda" else 0,
+                # Coarse-to-fine bins on a GPU (pytorch3d's default size; the CPU has none). Room
+                # for every face in a bin: an overflowing bin would drop faces (holes).
+                bin_size=None,
                 max_faces_per_bin=n_faces if dev.type == "cuda" else None,
                 perspective_correct=True,
                 cull_backfaces=self.cull_backfaces,

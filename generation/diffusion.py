@@ -24,13 +24,13 @@ the procedural CPU default never needs them.
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from .demographics import Demographics
+from .devices import resolve_device
 from .mesh import vertex_normals
 from .pipeline import BackendAppearance
 from .render import Lights, PerspectiveCamera, rasterize
@@ -216,24 +216,6 @@ class DiffusionConfig:
         if self.dtype == "auto":
             return torch.float16 if self.torch_device().startswith("cuda") else torch.float32
         return getattr(torch, self.dtype)
-
-
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" if available else "cpu"; "cuda" -> "cuda:$LOCAL_RANK" in a launched job.
-
-    Raises ValueError when CUDA is asked for and torch cannot see a GPU.
-    """
-    import torch
-
-    device = str(device)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: torch sees no CUDA GPU (torch {torch.__version__})")
-        if device == "cuda" and "LOCAL_RANK" in os.environ:
-            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
-    return device
 
 
 def _cpu_generator(seed: int):

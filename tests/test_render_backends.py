@@ -107,3 +107,26 @@ def test_cli_pytorch3d_without_it_is_one_line_and_writes_nothing(capsys, tmp_pat
     assert err.count("\n") == 1 and not out.exists()
     code, _, err = run(["generate", "--out", out, "--renderer", "numba", "--device", "cuda"], capsys)
     assert code == 2 and "runs on the CPU only" in err and not out.exists()
+
+
+def test_cuda_means_this_process_gpu_under_a_launcher(monkeypatch):
+    """Under accelerate launch / torchrun each process takes cuda:LOCAL_RANK (mod the GPU count),
+    for the pytorch3d renderer and the diffusion backend alike (one resolve_device)."""
+    import torch
+
+    from generation import diffusion
+    from generation.devices import resolve_device
+
+    assert diffusion.resolve_device is resolve_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert resolve_device("cuda") == "cuda"
+    assert resolve_device("auto") == "cuda"
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert resolve_device("cuda") == "cuda:1"
+    assert resolve_device("cuda:0") == "cuda:0"  # an explicit index is kept
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="sees no CUDA GPU"):
+        resolve_device("cuda")

@@ -86,6 +86,8 @@ def make_renderer(name: str, lights: Lights, ssaa: int = 1, device: str = "cpu")
     check_renderer(name, device)
     if name == "numba":
         return MeshRenderer(lights=lights, ssaa=ssaa)
+    from ..devices import resolve_device
     from .pytorch3d_renderer import Pytorch3dRenderer
 
-    return Pytorch3dRenderer(lights=lights, ssaa=ssaa, device=device)
+    # under accelerate launch / torchrun, plain "cuda" is this process's own GPU
+    return Pytorch3dRenderer(lights=lights, ssaa=ssaa, device=resolve_device(device))

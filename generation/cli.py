@@ -70,6 +70,9 @@ def _add_generation_args(p: argparse.ArgumentParser, identities: int, expression
     p.add_argument("--pspi-range", default="0-16", help="range of PSPI targets, sampled uniformly (default %(default)s)")
     p.add_argument("--weights", default=None, help='demographic weights, e.g. "ethnicity:Black=2;gender:woman=1" (default: exactly balanced)')
     p.add_argument("--ssaa", type=_positive_int, default=1, help="supersampling factor for anti-aliasing (default %(default)s)")
+    p.add_argument("--renderer", choices=("numba", "pytorch3d"), default="numba",
+                   help="numba: CPU (default); pytorch3d: batched on a GPU, in its own environment (make test-pytorch3d)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; the pytorch3d renderer's device (default %(default)s)")
 
 
 def _config(args: argparse.Namespace, expressions: int):
@@ -94,6 +97,12 @@ def _config(args: argparse.Namespace, expressions: int):
         lo, hi = (int(v) for v in args.pspi_range.split("-"))
     except ValueError:
         raise CLIError(f"--pspi-range must look like 0-16, got {args.pspi_range!r}") from None
+    from generation.render.backends import RendererUnavailable, check_renderer
+
+    try:  # before any work: pytorch3d lives in its own environment
+        check_renderer(args.renderer, args.device)
+    except RendererUnavailable as e:
+        raise CLIError(f"--renderer {args.renderer}: {e}") from None
     return GenerationConfig(
         identities=args.identities,
         expressions=expressions,
@@ -108,6 +117,8 @@ def _config(args: argparse.Namespace, expressions: int):
         fixed_aus=parse_au_string(args.au) if args.au else None,
         weights=parse_weights(args.weights) if args.weights else None,
         ssaa=max(1, args.ssaa),
+        renderer=args.renderer,
+        device=args.device,
     )
 
 
@@ -147,10 +158,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise CLIError(f"--workers must be from 0 to {MAX_WORKERS} (0 and 1: in this process), got {args.workers}")
     # Load the face model (and any diffusion backend) before touching --out: a bad
     # --flame-path or missing weights must fail here, before --overwrite clears anything.
-    backend = diffusion_from_args(args)
+    gen = Generator(config)
+    backend = diffusion_from_args(args, landmarks=gen.model.landmarks)  # the alignment check projects them
     if backend is not None and args.workers > 1:
         raise CLIError("--workers > 1 cannot share a diffusion backend; run one process per GPU with accelerate launch")
-    gen = Generator(config, appearance_backend=backend)
+    if config.device != "cpu" and args.workers > 1:
+        raise CLIError(f"--workers > 1 cannot share --device {config.device}; one process batches on the GPU")
+    gen.appearance_backend = backend
     if args.format == "folder":
         return _generate_folder(args, config, gen)
     return _generate_hub(args, config, gen)
@@ -515,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except _QuietExit as e:
         return e.code
-    except (CLIError, ValueError, OSError, IndexError) as e:  # AUValueError etc. are ValueErrors
+    except (CLIError, ValueError, OSError, IndexError, ImportError) as e:  # AUValueError etc. are ValueErrors
         msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         print(f"pain3d: error: {msg}", file=sys.stderr)
         return 2

@@ -89,6 +89,8 @@ def frame_annotation(f: Frame, scale_mm: float) -> dict:
         "age": round(f.age, 4),
         "skin_tone": round(f.appearance.skin_tone, 3),
         "seed": f.seed,
+        # an appearance backend's record: prompt, diffusion seed, portrait alignment attempts
+        **({"diffusion": f.extras} if f.extras else {}),
     }
 
 

@@ -29,7 +29,8 @@ from .limits import check_counts, check_finite, check_seed
 from .heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, vertex_displacement
 from .mesh import Mesh
 from .mesh_asset import parts_from_components, texture_albedo
-from .render import Lights, MeshRenderer, PerspectiveCamera, default_views
+from .render import Lights, PerspectiveCamera, default_views
+from .render.backends import RENDERERS, check_device, make_renderer
 from .rig import AURig
 from .texture import Appearance, background, sample_appearance, vertex_albedo
 
@@ -59,6 +60,8 @@ class GenerationConfig:
     ssaa: int = 1
     camera_distance: float = 650.0
     fov_deg: float = 22.0
+    renderer: str = "numba"  # or "pytorch3d" (generation.render.backends): same frames, other hardware
+    device: str = "cpu"
     meshes: str = "vertices"  # what the dataset stores of the meshes: none, vertices or glb
 
     def __post_init__(self) -> None:
@@ -85,6 +88,9 @@ class GenerationConfig:
         if self.fixed_aus is not None:
             object.__setattr__(self, "fixed_aus", validate_aus(self.fixed_aus))
         check_finite(self.heatmap_scale_mm, "heatmap scale (mm)", 1e-6, 1e6)
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"unknown renderer {self.renderer!r}; choose one of {', '.join(RENDERERS)}")
+        check_device(self.renderer, self.device)
         if self.meshes not in MESH_STORAGE:
             raise ValueError(f"--meshes must be one of {', '.join(MESH_STORAGE)}, got {self.meshes!r}")
 
@@ -303,16 +309,19 @@ class Generator:
                 shading = {"uvs": backend.uvs, "texture": backend.texture}
             lights = backend.lights or lights
             extras = backend.extras
-        renderer = MeshRenderer(lights=lights, ssaa=cfg.ssaa)
+        renderer = make_renderer(cfg.renderer, lights, cfg.ssaa, cfg.device)
         bound = self.rig.bind(neutral)
         name = identity_name(index)
         frames, meshes = [], []
-        for e, (pain, dis) in enumerate(self.expression_aus(index, rng)):
-            posed = bound.pose({**pain, **dis}) if e else neutral
-            meshes.append(posed)
-            attrs = {"disp": vertex_displacement(neutral, posed)} if e else None
+        expressions = self.expression_aus(index, rng)
+        for e, (pain, dis) in enumerate(expressions):
+            meshes.append(bound.pose({**pain, **dis}) if e else neutral)
+        attrs = [{"disp": vertex_displacement(neutral, posed)} if e else None for e, posed in enumerate(meshes)]
+        # All expressions x views in one call: a GPU backend renders them as one batch.
+        outs = renderer.render_batch(meshes, self.template.faces, self.cameras, **shading, background=bg, extra_attrs=attrs)
+        for e, (pain, dis) in enumerate(expressions):
             for j, cam in enumerate(self.cameras):
-                out = renderer((posed, self.template.faces), cam, **shading, background=bg, extra_attrs=attrs)
+                out = next(outs)
                 image = out.rgb
                 if backend is not None and backend.finish is not None:
                     image = backend.finish(out.rgb, out.mask, j, e)

@@ -251,6 +251,7 @@ FIELDS = """\
 | `skin_tone` | float32 | Monk Skin Tone scale position of the procedural albedo |
 | `heatmap_scale_mm` | float32 | millimetres of displacement that map to heat 1.0 |
 | `seed` | int64 | the generation seed |
+| `appearance` | string | JSON record of the appearance backend that drew the identity (`--texturer diffusion`: prompt, seeds, `alignment_error` in inter-ocular distances, `alignment_ok`, `alignment_attempts`); empty for the procedural texture |
 
 `meshes` config (absent with `--meshes none`): `identity`, `expression`, `face_model`, then
 either `vertices` (Array2D float32, V x 3, millimetres; expression 0 is the neutral mesh, so

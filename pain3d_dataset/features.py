@@ -79,6 +79,7 @@ def frame_features(yaws: Sequence[float] | None = None, names: Sequence[str] | N
             "skin_tone": Value("float32"),
             "heatmap_scale_mm": Value("float32"),
             "seed": Value("int64"),
+            "appearance": Value("string"),
         }
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from generation.facs import DISTRACTOR_CODES, PAIN_CODES
@@ -62,7 +64,14 @@ def frame_row(f: Frame, jpg: bytes, neutral_jpg: bytes, heat_png: bytes, raw_png
         "skin_tone": f.appearance.skin_tone,
         "heatmap_scale_mm": scale_mm,
         "seed": f.seed,
+        "appearance": appearance_record(f.extras),
     }
+
+
+def appearance_record(extras: dict) -> str:
+    """The appearance backend's record of an identity (prompt, seeds, the portrait's alignment
+    check and its attempts) as sorted JSON; "" for the procedural texture, which has none."""
+    return json.dumps(extras, sort_keys=True) if extras else ""
 
 
 def mesh_rows(result: IdentityResult, face_model: str, storage: str = "vertices") -> list[dict]:

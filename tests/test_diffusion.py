@@ -735,9 +735,13 @@ def test_a_misaligned_portrait_is_redrawn_with_the_next_seed(portrait):
     assert out.extras["alignment_attempts"] == 1 and not out.extras["alignment_ok"]
 
 
-def test_alignment_attempts_reach_the_labels(pipes, tmp_path, monkeypatch, capsys):
-    """pain3d generate --format folder --texturer diffusion: each frame's JSON carries the backend's record."""
+@pytest.mark.parametrize("layout", ["folder", "hub"])
+def test_alignment_attempts_reach_the_labels(pipes, tmp_path, monkeypatch, capsys, layout):
+    """pain3d generate --texturer diffusion: each frame's labels carry the backend's record (the
+    folder layout's JSON ``diffusion`` object; the hub layout's ``appearance`` column, as JSON)."""
     import json
+
+    import pyarrow.parquet as pq
 
     pytest.importorskip("dlib")
 
@@ -746,16 +750,18 @@ def test_alignment_attempts_reach_the_labels(pipes, tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(DiffusionAppearance, "from_config", classmethod(tiny))
     out = tmp_path / "out"
-    rc, err = run_cli(["generate", "--out", str(out), "--format", "folder", "--identities", "1", "--expressions", "1",
+    rc, err = run_cli(["generate", "--out", str(out), "--format", layout, "--identities", "1", "--expressions", "1",
                        "--views", "1", "--size", "48", "--quiet", "--texturer", "diffusion", "--device", "cpu",
                        "--diffusion-resolution", "64", "--diffusion-steps", "2", "--diffusion-prior-steps", "2",
                        "--diffusion-redraws", "1"], capsys)
     assert rc == 0, err
-    labels = [json.loads(p.read_text()) for p in sorted(out.glob("frames/*/*.json"))]
-    assert len(labels) == 2
-    for lab in labels:
-        d = lab["diffusion"]
-        assert d == labels[0]["diffusion"]  # one record per identity, on each of its frames
+    if layout == "folder":
+        records = [json.loads(p.read_text())["diffusion"] for p in sorted(out.glob("frames/*/*.json"))]
+    else:
+        records = [json.loads(a) for f in sorted(out.glob("data/frames/*.parquet")) for a in pq.read_table(f)["appearance"].to_pylist()]
+    assert len(records) == 2
+    for d in records:
+        assert d == records[0]  # one record per identity, on each of its frames
         # the tiny pipelines paint noise: dlib finds no face, so both draws are made and flagged
         assert d["alignment_attempts"] == 2 and d["alignment_errors"] == [None, None] and d["alignment_ok"] is False
         assert "portrait photo" in d["prompt"] and d["texture_seed"] == d["diffusion_seed"]

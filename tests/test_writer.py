@@ -180,6 +180,7 @@ def test_load_dataset_by_name_from_parent(ref, tmp_path, monkeypatch):
     assert row["heatmap_raw"].mode.startswith("I;16")
     a = row["aus"]
     assert row["pspi"] == a["AU4"] + max(a["AU6"], a["AU7"]) + max(a["AU9"], a["AU10"]) + a["AU43"]
+    assert row["appearance"] == ""  # the procedural texture keeps no backend record
 
 
 def test_load_dataset_meshes_and_faces(ref, tmp_path):

@@ -897,6 +897,7 @@ def import_3dpain(
                     "skin_tone": nan,
                     "heatmap_scale_mm": nan,
                     "seed": -1,
+                    "appearance": "",
                 }
                 nbytes = len(data) + sum(len(x["bytes"]) for x in (neutral_img, heat, raw) if x is not None)
                 split = assigned[ident]

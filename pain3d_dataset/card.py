@@ -127,7 +127,8 @@ def lineup_jpeg(out: Path, files: list[str]) -> bytes | None:
 
 
 # --- plots ------------------------------------------------------------------------------------
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib Figure drawn off-screen (Agg), never touching pyplot's global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -136,7 +137,8 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes, reproducible for the same data."""
     buf = io.BytesIO()
     # no "Software" entry: the bytes depend on the data, not on the matplotlib release
     fig.savefig(buf, format="png", metadata={"Software": None})
@@ -158,7 +160,7 @@ def _grouped_bars(ax, labels: list[str], series: Mapping[str, list[int]]) -> Non
 
 
 def pspi_plot(stats: dict) -> bytes:
-    fig = _figure(7.5, 3.2)
+    fig = new_figure(7.5, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     _grouped_bars(ax, [str(v) for v in range(PSPI_MAX + 1)], stats["pspi"])
     neutral = ", ".join(f"{s} {n}" for s, n in stats["neutral"].items())
@@ -167,11 +169,11 @@ def pspi_plot(stats: dict) -> bytes:
     ax.set_ylabel("frames")
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def demographics_plot(stats: dict) -> bytes:
-    fig = _figure(10.0, 3.2)
+    fig = new_figure(10.0, 3.2)
     parts = (("age_group", AGE_GROUPS, 1), ("gender", GENDERS, 1), ("ethnicity", ETHNICITIES, 3))
     grid = fig.add_gridspec(1, 5)
     col = 0
@@ -186,7 +188,7 @@ def demographics_plot(stats: dict) -> bytes:
             ax.set_ylabel("identities")
     fig.axes[-1].legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 # --- YAML -------------------------------------------------------------------------------------

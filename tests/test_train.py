@@ -150,6 +150,12 @@ def test_single_process_run_logs_metrics_and_saves_best(teacher_run):
     results = json.loads((teacher_run / "all_results.json").read_text())
     assert results["best_epoch"] in (0, 1) and 0.0 <= results["test_macro_auroc"] <= 1.0
     assert results["validation_macro_auroc"] == pytest.approx(max(float(r["val_macro_auroc"]) for r in rows))
+    # the best model's test report (vitpain_hf.evaluate) agrees with the test metrics training logged
+    report = json.loads((teacher_run / "evaluation" / "metrics.json").read_text())
+    assert report["split"] == "test" and report["samples"] == 3 and report["identities"] == 1
+    for key in ("macro_auroc", "accuracy", "mae"):
+        assert report["metrics"][key] == pytest.approx(results[f"test_{key}"], abs=1e-4), key
+    assert card.count("<!-- pain3d-evaluation:") == 1 and "## Evaluation:" in card
 
 
 def test_backbone_frozen_first_then_trained_and_lr_anneals_to_one_percent(teacher_run, pretrained_vit):

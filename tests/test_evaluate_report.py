@@ -208,6 +208,10 @@ def test_unbc_fold(workdir, model_dir, capsys):
         ".pain3d", "confusion.png", "metrics.json", "reliability.png", "roc.png"]
     with pytest.raises(EvaluationError, match="--fold"):
         report_module.load_split(str(root), "test")
+    with pytest.warns(UNBCWarning):
+        everything = report_module.load_split(str(root), "all", fold=0)
+    with pytest.warns(UNBCWarning):
+        assert len(everything) == report["samples"] + len(report_module.load_split(str(root), "train", fold=0))
 
 
 def test_bad_input_is_one_line(model_dir, generated, workdir, capsys):

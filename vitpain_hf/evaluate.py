@@ -54,8 +54,9 @@ def is_unbc(path: str | Path) -> bool:
 
 
 def load_split(dataset: str, split: str = "test", fold: int | None = None, config: str | None = None):
-    """One split of a Hub-layout folder or Hub id (generated, or an imported 3D-Pain release), or
-    of a UNBC-McMaster fold (``fold`` 0-4: ``test`` is that fold's subjects, ``train`` the rest)."""
+    """One split ("all": every split) of a Hub-layout folder or Hub id (generated, or an imported
+    3D-Pain release), or of a UNBC-McMaster fold (``fold`` 0-4: ``test`` is that fold's subjects,
+    ``train`` the rest)."""
     if is_unbc(dataset):
         from pain3d_dataset.importers import load_unbc
 
@@ -71,22 +72,26 @@ def load_split(dataset: str, split: str = "test", fold: int | None = None, confi
             parts = load_dataset(dataset, config)
         except FileNotFoundError as e:
             raise EvaluationError(f"cannot load --dataset {dataset}: {str(e).splitlines()[0]}") from None
+    if split == "all":  # e.g. a held-out set of new identities, every split of it
+        from datasets import concatenate_datasets
+
+        return concatenate_datasets([parts[s] for s in parts])
     if split not in parts:
         raise EvaluationError(f"{dataset} has no {split!r} split (it has {', '.join(sorted(parts))}); pick one with --split")
     return parts[split]
 
 
 def group_labels(ds) -> dict[str, list[str]]:
-    """attribute -> label per row, for the ATTRIBUTES the data has (ClassLabel columns with at
-    least one known value; -1, unknown, is labelled "unknown")."""
+    """attribute -> label per row, for the ATTRIBUTES the data has in two or more groups (ClassLabel
+    columns; -1, unknown, is labelled "unknown")."""
     out = {}
     for name in ATTRIBUTES:
         feature = ds.features.get(name)
         if feature is None or not hasattr(feature, "int2str"):
             continue
         values = ds[name]
-        if all(v < 0 for v in values):
-            continue  # e.g. an imported 3D-Pain release has no demographics
+        if len(set(values)) < 2:
+            continue  # no groups to compare: one view, or no demographics (an imported 3D-Pain release)
         out[name] = [feature.int2str(v) if v >= 0 else "unknown" for v in values]
     return out
 
@@ -408,7 +413,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="saved ViTPain folder (e.g. runs/student/best) or Hub id")
     p.add_argument("--dataset", required=True, help="Hub-layout folder or Hub id (generated or imported), or a UNBC-McMaster archive")
-    p.add_argument("--split", default="test", help="split to score")
+    p.add_argument("--split", default="test", help="split to score; all: every split (a held-out set of new identities)")
     p.add_argument("--fold", type=int, default=None, help="UNBC-McMaster only: the fold (0-4) whose subjects are the test split")
     p.add_argument("--config", default=None, help="dataset config (default: the dataset's default, frames)")
     p.add_argument("--out", default=None, help="report folder (default: evaluation-<dataset name>-<split>)")

@@ -67,7 +67,8 @@ def _add_generation_args(p: argparse.ArgumentParser, identities: int, expression
     p.add_argument("--flame-path", default=None, help="user-supplied FLAME generic_model.pkl or .npz (for --face-model flame)")
     p.add_argument("--distractors", type=float, default=0.0, help="probability that each non-pain AU (AU1, AU2, AU12, AU15, AU25, AU26) is active (default %(default)s)")
     p.add_argument("--au", default=None, help='fixed AUs for every pain expression, e.g. "AU4=3,AU6=2,AU43=1"')
-    p.add_argument("--pspi-range", default="0-16", help="range of PSPI targets, sampled uniformly (default %(default)s)")
+    p.add_argument("--pspi-range", default=None, help="range of the pain expressions' PSPI targets, drawn uniformly (default 1-16, "
+                   "PSPI 0 coming from the neutral faces; with --distractors 0-16, a PSPI 0 target being a distractor-only expression)")
     p.add_argument("--weights", default=None, help='demographic weights, e.g. "ethnicity:Black=2;gender:woman=1" (default: exactly balanced)')
     p.add_argument("--ssaa", type=_positive_int, default=1, help="supersampling factor for anti-aliasing (default %(default)s)")
     p.add_argument("--renderer", choices=("numba", "pytorch3d"), default="numba",
@@ -93,10 +94,13 @@ def _config(args: argparse.Namespace, expressions: int):
     # the counts first: --views 10**9 must not build a billion yaws before being refused
     check_counts(args.identities, expressions, len(yaws) if yaws else max(1, args.views), args.size, max(1, args.ssaa))
     views = yaws or GenerationConfig.view_yaws(args.views)
-    try:
-        lo, hi = (int(v) for v in args.pspi_range.split("-"))
-    except ValueError:
-        raise CLIError(f"--pspi-range must look like 0-16, got {args.pspi_range!r}") from None
+    pspi_range = None
+    if args.pspi_range is not None:
+        try:
+            pspi_range = tuple(int(v) for v in args.pspi_range.split("-"))
+            lo, hi = pspi_range
+        except ValueError:
+            raise CLIError(f"--pspi-range must look like 1-16, got {args.pspi_range!r}") from None
     from generation.render.backends import RendererUnavailable, check_renderer
 
     try:  # before any work: pytorch3d lives in its own environment
@@ -113,7 +117,7 @@ def _config(args: argparse.Namespace, expressions: int):
         face_model=args.face_model,
         flame_path=args.flame_path,
         distractor_probability=args.distractors,
-        pspi_range=(lo, hi),
+        pspi_range=pspi_range,
         fixed_aus=parse_au_string(args.au) if args.au else None,
         weights=parse_weights(args.weights) if args.weights else None,
         ssaa=max(1, args.ssaa),

@@ -7,8 +7,8 @@ JSON file is not enough.
 
 ``--overwrite`` of an owned folder deletes only files whose paths pain3d's layouts write
 (``OWNED_FILES``); anything else (or a symbolic link) makes it refuse, naming what is there,
-before deleting anything. ``generate`` (both formats), ``import-3dpain`` and ``export-meshes``
-call ``prepare``.
+before deleting anything. ``generate`` (both formats), ``import-3dpain``, ``export-meshes`` and the
+evaluation report (``vitpain_hf.evaluate``) call ``prepare``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from pathlib import Path
 OWNER_FILE = ".pain3d/owner.json"
 OWNER_FORMAT = "pain3d-output"
 OWNER_VERSION = 1
-LAYOUTS = ("hub", "folder", "import-3dpain", "export-meshes")
+LAYOUTS = ("hub", "folder", "import-3dpain", "export-meshes", "evaluation")
 _MAX_OWNER_BYTES = 4096
 # every file path (relative, POSIX) a pain3d layout writes, temporaries included
 OWNED_FILES = re.compile(
     r"""\.pain3d/[^/]+
     |README\.md|pspi_histogram\.png|demographics\.png|lineup\.jpg|import_report\.txt|pain3d\.json|manifest\.jsonl|metadata\.jsonl
+    |metrics\.json|roc\.png|confusion\.png|reliability\.png|groups\.png
     |\.[^/]+\.tmp
     |data/[a-z_]+/[^/]+\.parquet|data/[a-z_]+/\.[^/]+\.tmp
     |data/\.pieces/[a-z_]+/[^/]+\.parquet|data/\.pieces/[a-z_]+/\.[^/]+\.tmp

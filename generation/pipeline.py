@@ -54,7 +54,8 @@ class GenerationConfig:
     flame_path: str | None = None
     distractor_probability: float = 0.0
     heatmap_scale_mm: float = DEFAULT_SCALE_MM
-    pspi_range: tuple[int, int] = (0, 16)
+    # PSPI targets of the pain expressions; None: 1-16, or 0-16 with distractors (see pain_target_range)
+    pspi_range: tuple[int, int] | None = None
     fixed_aus: Mapping[str, float] | None = None
     weights: Mapping | None = None
     ssaa: int = 1
@@ -82,11 +83,18 @@ class GenerationConfig:
             raise ValueError("--face-model flame needs --flame-path PATH to a FLAME model file")
         if not 0.0 <= self.distractor_probability <= 1.0:
             raise ValueError(f"--distractors must be a probability in [0, 1], got {self.distractor_probability}")
+        if self.pspi_range is None:
+            object.__setattr__(self, "pspi_range", pain_target_range(self.distractor_probability))
         lo, hi = self.pspi_range
         if not (0 <= lo <= hi <= 16):
             raise AUValueError(f"PSPI range {lo}..{hi} is impossible: PSPI targets must lie in 0..16")
         if self.fixed_aus is not None:
             object.__setattr__(self, "fixed_aus", validate_aus(self.fixed_aus))
+            if not any(self.fixed_aus.values()) and self.distractor_probability == 0:
+                raise ValueError(
+                    "--au sets no AU above 0: every pain expression would copy the neutral face; "
+                    "give a pain AU (e.g. AU4=2) or a distractor AU (e.g. AU12=2)"
+                )
         check_finite(self.heatmap_scale_mm, "heatmap scale (mm)", 1e-6, 1e6)
         if self.renderer not in RENDERERS:
             raise ValueError(f"unknown renderer {self.renderer!r}; choose one of {', '.join(RENDERERS)}")
@@ -100,6 +108,22 @@ class GenerationConfig:
         if n < 1:
             raise ValueError(f"--views must be at least 1, got {n}")
         return tuple(float(v) for v in default_views(n))
+
+
+def pain_target_range(distractor_probability: float) -> tuple[int, int]:
+    """Default PSPI targets of the pain expressions: 1-16, so that no pain expression copies the
+    neutral face; with distractors, 0-16, a PSPI 0 target then being a distractor-only expression
+    (non-pain AUs only), so PSPI 0 has examples other than the neutral face."""
+    return (0, 16) if distractor_probability > 0 else (1, 16)
+
+
+def ensure_movement(pain: Mapping[str, float], distractors: dict[str, int], rng: np.random.Generator) -> dict[str, int]:
+    """``distractors``, plus one drawn distractor AU (intensity 1-3) when neither they nor the pain
+    AUs move the face: an expression never duplicates the neutral image."""
+    if any(pain.values()) or any(distractors.values()):
+        return distractors
+    code = DISTRACTOR_CODES[int(rng.integers(len(DISTRACTOR_CODES)))]
+    return {**distractors, code: int(rng.integers(1, 4))}
 
 
 @dataclass
@@ -288,7 +312,7 @@ class Generator:
             if cfg.distractor_probability > 0:
                 drawn = sample_distractors(rng, probability=cfg.distractor_probability)
                 dis = {**drawn, **dis}
-            out.append((pain, dis))
+            out.append((pain, ensure_movement(pain, dis, rng)))
         return out
 
     def identity(self, index: int) -> IdentityResult:

@@ -24,8 +24,8 @@ run ``--resume``. Since shards depend only on the pieces, and each piece only on
 ``(seed, identity)``, the dataset is byte-identical whatever the number of processes or
 workers, and whether or not the run was interrupted and resumed.
 
-Splits are by identity (70/20/10 train/validation/test), drawn from ``(seed, identities)``
-alone; see ``assign_splits``.
+Splits are by identity (70/20/10 train/validation/test), stratified by age group x gender x
+ethnicity and drawn from the seed and the stratum counts alone; see ``splits.py``.
 """
 
 from __future__ import annotations
@@ -46,46 +46,16 @@ from generation.pipeline import GenerationConfig, IdentityResult, identity_name
 
 from .features import CONFIGS, DEFAULT_CONFIG, SPLITS, face_features, features_for
 from .integrity import is_unfinished_card, write_checksums, write_unfinished_card
+from .splits import assign_splits, demographic_splits, split_counts
 
 PIECES = "data/.pieces"
 CARD = "README.md"
 PIECE_CONFIGS = ("frames", "meshes")  # written per identity; "faces" is written once at the end
-SPLIT_FRACTIONS = {"train": 0.7, "validation": 0.2, "test": 0.1}
 DEFAULT_MAX_SHARD_MB = 256.0
-# rng key of the split draw, [seed, 2**31 + 2]; identities use [seed, i], the PSPI plan
-# [seed, 2**31], appearance backends [seed, i, 2**31 + 1]
-_SPLIT_STREAM = 2**31 + 2
 
 
 class DatasetWriteError(ValueError):
     """The dataset cannot be written or finished as asked (a one-line CLI error)."""
-
-
-# --- splits -----------------------------------------------------------------------------------
-def split_counts(n_identities: int) -> dict[str, int]:
-    """Identities per split: 70/20/10 by rounding; with 3 or more identities no split is empty."""
-    n = int(n_identities)
-    val = int(round(SPLIT_FRACTIONS["validation"] * n))
-    test = int(round(SPLIT_FRACTIONS["test"] * n))
-    if n >= 3:
-        val, test = max(val, 1), max(test, 1)
-    val = min(val, max(n - 1, 0))
-    test = min(test, max(n - 1 - val, 0))
-    return {"train": n - val - test, "validation": val, "test": test}
-
-
-def assign_splits(n_identities: int, seed: int) -> list[str]:
-    """Split of each identity index, from ``(seed, n_identities)`` alone (never from how the
-    work is spread over processes): a seeded permutation, cut by ``split_counts``."""
-    counts = split_counts(n_identities)
-    order = np.random.default_rng([int(seed), _SPLIT_STREAM]).permutation(n_identities)
-    out = [""] * n_identities
-    start = 0
-    for split in SPLITS:
-        for i in order[start : start + counts[split]]:
-            out[int(i)] = split
-        start += counts[split]
-    return out
 
 
 # --- Parquet helpers ----------------------------------------------------------------------------
@@ -368,7 +338,7 @@ class HubWriter:
         self.out = Path(out)
         self.config = config
         self.max_bytes = max(1, int(max_shard_mb * 2**20))
-        self.splits = assign_splits(config.identities, config.seed)
+        self.splits = demographic_splits(config.identities, config.seed, config.weights)
         self.frames_per_identity = (config.expressions + 1) * len(config.views)
         self.meshes_per_identity = config.expressions + 1
         # --meshes none: frames only (no meshes or faces config)

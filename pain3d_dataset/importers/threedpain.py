@@ -230,10 +230,11 @@ def _member_name(file: str) -> str:
 def assign_splits(identities: Sequence[str], seed: int = 0) -> dict[str, str]:
     """{identity: split}, 70/20/10 train/validation/test by identity, deterministic in ``seed``.
 
-    The generator's rule (``pain3d_dataset.writer.assign_splits``: a seeded permutation cut by
-    ``split_counts``; with 3 or more identities no split is empty) applied to the sorted names.
+    The generator's rule for one stratum (``pain3d_dataset.splits.assign_splits``: a seeded
+    permutation cut by ``split_counts``; with 3 or more identities no split is empty) applied to
+    the sorted names: the release has no demographics to stratify by.
     """
-    from ..writer import assign_splits as splits_by_index
+    from ..splits import assign_splits as splits_by_index
 
     ids = sorted(set(identities))
     return dict(zip(ids, splits_by_index(len(ids), seed)))

@@ -61,6 +61,10 @@ CASES = {
         rf"numba, CPU, 1 thread\s+{NUMBER} frames/s",
         r"RESULT: (ok)",
     ]),
+    "identity_probe.py": ([], [
+        rf"as generated\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
+        rf"one light rig\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
+    ]),
     "compare_faces.py": ([], [
         rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|",
         rf"\| Spearman rho, AU4 \| \+{NUMBER} \| \+{NUMBER} \|",

@@ -654,7 +654,7 @@ def main(argv=None) -> None:
         tables.insert(1, render_fairness(fair, args, where))
     else:
         fair = [r.fairness for r in seed_runs]
-        tables.insert(0, render_fairness(fair, args, "each seed's test split"))
+        tables.insert(1, render_fairness(fair, args, "each seed's test split"))  # after Table 2 (or the seeds' summary)
     fairness_png = Path(args.out).with_name(Path(args.out).stem + "-fairness.png")
     plot_fairness(fair, fairness_png)
     text = "\n".join(tables) + f"\nThis call took {(time.perf_counter() - t0) / 60:.1f} min (finished runs reused).\n"

@@ -56,7 +56,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-from generation import cli  # noqa: E402
+from pain3d import cli  # noqa: E402
 
 SIDE = 224
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)

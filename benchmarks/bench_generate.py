@@ -7,12 +7,12 @@ Run: ``python benchmarks/bench_generate.py`` (``make bench``). Prints its number
       has more than 20k triangles, on a reduced ~20k-triangle ``BuiltinHead(HeadResolution(..))``,
       via ``measure_renderer`` from ``bench_render.py``; plus the render call as the generator
       makes it (its 3 cameras, background image, displacement attribute, a sampled light rig).
-  (b) end-to-end frames/s of the real ``pain3d generate`` path in-process (``generation.cli.main``
+  (b) end-to-end frames/s of the real ``pain3d generate`` path in-process (``pain3d.cli.main``
       with ``--quiet`` into a temporary folder, Hub layout), timed after a warm-up run (numba
       compile or cache load), then the same identities split into generation (rig + render +
       heatmap), encoding (``HubWriter.piece_rows``: JPEG/PNG), writing the per-identity Parquet
       pieces, and the finish (``HubWriter.finalize``: shards, card, plots).
-  (c) peak resident memory of ``python -m generation.cli generate --workers W`` run as a child
+  (c) peak resident memory of ``python -m pain3d generate --workers W`` run as a child
       process at two dataset sizes (default 120 and 240 identities, both past the point, about
       100 identities at 256 px, where a split's shard outgrows one row group): the largest process
       (its ``VmHWM``, what ``/usr/bin/time -f %M`` reports) and the sum over the process tree,
@@ -57,10 +57,11 @@ sys.path.insert(0, _HERE)  # this folder (bench_render)
 
 from bench_render import measure_renderer  # noqa: E402
 
-from generation import cli, pipeline  # noqa: E402
+from generation import pipeline  # noqa: E402
 from generation.head import BuiltinHead, HeadResolution  # noqa: E402
 from generation.pipeline import GenerationConfig, Generator, sample_lights  # noqa: E402
 from generation.render import MeshRenderer  # noqa: E402
+from pain3d import cli  # noqa: E402
 
 TARGET_RENDER_FPS = 250.0
 TARGET_E2E_FPS = 50.0
@@ -262,7 +263,7 @@ def _tree_memory(root: int) -> tuple[int, int]:
 
 
 def measured_run(argv: list[str]) -> dict[str, float]:
-    """Run ``python -m generation.cli ARGV`` as a child: wall s, CPU s (user + sys, the child
+    """Run ``python -m pain3d ARGV`` as a child: wall s, CPU s (user + sys, the child
     and its workers), peak RSS MB of its largest process and of the process tree.
 
     The largest process's peak is the highest ``VmHWM`` (the kernel's own high-water mark,
@@ -270,7 +271,7 @@ def measured_run(argv: list[str]) -> dict[str, float]:
     ``ru_maxrss`` cannot be used, as it starts from this (forking) process's peak."""
     env = {**os.environ, "PYTHONPATH": _REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "generation.cli", *argv], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "pain3d", *argv], env=env)
     peaks = [0, 0]
     stop = threading.Event()
 
@@ -288,7 +289,7 @@ def measured_run(argv: list[str]) -> dict[str, float]:
     sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"generation.cli {' '.join(argv)} failed with status {proc.returncode}")
+        raise SystemExit(f"pain3d {' '.join(argv)} failed with status {proc.returncode}")
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peaks[1] / 2**20, "tree_mb": peaks[0] / 2**20}
 
 

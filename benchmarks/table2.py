@@ -132,7 +132,7 @@ def generate(out: Path, identities: int, seed: int, args) -> str:
         log(f"reusing {out}")
         return str(out)
     log(f"generating {out}")
-    subprocess.run([sys.executable, "-m", "generation.cli", "generate", "--out", str(out),
+    subprocess.run([sys.executable, "-m", "pain3d", "generate", "--out", str(out),
                     "--identities", str(identities), "--expressions", str(args.expressions),
                     "--views", str(args.views), "--size", str(args.size), "--seed", str(seed),
                     # --quick's few tiny identities: a worker pool would cost more than it saves

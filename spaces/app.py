@@ -541,7 +541,8 @@ class Assessor:
         elif reference is not None:
             notes.append("the loaded model does not use a neutral reference; the reference image was ignored")
         try:
-            res = self.model.predict([face], self.model.space_processor,
+            # face_crop=False: `face_of` already cropped (with the notes above), or the user chose the whole image.
+            res = self.model.predict([face], self.model.space_processor, face_crop=False,
                                      reference_images=None if ref_face is None else [ref_face])[0]
         except Exception as err:  # report, never crash the worker
             return Assessment(False, f"The model failed on this image: {type(err).__name__}: {err}", face=face, notes=notes)
@@ -576,7 +577,7 @@ def make_examples(out_dir: Path, factory: FaceFactory | None = None) -> list[tup
         (3, Demographics("young", "woman", "East Asian"), {"AU4": 4, "AU6": 3, "AU7": 4, "AU9": 2, "AU10": 3, "AU43": 1}, {}, 1),
         (11, Demographics("elderly", "man", "White"), {"AU4": 2, "AU6": 1, "AU7": 2, "AU10": 1}, {}, 1),
         (5, Demographics("young", "man", "Black"), {"AU4": 5, "AU6": 4, "AU7": 5, "AU9": 4, "AU10": 5, "AU43": 1}, {}, 2),
-        (8, Demographics("elderly", "woman", "South Asian"), {}, {"AU12": 4, "AU25": 2}, 0),  # a smile: PSPI 0
+        (8, Demographics("elderly", "woman", "South Asian"), {}, {"AU12": 4, "AU25": 2}, 2),  # a smile: PSPI 0
     ]
     pairs = []
     for seed, demo, aus, dis, view in specs:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from datasets import load_dataset
 
-from generation.cli import main
+from pain3d.cli import main
 from pain3d_dataset import Pain3D, frame_features
 
 SETTINGS = dict(identities=4, expressions=1, views=1, size=64, seed=3)

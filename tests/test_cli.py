@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generation.cli import main
+from pain3d.cli import main
 from helpers import assert_one_error_line, assert_same_tree, run, tree
 from generation.heatmaps import colorize
 

@@ -564,7 +564,7 @@ def test_existing_device_option_is_kept():
 
 
 def run_cli(argv, capsys):
-    from generation import cli
+    from pain3d import cli
 
     rc = cli.main(argv)
     err = capsys.readouterr().err

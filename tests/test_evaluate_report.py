@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve  # noqa: E402
 
 from evaluate_metrics import load_pain_metrics  # noqa: E402
-from generation.cli import main as pain3d  # noqa: E402
+from pain3d.cli import main as pain3d  # noqa: E402
 from helpers import tree  # noqa: E402
 from test_importers import build_release, build_unbc  # noqa: E402
 from vitpain_hf import ViTPainConfig, ViTPainModel, make_image_processor  # noqa: E402

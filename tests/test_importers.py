@@ -226,7 +226,7 @@ def test_textured_meshes_become_the_meshes_config(imported, tmp_path, capsys):
 
     assert verify(out).ok, verify(out).problems
     # and out again as files
-    from generation.cli import main
+    from pain3d.cli import main
     from generation.mesh_asset import read_asset
 
     assert main(["export-meshes", str(out), "--out", str(tmp_path / "m"), "--quiet"]) == 0

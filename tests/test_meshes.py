@@ -131,7 +131,7 @@ def test_parts_must_be_separate_shells():
 def hub(tmp_path_factory):
     """The same tiny dataset with each --meshes choice (and the default)."""
     root = tmp_path_factory.mktemp("meshes")
-    from generation.cli import main
+    from pain3d.cli import main
 
     out = {}
     for storage in ("default", "none", "glb"):

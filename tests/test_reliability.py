@@ -42,7 +42,7 @@ def user_folder(root: Path, files: dict[str, bytes]) -> Path:
 @pytest.fixture(scope="module")
 def ref(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("rel") / "ref"
-    from generation.cli import main
+    from pain3d.cli import main
 
     assert main(["generate", "--out", str(out), *BASE]) == 0
     return out
@@ -52,7 +52,7 @@ def ref(tmp_path_factory) -> Path:
 def folder_record(tmp_path_factory) -> bytes:
     """A genuine pain3d.json (folder format), to plant in a user's folder."""
     out = tmp_path_factory.mktemp("rec") / "f"
-    from generation.cli import main
+    from pain3d.cli import main
 
     assert main(["generate", "--out", str(out), *A, "--format", "folder"]) == 0
     return (out / "pain3d.json").read_bytes()

@@ -42,8 +42,9 @@ EXPECTED_COLUMNS = [
 DISTILL_COLUMNS = ["train_loss_pspi_distill", "train_loss_au_distill", "train_loss_feature_distill"]
 
 
-def run(args: list[str], cache: Path, timeout: float = 300) -> str:
-    """Runs a command from the repository root in its own process group (killed whole on timeout)."""
+def run(args: list[str], cache: Path, timeout: float = 300, expect: int = 0) -> str:
+    """Runs a command from the repository root in its own process group (killed whole on timeout); its exit
+    status must be `expect`."""
     env = dict(os.environ, HF_DATASETS_CACHE=str(cache), PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -53,12 +54,12 @@ def run(args: list[str], cache: Path, timeout: float = 300) -> str:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         pytest.fail(f"{' '.join(args[:6])} ... timed out after {timeout}s:\n{out[-3000:]}")
-    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{out[-5000:]}"
+    assert proc.returncode == expect, f"{' '.join(args)} exited {proc.returncode}, not {expect}:\n{out[-5000:]}"
     return out
 
 
-def train_cli(*args: str, cache: Path) -> str:
-    return run([sys.executable, "-m", "vitpain_hf.train", *args], cache)
+def train_cli(*args: str, cache: Path, expect: int = 0) -> str:
+    return run([sys.executable, "-m", "vitpain_hf.train", *args], cache, expect=expect)
 
 
 def read_metrics(out_dir: Path) -> list[dict]:
@@ -75,7 +76,7 @@ def workdir(tmp_path_factory) -> Path:
 def dataset(workdir) -> Path:
     """6 identities (4 train / 1 validation / 1 test) x (neutral + 2 expressions) x 1 view, Hub layout."""
     out = workdir / "3dpain"
-    run([sys.executable, "-m", "generation.cli", "generate", "--out", str(out), "--size", "64", "--identities", "6",
+    run([sys.executable, "-m", "pain3d", "generate", "--out", str(out), "--size", "64", "--identities", "6",
          "--expressions", "2", "--views", "1", "--seed", "0", "--quiet"], workdir / "cache")
     return out
 
@@ -113,6 +114,37 @@ def test_lr_factor_warms_up_linearly_then_follows_the_cosine_over_the_remaining_
     assert values[4:] == pytest.approx([train.lr_factor(step, 10) for step in range(10)])
 
 
+def test_help_shows_the_defaults(capsys):
+    import re
+
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    options = capsys.readouterr().out.split("\noptions:\n", 1)[1]
+    # one block per option: its line, then the indented continuation lines of its help
+    blocks = {m.group(1): " ".join(m.group(0).split()) for m in re.finditer(r"^  (--[\w-]+)[^\n]*(?:\n {8,}[^\n]*)*", options, re.M)}
+    for flag, default in (("--epochs", "100"), ("--freeze-epochs", "5"), ("--lr-backbone", "5e-06"),
+                          ("--batch-size", "32"), ("--lora-r", "8"), ("--modality", "rgb")):
+        assert blocks[flag].endswith(f"(default: {default})"), blocks[flag]
+    assert {"--reference", "--lora", "--allow-changed-settings", "--resume"} <= set(blocks)
+    assert "default" not in blocks["--resume"]  # flags that are off say nothing
+
+
+def test_warns_when_the_backbone_never_trains(tmp_path, capsys):
+    train.parse_args(["--dataset", "x", "--output-dir", str(tmp_path), "--epochs", "1",
+                      "--pretrained-backbone", "vit"])  # --freeze-epochs 5 by default
+    err = capsys.readouterr().err
+    assert "--freeze-epochs 5 >= --epochs 1" in err and "never trains" in err and "pretrained" in err
+    train.parse_args(["--dataset", "x", "--output-dir", str(tmp_path), "--epochs", "6"])
+    assert capsys.readouterr().err == ""
+
+
+def test_unused_parameters_are_searched_only_while_something_is_frozen():
+    cfg = train.parse_args(["--dataset", "x", "--output-dir", "unused", "--epochs", "4", "--freeze-epochs", "2"])
+    assert [train.has_unused_parameters(cfg, epoch) for epoch in range(4)] == [True, True, False, False]
+    cfg.freeze_epochs = 0
+    assert not train.has_unused_parameters(cfg, 0)
+
+
 def test_cli_rejects_bad_input(tmp_path, capsys):
     (tmp_path / "checkpoints" / "epoch_0").mkdir(parents=True)
     with pytest.raises(SystemExit):
@@ -147,6 +179,13 @@ def test_single_process_run_logs_metrics_and_saves_best(teacher_run):
     card = (best / "README.md").read_text()
     assert "model-index:" in card and "type: macro_auroc" in card and "split: test" in card
     assert "heatmap" in card and "3dpain" in card
+    # The data as what they are (generation settings, content hash), the precision as used.
+    assert "type: pain3d-synthetic" in card and "revision: sha256:" in card
+    assert "`pain3d generate --identities 6 --expressions 2 --views 1 --size 64 --seed 0`" in card
+    assert "| mixed precision | no |" in card and "as launched" not in card
+    assert 'pipeline("image-classification"' in card
+    curves = Image.open(teacher_run / "curves.png")
+    assert curves.format == "PNG" and curves.size[0] > 600
     results = json.loads((teacher_run / "all_results.json").read_text())
     assert results["best_epoch"] in (0, 1) and 0.0 <= results["test_macro_auroc"] <= 1.0
     assert results["validation_macro_auroc"] == pytest.approx(max(float(r["val_macro_auroc"]) for r in rows))
@@ -194,6 +233,58 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(teacher_run, dataset
         assert rows[1][column] == original[1][column]
 
 
+def test_resume_refuses_other_settings_or_processes_unless_told(teacher_run, dataset, pretrained_vit, workdir, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(teacher_run, out)
+    same = ["--dataset", str(dataset), "--modality", "heatmap", *TINY, "--freeze-epochs", "1", "--batch-size", "4",
+            "--pretrained-backbone", str(pretrained_vit), "--output-dir", str(out), "--resume"]
+    kept = {name: (out / name).read_bytes() for name in ("train_config.json", "metrics.csv", "all_results.json")}
+
+    log = train_cli(*same, "--epochs", "3", "--lr-head", "1e-3", cache=workdir / "cache", expect=2)
+    (line,) = [ln for ln in log.splitlines() if "vitpain_hf.train: error:" in ln]
+    assert "--epochs 2 (now 3)" in line and "--lr-head 5e-05 (now 0.001)" in line and "--allow-changed-settings" in line
+    assert "Traceback" not in log
+
+    # A checkpoint written by two processes (one random_states file each) is not resumed by one.
+    checkpoint = out / "checkpoints" / "epoch_1"
+    shutil.copy(checkpoint / "random_states_0.pkl", checkpoint / "random_states_1.pkl")
+    log = train_cli(*same, "--epochs", "2", cache=workdir / "cache", expect=2)
+    assert "processes 2 (now 1)" in log and "--epochs" not in log.split("error:", 1)[1]
+    (checkpoint / "random_states_1.pkl").unlink()
+    assert {name: (out / name).read_bytes() for name in kept} == kept  # refused runs wrote nothing
+    assert not (out / "resumes.json").exists()
+
+    # Told to, it continues with the new schedule, and says so in resumes.json and the model card.
+    train_cli(*same, "--epochs", "3", "--allow-changed-settings", cache=workdir / "cache")
+    assert [r["epoch"] for r in read_metrics(out)] == ["0", "1", "2"]
+    (record,) = json.loads((out / "resumes.json").read_text())
+    assert record["epoch"] == 2 and record["changed"] == {"epochs": [2, 3]}
+    assert json.loads((out / "train_config.json").read_text())["epochs"] == 3
+    if json.loads((out / "all_results.json").read_text())["best_epoch"] == 2:
+        assert "resumed at epoch 2" in (out / "best" / "README.md").read_text()
+
+
+def test_lora_and_reference_variants_train(dataset, pretrained_vit, workdir, tmp_path):
+    out = tmp_path / "lora-ref"
+    train_cli("--dataset", str(dataset), "--modality", "rgb", *TINY, "--epochs", "1", "--freeze-epochs", "0",
+              "--batch-size", "4", "--max-train-samples", "8", "--lora", "--lora-r", "4", "--reference",
+              "--pretrained-backbone", str(pretrained_vit), "--lr-backbone", "1e-2", "--output-dir", str(out),
+              cache=workdir / "cache")
+    model = AutoModel.from_pretrained(out / "best")
+    assert model.config.use_lora and model.config.lora_r == 4 and model.config.use_reference
+    trained = load_file(out / "checkpoints" / "epoch_0" / "model.safetensors")
+    pretrained = ViTModel.from_pretrained(pretrained_vit, add_pooling_layer=False).state_dict()
+    # LoRA: the base weights stay as loaded, the adapters (lora_B starts at 0) have learned.
+    base = {k for k in trained if ".base_layer." in k}
+    assert base and all(torch.equal(trained[k], pretrained[k.replace("backbone.", "", 1).replace(".base_layer", "")])
+                        for k in base)
+    lora_b = [k for k in trained if "lora_B" in k]
+    assert lora_b and any(torch.count_nonzero(trained[k]) for k in lora_b)
+    assert any(k.startswith("reference_fusion.") for k in trained)
+    card = (out / "best" / "README.md").read_text()
+    assert "reference-based" in card and "LoRA r=4" in card
+
+
 def test_distillation_from_the_heatmap_teacher(teacher_run, dataset, workdir, tmp_path):
     out = tmp_path / "student"
     train_cli("--dataset", str(dataset), "--modality", "rgb", "--teacher", str(teacher_run / "best"),
@@ -239,6 +330,23 @@ def test_two_cpu_processes_run_real_ddp(dataset, workdir, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints" / "epoch_1").glob("random_states_*")) == [
         "random_states_0.pkl", "random_states_1.pkl"]
     assert (out / "best" / "model.safetensors").exists() and (out / "all_results.json").exists()
+    assert "| batch size | 2 per process x 2 process(es) |" in (out / "best" / "README.md").read_text()
+
+
+def test_ddp_without_frozen_parameters_does_not_search_for_unused_ones(dataset, workdir, tmp_path):
+    out = tmp_path / "ddp"
+    os.environ["ACCELERATE_USE_CPU"] = "1"
+    try:
+        log = run([str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2",
+                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+                   str(_free_port()), "-m", "vitpain_hf.train", "--dataset", str(dataset), "--modality", "rgb", *TINY,
+                   "--epochs", "1", "--freeze-epochs", "0", "--batch-size", "2", "--max-train-samples", "8",
+                   "--output-dir", str(out)], workdir / "cache")
+    finally:
+        del os.environ["ACCELERATE_USE_CPU"]
+    assert "find_unused_parameters=True" not in log  # DDP's warning when it searched and found none
+    (row,) = read_metrics(out)
+    assert row["num_processes"] == "2" and row["weights_in_sync"] == "1"
 
 
 def test_random_view_crops_student_and_teacher_alike():

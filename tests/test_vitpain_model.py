@@ -9,10 +9,6 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing here may reach the Hub
 
 import math  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import textwrap  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -30,8 +26,10 @@ from vitpain_hf import (  # noqa: E402
     make_image_processor,
 )
 from vitpain_hf import losses  # noqa: E402
+from pain3d_dataset.features import PSPI_NAMES  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from helpers import run_without_vitpain_hf  # noqa: E402
+
 IMAGE, PATCH, HIDDEN = 32, 8, 32
 N = (IMAGE // PATCH) ** 2
 A = 6
@@ -82,7 +80,8 @@ def test_config_defaults_and_presets():
     assert (cfg.modality, cfg.use_au_query, cfg.use_reference, cfg.use_lora) == ("rgb", True, False, False)
     assert cfg.distill_temperature == 4.0
     assert {k: getattr(cfg, k) for k in LAMBDA_DEFAULTS} == LAMBDA_DEFAULTS
-    assert cfg.id2label[16] == "PSPI_16"
+    assert cfg.id2label[16] == "16" and cfg.label2id["7"] == 7
+    assert [cfg.id2label[i] for i in range(17)] == PSPI_NAMES  # the dataset's ClassLabel names
 
     large = ViTPainConfig.from_preset("large")  # the paper's: ViT-L/16 at 224 -> N=196, D=1024
     assert (large.num_patches, large.hidden_size, large.backbone_config.num_hidden_layers) == (196, 1024, 24)
@@ -363,44 +362,19 @@ def test_trust_remote_code_without_package(tmp_path):
     model.save_pretrained(model_dir)
     torch.save({"x": x, "ref": ref}, io_dir / "inputs.pt")
 
-    script = textwrap.dedent(
-        f"""
-        import importlib.util, sys
-
-        class _Block:  # the package is installed (editable) in this venv: hide it
-            @staticmethod
-            def find_spec(name, path=None, target=None):
-                if name == "vitpain_hf" or name.startswith("vitpain_hf."):
-                    raise ModuleNotFoundError(name)
-                return None
-
-        sys.meta_path.insert(0, _Block)
-        sys.path = [p for p in sys.path if p not in ("", {str(REPO_ROOT)!r})]
-        try:
-            import vitpain_hf  # noqa: F401
-            raise SystemExit("vitpain_hf is importable")
-        except ModuleNotFoundError:
-            pass
-
+    result = run_without_vitpain_hf(f"""
         import torch
         from transformers import AutoModel
 
         model = AutoModel.from_pretrained({str(model_dir)!r}, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-        assert not any(m.startswith("vitpain_hf") for m in sys.modules)
         inputs = torch.load({str(io_dir / "inputs.pt")!r})
         with torch.no_grad():
             out = model(inputs["x"], reference_pixel_values=inputs["ref"])
         torch.save({{k: out[k] for k in ("pspi_logits", "au_intensities", "au_attentions", "cls_embedding")}},
                    {str(io_dir / "outputs.pt")!r})
         print("REMOTE_OK", type(model).__module__)
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )
+        """, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "REMOTE_OK" in result.stdout
     remote = torch.load(io_dir / "outputs.pt")

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from generation.cli import main
+from pain3d.cli import main
 from helpers import assert_one_error_line, assert_same_tree, run, tree
 from generation.pipeline import GenerationConfig
 from pain3d_dataset import hub as hub_module
@@ -289,7 +289,7 @@ def test_two_ranks_accelerate_launch(ref, tmp_path):
     the dataset is byte-identical to the single-process run (the manifest records the ranks)."""
     out = tmp_path / "ranks"
     port = str(free_port())
-    args = ["-m", "generation.cli", "generate", "--out", str(out), *BASE, "--seed", "0"]
+    args = ["-m", "pain3d", "generate", "--out", str(out), *BASE, "--seed", "0"]
     if (BIN / "accelerate").exists():
         cmd = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port, *args]

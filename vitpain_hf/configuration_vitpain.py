@@ -78,6 +78,11 @@ class ViTPainConfig(PretrainedConfig):
         distill_temperature (`float`, defaults to 4.0) and `lambda_*`: equation (15)'s weights.
         use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA adapters on the backbone (peft).
         initializer_range (`float`): std of the head initialisation.
+        face_crop (`bool`, defaults to `False`): the model was trained on face crops (`vitpain_hf.face_crop`),
+            so its image processor and `predict` crop every input around the largest detected face.
+
+    The PSPI classes are the labels: `id2label` defaults to `{0: "0", ..., 16: "16"}`, the names of the
+    3DPain dataset's `pspi` ClassLabel, so `pipeline("image-classification")` answers in PSPI levels.
     """
 
     model_type = "vitpain"
@@ -108,6 +113,7 @@ class ViTPainConfig(PretrainedConfig):
         lora_dropout: float = 0.0,
         lora_target_modules: tuple[str, ...] | list[str] = ("q_proj", "v_proj"),
         initializer_range: float = 0.02,
+        face_crop: bool = False,
         **kwargs,
     ):
         if modality not in MODALITIES:
@@ -146,10 +152,14 @@ class ViTPainConfig(PretrainedConfig):
         self.lora_dropout = float(lora_dropout)
         self.lora_target_modules = [str(m) for m in lora_target_modules]
         self.initializer_range = float(initializer_range)
+        self.face_crop = bool(face_crop)
 
         if kwargs.get("id2label") is None:
-            kwargs["id2label"] = {i: f"PSPI_{i}" for i in range(self.num_pspi_classes)}
-            kwargs["label2id"] = {f"PSPI_{i}": i for i in range(self.num_pspi_classes)}
+            kwargs["id2label"] = {i: str(i) for i in range(self.num_pspi_classes)}
+            kwargs["label2id"] = {str(i): i for i in range(self.num_pspi_classes)}
+        elif len(kwargs["id2label"]) != self.num_pspi_classes:
+            raise ValueError(f"id2label names {len(kwargs['id2label'])} labels for {self.num_pspi_classes} PSPI classes")
+        kwargs.setdefault("problem_type", "single_label_classification")
         super().__init__(**kwargs)
 
     # Derived geometry -------------------------------------------------------------------------

@@ -55,6 +55,25 @@ class ViTPainOutput(ModelOutput):
     loss_feature_distill: torch.FloatTensor | None = None
 
 
+@dataclass
+class ViTPainImageClassifierOutput(ModelOutput):
+    r"""Output of [`ViTPainForImageClassification`]: the image-classification names for ViTPain's outputs.
+
+    loss (*optional*): cross-entropy of `labels`, plus `lambda_au` x the AU MSE when `au_labels` were given.
+    logits (`(B, C)`): PSPI class logits; class k is PSPI k (`config.id2label`).
+    au_intensities (`(B, A)`), au_attentions (`(B, A, N)`, *optional*), cls_embedding (`(B, D)`),
+    loss_pspi, loss_au (*optional*): as in [`ViTPainOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    au_intensities: torch.FloatTensor | None = None
+    au_attentions: torch.FloatTensor | None = None
+    cls_embedding: torch.FloatTensor | None = None
+    loss_pspi: torch.FloatTensor | None = None
+    loss_au: torch.FloatTensor | None = None
+
+
 def au_query_attention(queries: torch.Tensor, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Equations (4)-(6): single-head scaled dot-product cross-attention of A queries over N patches.
 
@@ -132,6 +151,13 @@ def _inject_lora(backbone: nn.Module, config: ViTPainConfig) -> nn.Module:
 
 
 AU_OUTPUT_BIAS_INIT = 1.0  # initial AU intensity; see `_init_weights`
+REMOTE_AUTO_MAP = {
+    "AutoModel": "modeling_vitpain.ViTPainModel",
+    "AutoModelForImageClassification": "modeling_vitpain.ViTPainForImageClassification",
+    # In the model's config rather than preprocessor_config.json: an image processor's auto_map makes
+    # pipelines look for a matching remote video processor too, and ask whether to trust the code.
+    "AutoImageProcessor": "processing_vitpain.ViTPainImageProcessor",
+}
 
 
 class ViTPainPreTrainedModel(PreTrainedModel):
@@ -143,6 +169,13 @@ class ViTPainPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["ViTEmbeddings", "ViTLayer"]
     _supports_sdpa = True
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`; the folder's `auto_map` names both heads, which share one set of
+        weights, so it loads as `AutoModel` or `AutoModelForImageClassification` with `trust_remote_code`, and
+        so does the image processor saved beside it."""
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **REMOTE_AUTO_MAP}
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     def _init_weights(self, module):
         # Backbone modules are initialised by the backbone's own `_init_weights` (transformers
@@ -375,27 +408,44 @@ class ViTPainModel(ViTPainPreTrainedModel):
     @torch.no_grad()
     def predict(
         self,
-        images: list,
+        images,
         processor=None,
-        reference_images: list | None = None,
+        reference_images=None,
         batch_size: int = 32,
-    ) -> list[dict[str, Any]]:
-        """Assess pain in PIL images (or arrays the processor accepts). One dict per image:
+        face_crop: bool | None = None,
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """Assess pain in one image or a list of them (PIL images, arrays, or file paths).
 
-        `pspi_probs` (C floats), `pspi` (argmax class), `expected_pspi` (sum_k k * p_k),
-        `au_intensities` ({AU name: float}), `attention_maps` (np.ndarray (A, h, w) over the patch
-        grid, rows of eq. (5); `None` without AU queries), `au_names`.
+        One dict per image (a single dict for a single image): `pspi_probs` (C floats), `pspi` (argmax class),
+        `label` (its `config.id2label` name), `expected_pspi` (sum_k k * p_k), `au_intensities` ({AU name: float}),
+        `attention_maps` (np.ndarray (A, h, w) over the patch grid, rows of eq. (5); `None` without AU queries),
+        `au_names`, and `face_box` ((left, top, right, bottom) of the face the model saw, in the image's pixels;
+        `None` when the whole image was used).
+        `face_crop` defaults to `config.face_crop`: a model trained on face crops sees the largest face of
+        each image cropped the same way (dlib); an image without a face raises `NoFaceError` naming it.
         `processor` defaults to the one saved with the model, else `make_image_processor(config)`.
         """
         import numpy as np
 
-        if isinstance(images, (str, bytes)) or not hasattr(images, "__len__"):
-            raise TypeError("images must be a list of images")
+        from .face_crop import crop_faces
+
+        single = not isinstance(images, (list, tuple))
+        images = [_as_rgb(im) for im in ([images] if single else images)]
+        if reference_images is not None:
+            ref_single = not isinstance(reference_images, (list, tuple))
+            reference_images = [_as_rgb(im) for im in ([reference_images] if ref_single else reference_images)]
         if self.config.use_reference and reference_images is None:
             raise ValueError("this model uses a neutral reference: pass reference_images (one per image)")
         if reference_images is not None and len(reference_images) != len(images):
             raise ValueError(f"got {len(reference_images)} reference_images for {len(images)} images")
         processor = processor if processor is not None else self._default_processor()
+        # The crop happens here (to report each face box), so the processor must not crop again.
+        no_crop = {"face_crop": False} if "face_crop" in getattr(processor, "_valid_kwargs_names", ()) else {}
+        boxes: list = [None] * len(images)
+        if face_crop if face_crop is not None else getattr(self.config, "face_crop", False):
+            images, boxes = map(list, zip(*crop_faces(images)))
+            if reference_images is not None and self.config.use_reference:
+                reference_images = [r for r, _ in crop_faces(reference_images)]
 
         was_training = self.training
         self.eval()
@@ -406,32 +456,35 @@ class ViTPainModel(ViTPainPreTrainedModel):
         results: list[dict[str, Any]] = []
         try:
             for start in range(0, len(images), batch_size):
-                chunk = list(images[start : start + batch_size])
-                pixels = processor(images=chunk, return_tensors="pt")["pixel_values"].to(device, dtype)
+                chunk = images[start : start + batch_size]
+                pixels = processor(images=chunk, return_tensors="pt", **no_crop)["pixel_values"].to(device, dtype)
                 ref = None
                 if reference_images is not None and self.config.use_reference:
-                    ref_chunk = list(reference_images[start : start + batch_size])
-                    ref = processor(images=ref_chunk, return_tensors="pt")["pixel_values"].to(device, dtype)
-                out = self(pixel_values=pixels, reference_pixel_values=ref)
+                    ref_chunk = reference_images[start : start + batch_size]
+                    ref = processor(images=ref_chunk, return_tensors="pt", **no_crop)["pixel_values"].to(device, dtype)
+                out = ViTPainModel.forward(self, pixel_values=pixels, reference_pixel_values=ref, return_dict=True)
                 probs = out.pspi_logits.float().softmax(-1).cpu()
                 aus = out.au_intensities.float().cpu()
                 maps = None
                 if out.au_attentions is not None:
                     maps = out.au_attentions.float().cpu().reshape(len(chunk), self.config.num_aus, h, w).numpy()
                 for i in range(len(chunk)):
+                    k = int(probs[i].argmax())
                     results.append(
                         {
                             "pspi_probs": probs[i].tolist(),
-                            "pspi": int(probs[i].argmax()),
+                            "pspi": k,
+                            "label": self.config.id2label.get(k, str(k)),
                             "expected_pspi": float((probs[i] * classes).sum()),
                             "au_intensities": dict(zip(self.config.au_names, aus[i].tolist())),
                             "attention_maps": None if maps is None else np.ascontiguousarray(maps[i]),
                             "au_names": list(self.config.au_names),
+                            "face_box": boxes[start + i],
                         }
                     )
         finally:
             self.train(was_training)
-        return results
+        return results[0] if single else results
 
     def _default_processor(self):
         path = self.config.name_or_path
@@ -442,6 +495,58 @@ class ViTPainModel(ViTPainPreTrainedModel):
         from .processing_vitpain import make_image_processor
 
         return make_image_processor(self.config)
+
+
+def _as_rgb(image):
+    """A PIL image, an array or a file path -> an RGB PIL image (what the face detector and processor take)."""
+    from PIL import Image
+
+    if isinstance(image, (str, os.PathLike)):
+        with Image.open(image) as im:
+            return im.convert("RGB")
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if hasattr(image, "__array__"):
+        import numpy as np
+
+        array = np.asarray(image)
+        if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
+            array = array.transpose(1, 2, 0)  # channels first -> last
+        return Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[-1] == 1 else array).convert("RGB")
+    raise TypeError(f"expected a PIL image, an array or a file path, got {type(image).__name__}")
+
+
+class ViTPainForImageClassification(ViTPainModel):
+    r"""ViTPain under the image-classification interface: `labels` in, `logits` out.
+
+    The same modules and parameter names as [`ViTPainModel`] (it is one), so one saved folder loads as
+    either class; this one is what `AutoModelForImageClassification`, `pipeline("image-classification")`,
+    `Trainer` and `evaluate.evaluator("image-classification")` use. AU intensities and AU attentions stay
+    in the output; distillation stays with `ViTPainModel`.
+    """
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        au_labels: torch.Tensor | None = None,
+        reference_pixel_values: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> ViTPainImageClassifierOutput | tuple:
+        r"""
+        pixel_values (`(B, 3, H, W)`): the processed images.
+        labels (`(B,)` int, *optional*): PSPI classes; the loss is their cross-entropy (times `lambda_pspi`).
+        au_labels (`(B, A)` float, *optional*): AU intensities; adds `lambda_au` x their MSE to the loss.
+        reference_pixel_values (`(B, 3, H, W)`, *optional*): neutral frames, for the reference variant.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        out = super().forward(pixel_values, pspi_labels=labels, au_labels=au_labels,
+                              reference_pixel_values=reference_pixel_values, return_dict=True)
+        output = ViTPainImageClassifierOutput(
+            loss=out.loss, logits=out.pspi_logits, au_intensities=out.au_intensities, au_attentions=out.au_attentions,
+            cls_embedding=out.cls_embedding, loss_pspi=out.loss_pspi, loss_au=out.loss_au,
+        )
+        return output if return_dict else output.to_tuple()
 
 
 def load_backbone_weights(model: ViTPainModel, path_or_hub_id: str | os.PathLike, **from_pretrained_kwargs) -> int:
@@ -485,4 +590,12 @@ def load_backbone_weights(model: ViTPainModel, path_or_hub_id: str | os.PathLike
     return len(mapped)
 
 
-__all__ = ["ViTPainModel", "ViTPainOutput", "ViTPainPreTrainedModel", "au_query_attention", "load_backbone_weights"]
+__all__ = [
+    "ViTPainForImageClassification",
+    "ViTPainImageClassifierOutput",
+    "ViTPainModel",
+    "ViTPainOutput",
+    "ViTPainPreTrainedModel",
+    "au_query_attention",
+    "load_backbone_weights",
+]

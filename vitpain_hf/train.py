@@ -7,8 +7,10 @@
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 --num_machines 1 \
         --mixed_precision no --dynamo_backend no -m vitpain_hf.train ...
 
-OUT/ receives metrics.csv (one row per epoch), checkpoints/epoch_K (accelerator.save_state; --resume
-continues from the latest), best/ (save_pretrained + image processor + model card, chosen by validation
+OUT/ receives train_config.json, metrics.csv (one row per epoch) and curves.png (its losses, validation
+metrics and learning rates), checkpoints/epoch_K (accelerator.save_state; --resume continues from the latest,
+refusing changed settings or a different number of processes unless --allow-changed-settings, which
+OUT/resumes.json records), best/ (save_pretrained + image processor + model card, chosen by validation
 macro AUROC; the test split is scored whenever the best improves), all_results.json (the best epoch's
 validation and test metrics), evaluation/ (the best model's test report of vitpain_hf.evaluate, per-group
 metrics included, also appended to its card), and TensorBoard logs when tensorboard is installed.
@@ -28,6 +30,7 @@ import csv
 import json
 import math
 import shutil
+import sys
 import time
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
@@ -37,6 +40,10 @@ from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataPara
 from accelerate.utils import is_tensorboard_available, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+
+from .model_card import RunFacts, write_model_card
+from .resume import guard_resume
+from .training_curves import plot_training_curves
 
 MIN_LR_RATIO = 0.01  # cosine annealing ends at 1% of the initial learning rates
 THRESHOLDS = (2, 3)  # PSPI thresholds of the binary pain metrics
@@ -57,6 +64,10 @@ class TrainConfig:
     preset: str = "tiny"
     image_size: int | None = None  # None: the preset's
     no_au_query: bool = False  # ablation: AU head on the CLS token instead of AU query tokens
+    reference: bool = False  # reference-based variant: the neutral frame of the same identity as second input
+    lora: bool = False  # train LoRA adapters of the backbone's attention (q, v) instead of all its weights
+    lora_r: int = 8
+    lora_alpha: int = 16
     augment: bool = False  # random square crops (>= 80%) and mirroring of training images
     face_crop: bool = False  # crop every image around the detected face, as the Space does
     pretrained_backbone: str | None = None  # ViT checkpoint (path or hub id) for the backbone
@@ -73,37 +84,77 @@ class TrainConfig:
     mixed_precision: str | None = None  # None: as `accelerate launch` says
     keep_checkpoints: int = 2  # newest epoch checkpoints kept
     resume: bool = False
+    allow_changed_settings: bool = False  # with --resume: continue despite changed settings (recorded)
     seed: int = 0
 
 
 HELP = {
-    "face_crop": "crop every image (and its heatmap) around the face found by vitpain_hf.face_crop, the "
-                 "same crop the Space applies to uploads (needs dlib: pain3d[facecheck])",
+    "dataset": "dataset folder (Hub layout) or Hub id, loaded with datasets.load_dataset",
+    "output_dir": "run folder: metrics.csv, curves.png, checkpoints/, best/",
+    "dataset_config": "dataset config (default: the dataset's default, 3DPain: frames)",
+    "modality": "input of the model: rgb (the image column) or heatmap (the colorized heatmap column)",
+    "teacher": "trained ViTPain folder used as distillation teacher (fed its own modality's column)",
+    "preset": "backbone size: tiny (CPU), base (ViT-B/16) or large (the paper's ViT-L/16)",
+    "image_size": "input size in pixels (default: the preset's)",
+    "no_au_query": "AU head on the CLS token instead of AU query tokens (ablation)",
+    "reference": "reference-based variant: the neutral frame of the same identity (neutral_image column) is "
+                 "encoded by the same backbone and cross-attended; rgb only",
+    "lora": "train LoRA adapters (peft) on the backbone's query and value projections; base weights stay "
+            "frozen (use with --pretrained-backbone)",
+    "lora_r": "LoRA rank (with --lora)",
+    "lora_alpha": "LoRA scaling alpha (with --lora)",
     "augment": "random square crops (at least 80%% of the short side) and mirroring of training images, "
                "so the model tolerates face-detector framing",
-    "dataset": "dataset folder (Hub layout) or Hub id, loaded with datasets.load_dataset",
-    "teacher": "trained ViTPain folder used as distillation teacher (fed its own modality's column)",
-    "no_au_query": "AU head on the CLS token instead of AU query tokens (ablation)",
+    "face_crop": "crop every image (and its heatmap) around the face found by vitpain_hf.face_crop, the "
+                 "same crop the Space applies to uploads (needs dlib: pain3d[facecheck]); recorded in the "
+                 "model's config, so its processor and predict crop inputs alike",
+    "pretrained_backbone": "ViT checkpoint (folder or Hub id) whose weights start the backbone",
+    "epochs": "epochs; the cosine schedule spans all of them",
+    "freeze_epochs": "epochs at the start with the backbone frozen (heads only); must be below --epochs for "
+                     "the backbone to train at all",
+    "warmup_epochs": "linear warm-up of both learning rates before the cosine (fractions allowed)",
     "batch_size": "batch size per process",
+    "lr_backbone": "initial learning rate of the backbone (of the LoRA adapters with --lora)",
+    "lr_head": "initial learning rate of the heads",
+    "weight_decay": "AdamW weight decay",
+    "grad_clip": "clip the gradient norm to this (0: no clipping)",
+    "max_train_samples": "train on a random subset of this many frames",
+    "num_workers": "DataLoader worker processes",
     "mixed_precision": "no, fp16 or bf16 (default: the launcher's setting)",
-    "resume": "continue from the newest OUT/checkpoints/epoch_K (starts fresh if there is none)",
+    "keep_checkpoints": "newest epoch checkpoints kept",
+    "resume": "continue from the newest OUT/checkpoints/epoch_K (starts fresh if there is none); refused "
+              "when the settings or the number of processes differ from that run's",
+    "allow_changed_settings": "with --resume, continue even though settings or the number of processes "
+                              "changed; the changes are recorded in OUT/resumes.json and the model card",
+    "seed": "seed of the initial weights, data order and augmentation",
 }
 CHOICES = {"modality": ("rgb", "heatmap"), "preset": ("tiny", "base", "large"), "mixed_precision": ("no", "fp16", "bf16")}
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """--help shows every default that is a value (not None, not an unset flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """`--some-field VALUE` for every TrainConfig field; booleans are flags."""
-    parser = argparse.ArgumentParser(prog="vitpain_hf.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="vitpain_hf.train", description=__doc__.split("\n\n")[0],
+                                     formatter_class=DefaultsHelpFormatter)
     types = {"str": str, "int": int, "float": float}
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
-            parser.add_argument(flag, action="store_true", help=HELP.get(f.name))
+            parser.add_argument(flag, action="store_true", help=HELP[f.name])
             continue
         required = f.default is MISSING
         kind = types[f.type.split(" ")[0]]
         parser.add_argument(flag, type=kind, required=required, default=None if required else f.default,
-                            choices=CHOICES.get(f.name), help=HELP.get(f.name))
+                            choices=CHOICES.get(f.name), help=HELP[f.name])
     cfg = TrainConfig(**vars(parser.parse_args(argv)))
     for name in ("epochs", "batch_size", "keep_checkpoints"):
         if getattr(cfg, name) < 1:
@@ -114,6 +165,17 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         parser.error(f"--warmup-epochs must be >= 0 and below --epochs ({cfg.epochs}), got {cfg.warmup_epochs:g}")
     if not cfg.resume and list(Path(cfg.output_dir, "checkpoints").glob("epoch_*")):
         parser.error(f"{cfg.output_dir} already holds checkpoints: pass --resume, or choose another --output-dir")
+    if cfg.allow_changed_settings and not cfg.resume:
+        parser.error("--allow-changed-settings only applies with --resume")
+    if cfg.reference and cfg.modality != "rgb":
+        parser.error("--reference compares an RGB frame with its neutral RGB frame: use --modality rgb")
+    if cfg.lora and (cfg.lora_r < 1 or cfg.lora_alpha < 1):
+        parser.error("--lora-r and --lora-alpha must be at least 1")
+    if cfg.freeze_epochs >= cfg.epochs:
+        what = "LoRA adapters" if cfg.lora else "backbone"
+        print(f"vitpain_hf.train: warning: --freeze-epochs {cfg.freeze_epochs} >= --epochs {cfg.epochs}: the {what} "
+              f"never trains, only the heads do{' (the pretrained backbone stays as loaded)' if cfg.pretrained_backbone else ''}; "
+              f"lower --freeze-epochs to train it", file=sys.stderr)
     return cfg
 
 
@@ -176,13 +238,17 @@ def face_crop_batch(cropper, columns: list[str]):
     return crop
 
 
+REFERENCE_COLUMN = "neutral_image"  # the reference variant's second input: the same identity and view, neutral
+
+
 def make_transform(processor, column: str, au_names, teacher_processor=None, teacher_column: str = "heatmap",
-                   augment: bool = False):
+                   augment: bool = False, reference: bool = False):
     """Decoded rows -> model inputs; runs in the DataLoader (datasets' set_transform)."""
 
     def transform(batch: dict) -> dict:
         if augment:
             cols = [column] + ([teacher_column] if teacher_processor is not None and teacher_column != column else [])
+            cols += [REFERENCE_COLUMN] if reference else []
             views = [random_view([batch[c][k] for c in cols]) for k in range(len(batch[column]))]
             batch = {**batch, **{c: [v[j] for v in views] for j, c in enumerate(cols)}}
         out = {
@@ -190,6 +256,8 @@ def make_transform(processor, column: str, au_names, teacher_processor=None, tea
             "pspi_labels": torch.tensor(batch["pspi"], dtype=torch.long),  # (B,)
             "au_labels": torch.tensor([[aus[a] for a in au_names] for aus in batch["aus"]], dtype=torch.float32),
         }
+        if reference:
+            out["reference_pixel_values"] = processor(images=batch[REFERENCE_COLUMN], return_tensors="pt")["pixel_values"]
         if teacher_processor is not None:
             out["teacher_pixel_values"] = teacher_processor(images=batch[teacher_column], return_tensors="pt")["pixel_values"]
         return out
@@ -206,7 +274,7 @@ def evaluate(model, loader, accelerator, metric) -> dict:
     parts = []
     for batch in loader:
         with accelerator.autocast():
-            out = model(pixel_values=batch["pixel_values"])
+            out = model(pixel_values=batch["pixel_values"], reference_pixel_values=batch.get("reference_pixel_values"))
         parts.append(accelerator.gather_for_metrics(
             (out.pspi_logits.float(), batch["pspi_labels"], out.au_intensities.float(), batch["au_labels"])
         ))
@@ -233,11 +301,11 @@ def checkpoints(ckpt_dir: Path) -> list[Path]:
     return sorted(ckpt_dir.glob("epoch_*[0-9]"), key=lambda p: int(p.name.split("_")[1]))
 
 
-def save_best(out: Path, model, processor, cfg: TrainConfig, epoch: int, metrics: dict[str, dict], processes: int) -> None:
+def save_best(out: Path, model, processor, cfg: TrainConfig, epoch: int, metrics: dict[str, dict], facts: RunFacts) -> None:
     """OUT/best (model, image processor, model card) and OUT/all_results.json for the best epoch so far."""
     model.save_pretrained(out / "best")
     processor.save_pretrained(out / "best")
-    write_model_card(out / "best", cfg, model.config, epoch, metrics, processes)
+    write_model_card(out / "best", cfg, model.config, epoch, metrics, facts)
     results = {"best_epoch": epoch, **{f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items()}}
     (out / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
 
@@ -251,73 +319,10 @@ def start_metrics_csv(path: Path, columns: list[str], resume: bool, next_epoch: 
         writer.writerows(r for r in kept if int(r["epoch"]) < next_epoch)
 
 
-def write_model_card(path: Path, cfg: TrainConfig, model_config, epoch: int, metrics: dict[str, dict],
-                     processes: int = 1) -> None:
-    """README.md with model-index metrics ({split: {metric: value}}) and how the model was trained."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-    name = f"vitpain-{cfg.preset}-{cfg.modality}" + ("-distilled" if cfg.teacher else "")
-    card_metrics = {"macro_auroc": "Macro AUROC", "accuracy": "Accuracy", "accuracy_within_1": "Accuracy (±1)",
-                    "accuracy_within_2": "Accuracy (±2)", "mae": "MAE of expected PSPI"}
-    results = [
-        EvalResult(task_type="image-classification", task_name="PSPI classification (0-16)",
-                   dataset_type=Path(cfg.dataset).name, dataset_name=cfg.dataset, dataset_config=cfg.dataset_config,
-                   dataset_split=split, metric_type=key, metric_name=label, metric_value=round(values[key], 4))
-        for split, values in metrics.items() for key, label in card_metrics.items()
-        if key in values and not math.isnan(values[key])
-    ]
-    data = ModelCardData(model_name=name, library_name="transformers", pipeline_tag="image-classification",
-                         tags=["vitpain", "pain-assessment", "pspi", "facial-action-units"], eval_results=results)
-    rows = "\n".join(
-        f"| {split} | " + " | ".join(f"{values.get(k, float('nan')):.4f}" for k in card_metrics) + " |"
-        for split, values in metrics.items()
-    )
-    settings = {
-        "dataset": f"`{cfg.dataset}`" + (f" (config `{cfg.dataset_config}`)" if cfg.dataset_config else ""),
-        "input modality": cfg.modality, "preset": f"{cfg.preset}, {model_config.image_size[0]}px",
-        "AU query tokens": not cfg.no_au_query, "teacher (distillation, eq. 15)": cfg.teacher or "none",
-        "pretrained backbone": cfg.pretrained_backbone or "none (random init)",
-        "epochs": f"{cfg.epochs} (backbone frozen for {cfg.freeze_epochs}); best epoch {epoch}",
-        "optimizer": f"AdamW, lr backbone {cfg.lr_backbone:g} / heads {cfg.lr_head:g}, "
-                     f"{f'{cfg.warmup_epochs:g} warm-up epochs, ' if cfg.warmup_epochs else ''}cosine to 1%, "
-                     f"weight decay {cfg.weight_decay:g}",
-        "batch size": f"{cfg.batch_size} per process x {processes} process(es)",
-        "mixed precision": cfg.mixed_precision or "as launched", "seed": cfg.seed,
-    }
-    body = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
-    text = f"""---
-{data.to_yaml()}
----
-
-# {name}
-
-ViTPain (paper "Pain in 3D", section 4): PSPI classification (17 classes, scores 0-16) and AU intensity
-regression from one face image, trained with `python -m vitpain_hf.train`.
-
-## Results
-
-| split | {" | ".join(card_metrics.values())} |
-|---|{"---|" * len(card_metrics)}
-{rows}
-
-## Training
-
-| setting | value |
-|---|---|
-{body}
-
-## Use
-
-```python
-import vitpain_hf  # registers the model; or pass trust_remote_code=True without the package
-from transformers import AutoModel
-from PIL import Image
-
-model = AutoModel.from_pretrained("path/to/this/folder")
-print(model.predict([Image.open("face.png")])[0]["expected_pspi"])
-```
-"""
-    ModelCard(text).save(path / "README.md")
+def has_unused_parameters(cfg: TrainConfig, next_epoch: int) -> bool:
+    """Whether DDP must search for parameters without gradients (an extra pass, and a warning every run when
+    there are none). Every module takes part in every forward; only frozen epochs ahead leave some out."""
+    return cfg.freeze_epochs > next_epoch
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -325,17 +330,22 @@ def main(argv: list[str] | None = None) -> None:
     from datasets import load_dataset
 
     from evaluate_metrics import load_pain_metrics
+    from pain3d_dataset.identity import dataset_identity
+
     from vitpain_hf import ViTPainConfig, ViTPainModel, load_backbone_weights, make_image_processor
 
     out, ckpt_dir = Path(cfg.output_dir), Path(cfg.output_dir) / "checkpoints"
+    resume_from = checkpoints(ckpt_dir)[-1] if cfg.resume and checkpoints(ckpt_dir) else None
+    next_epoch = int(resume_from.name.split("_")[1]) + 1 if resume_from else 0
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
         log_with="tensorboard" if is_tensorboard_available() else None,
         project_dir=str(out),
-        # Unused parameters are normal here: the frozen backbone, the CLS projection without a teacher.
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=has_unused_parameters(cfg, next_epoch))],
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
     )
+    # Before anything is loaded or written: a resume must continue the same run.
+    resumes = guard_resume(cfg, out, resume_from, accelerator.num_processes) if resume_from else []
     set_seed(cfg.seed)
 
     # Data: decoding and preprocessing happen lazily, per batch, in the DataLoader (set_transform).
@@ -359,19 +369,29 @@ def main(argv: list[str] | None = None) -> None:
         teacher_processor = (AutoImageProcessor.from_pretrained(cfg.teacher)
                              if Path(cfg.teacher, "preprocessor_config.json").exists()
                              else make_image_processor(teacher.config))
+    if teacher is not None and teacher.config.use_reference:
+        raise ValueError(f"the teacher {cfg.teacher} is reference-based; distil from a single-image teacher")
+    pspi_names = ds["train"].features["pspi"].names  # the model's labels are the dataset's ClassLabel names
     model = ViTPainModel(ViTPainConfig.from_preset(
         cfg.preset, image_size=cfg.image_size, modality=cfg.modality, use_au_query=not cfg.no_au_query,
-        num_pspi_classes=ds["train"].features["pspi"].num_classes, au_names=au_names,
+        num_pspi_classes=len(pspi_names), au_names=au_names,
+        id2label=dict(enumerate(pspi_names)), label2id={n: i for i, n in enumerate(pspi_names)},
         teacher_hidden_size=teacher.config.hidden_size if teacher is not None else None,
+        use_reference=cfg.reference, use_lora=cfg.lora, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+        face_crop=cfg.face_crop,  # recorded in config.json: the saved processor and predict crop inputs alike
     ))
     if teacher is not None and teacher.config.num_pspi_classes != model.config.num_pspi_classes:
         raise ValueError(f"teacher has {teacher.config.num_pspi_classes} PSPI classes, the data {model.config.num_pspi_classes}")
     if cfg.pretrained_backbone:
         load_backbone_weights(model, cfg.pretrained_backbone)
-    processor = make_image_processor(model.config)
+    processor = make_image_processor(model.config)  # saved with the model
+    feed = make_image_processor(model.config, face_crop=False)  # the data below are cropped once, up front
+    if teacher_processor is not None and hasattr(teacher_processor, "face_crop"):
+        teacher_processor.face_crop = False
     column = "heatmap" if cfg.modality == "heatmap" else "image"
     teacher_column = "heatmap" if teacher is not None and teacher.config.modality == "heatmap" else "image"
-    missing = {column, teacher_column, "pspi", "aus"} - set(ds["train"].column_names)
+    needed = {column, teacher_column, "pspi", "aus"} | ({REFERENCE_COLUMN} if cfg.reference else set())
+    missing = needed - set(ds["train"].column_names)
     if missing:
         raise ValueError(f"{cfg.dataset} lacks the columns {sorted(missing)} (has {ds['train'].column_names})")
     if cfg.face_crop:
@@ -380,15 +400,15 @@ def main(argv: list[str] | None = None) -> None:
         cropper = FaceCropper()
         if not cropper.available:
             raise ValueError("--face-crop needs dlib: pip install 'pain3d[facecheck]'")
-        cols = ["image"] + [c for c in {column, teacher_column} if c != "image"]
+        cols = ["image"] + sorted({column, teacher_column, *([REFERENCE_COLUMN] if cfg.reference else [])} - {"image"})
         with accelerator.main_process_first():
             ds = ds.map(face_crop_batch(cropper, cols), batched=True, batch_size=64, desc="face crop")
-        model.config.face_crop = True  # recorded in config.json for inference
-    ds["train"].set_transform(make_transform(processor, column, au_names, teacher_processor, teacher_column, cfg.augment))
+    ds["train"].set_transform(make_transform(feed, column, au_names, teacher_processor, teacher_column, cfg.augment,
+                                             cfg.reference))
     loaders = {"train": DataLoader(ds["train"], batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers)}
     for split in ("validation", "test"):
         if split in ds:
-            ds[split].set_transform(make_transform(processor, column, au_names))
+            ds[split].set_transform(make_transform(feed, column, au_names, reference=cfg.reference))
             loaders[split] = DataLoader(ds[split], batch_size=cfg.batch_size, num_workers=cfg.num_workers)
 
     optimizer = torch.optim.AdamW(
@@ -403,9 +423,10 @@ def main(argv: list[str] | None = None) -> None:
     accelerator.register_for_checkpointing(state)
     total_steps = cfg.epochs * len(loaders["train"])
     warmup_steps = round(cfg.warmup_epochs * len(loaders["train"]))
-    if cfg.resume and checkpoints(ckpt_dir):
-        accelerator.load_state(str(checkpoints(ckpt_dir)[-1]))  # model, optimizer, RNG states and `state`
-        accelerator.print(f"resumed from {checkpoints(ckpt_dir)[-1]} (next epoch {state.epoch}, step {state.step})")
+    if resume_from:
+        accelerator.load_state(str(resume_from))  # model, optimizer, RNG states and `state`
+        accelerator.print(f"resumed from {resume_from} (next epoch {state.epoch}, step {state.step})")
+    facts = RunFacts(accelerator.num_processes, accelerator.mixed_precision, dataset_identity(cfg.dataset), resumes)
 
     accelerator.init_trackers("vitpain", config={k: v if isinstance(v, (int, float, str, bool)) else str(v)
                                                  for k, v in asdict(cfg).items()})
@@ -416,6 +437,8 @@ def main(argv: list[str] | None = None) -> None:
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        if resumes:
+            (out / "resumes.json").write_text(json.dumps(resumes, indent=2) + "\n")
         start_metrics_csv(out / "metrics.csv", columns, cfg.resume, state.epoch)
 
     for epoch in range(state.epoch, cfg.epochs):
@@ -468,6 +491,7 @@ def main(argv: list[str] | None = None) -> None:
         if accelerator.is_main_process:
             with (out / "metrics.csv").open("a", newline="") as fh:
                 csv.DictWriter(fh, columns, extrasaction="ignore").writerow(row)
+            plot_training_curves(out / "metrics.csv", out / "curves.png")
 
         # Every process sees the same gathered metrics, so they all take the same branch here.
         score = -math.inf if math.isnan(val["macro_auroc"]) else val["macro_auroc"]
@@ -477,7 +501,7 @@ def main(argv: list[str] | None = None) -> None:
             if "test" in loaders:  # identities unseen in training and in model selection
                 splits["test"] = evaluate(model, loaders["test"], accelerator, metric)
             if accelerator.is_main_process:
-                save_best(out, unwrapped, processor, cfg, epoch, splits, accelerator.num_processes)
+                save_best(out, unwrapped, processor, cfg, epoch, splits, facts)
         state.epoch = epoch + 1
         save_checkpoint(accelerator, ckpt_dir, epoch, cfg.keep_checkpoints)
 

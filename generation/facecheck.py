@@ -185,6 +185,20 @@ class FaceRecord:
     image: np.ndarray  # (H, W, 3) uint8
 
 
+def frame_record(frame) -> FaceRecord:
+    """The ``FaceRecord`` of a generated ``pipeline.Frame`` (checks run straight on the generator's output)."""
+    d = frame.demographics
+    return FaceRecord(
+        identity=frame.identity,
+        expression=int(frame.expression),
+        view=f"yaw{frame.yaw:+g}",
+        yaw=float(frame.yaw),
+        stratum=f"{d.age_group}/{d.gender}/{d.ethnicity}",
+        aus=dict(frame.aus),
+        image=frame.image,
+    )
+
+
 @dataclass
 class FaceReport:
     """What ``check_faces`` measured; ``as_dict()`` is JSON-ready, ``format()`` for people."""

@@ -4,11 +4,13 @@
       .pain3d/owner.json               marks the folder as pain3d's (generation/outdir.py)
       pain3d.json                      run config and format version
       manifest.jsonl                   one line per finished identity (for --resume)
+      metadata.jsonl                   one line per frame, written last: imagefolder's labels
       frames/id_00000/
         id_00000_e00_v0.jpg            RGB frame (expression 0 = neutral, view 0..V-1)
         id_00000_e00_v0.json           labels; paths inside are relative to this JSON file
         id_00000_e03_v1_heatmap.png    colorized heatmap (pain frames only)
         id_00000_e03_v1_heat16.png     lossless heat: uint16 grey, value / 65535 = heat in [0, 1]
+        id_00000_e03.glb               the expression's mesh (``--meshes glb`` only)
 
 An identity's folder is written under a temporary name and renamed when complete, then added
 to the manifest, so an interrupted run never leaves half an identity behind.
@@ -32,6 +34,7 @@ from .pipeline import Frame, GenerationConfig, IdentityResult
 FORMAT_VERSION = 1
 CONFIG_FILE = "pain3d.json"
 MANIFEST = "manifest.jsonl"
+METADATA = "metadata.jsonl"  # one line per frame, for load_dataset("imagefolder", data_dir=OUT)
 # Where each output format keeps its run record (ownership is ``.pain3d/owner.json``, see
 # generation/outdir.py). The Hub layout, pain3d_dataset/writer.py, keeps its bookkeeping under
 # a hidden folder so the dataset repository's top level holds only the card, its plots and data/.
@@ -43,6 +46,11 @@ JPEG_QUALITY = 95
 
 def frame_stem(f: Frame) -> str:
     return f"{f.identity}_e{f.expression:02d}_v{f.view}"
+
+
+def mesh_stem(identity: str, expression: int) -> str:
+    """File name (without extension) of an identity's mesh of one expression."""
+    return f"{identity}_e{expression:02d}"
 
 
 def encode_jpeg(rgb: np.ndarray) -> bytes:
@@ -81,6 +89,8 @@ def frame_annotation(f: Frame, scale_mm: float) -> dict:
         "age": round(f.age, 4),
         "skin_tone": round(f.appearance.skin_tone, 3),
         "seed": f.seed,
+        # an appearance backend's record: prompt, diffusion seed, portrait alignment attempts
+        **({"diffusion": f.extras} if f.extras else {}),
     }
 
 
@@ -139,6 +149,7 @@ def config_record(config: GenerationConfig) -> dict:
         "fixed_aus": dict(config.fixed_aus) if config.fixed_aus else None,
         "weights": config.weights,
         "ssaa": config.ssaa,
+        "meshes": config.meshes,
     }
     return {"format_version": FORMAT_VERSION, "config": json.loads(json.dumps(cfg))}
 
@@ -183,9 +194,15 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def identity_files(result: IdentityResult, scale_mm: float) -> dict[str, bytes]:
-    """File name -> encoded bytes for one identity (pure, so workers can encode in parallel)."""
+def identity_files(result: IdentityResult, scale_mm: float, meshes: str = "none", face_model: str = "builtin") -> dict[str, bytes]:
+    """File name -> encoded bytes for one identity (pure, so workers can encode in parallel);
+    with ``meshes="glb"`` also one GLB per expression (``mesh_stem``)."""
     files: dict[str, bytes] = {}
+    if meshes == "glb":
+        from .mesh_asset import export_asset, identity_assets
+
+        for e, asset in enumerate(identity_assets(result, face_model)):
+            files.update(export_asset(asset, "glb", mesh_stem(result.name, e)))
     for f in result.frames:
         stem = frame_stem(f)
         files[f"{stem}.jpg"] = encode_jpeg(f.image)
@@ -215,3 +232,54 @@ def write_identity(out: Path, name: str, files: dict[str, bytes]) -> None:
         fh.write(json.dumps({"identity": name, "files": len(files)}) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def metadata_record(ann: dict, folder: str) -> dict:
+    """A frame's line of ``metadata.jsonl``: its annotation (``frame_annotation``) with the
+    images as imagefolder columns (``file_name``, ``*_file_name``: paths relative to OUT) and
+    the labels typed as in the Hub layout (integer PSPI, every AU present)."""
+    from .facs import DISTRACTOR_CODES, PAIN_CODES
+
+    def rel(name: str | None) -> str | None:
+        return None if name is None else f"{folder}/{name}"
+
+    rec = {
+        "file_name": rel(ann["image"]),
+        "neutral_image_file_name": rel(ann["neutral_image"]),
+        "heatmap_file_name": rel(ann["heatmap"]),
+        "heatmap_raw_file_name": rel(ann["heatmap_raw"]),
+        "aus": {c: float(ann["aus"].get(c, 0.0)) for c in PAIN_CODES},
+        "distractor_aus": {c: float(ann["distractor_aus"].get(c, 0.0)) for c in DISTRACTOR_CODES},
+        "pspi": int(round(ann["pspi"])),
+    }
+    skip = {"image", "neutral_image", "heatmap", "heatmap_raw", "aus", "distractor_aus", "pspi"}
+    rec.update({k: v for k, v in ann.items() if k not in skip})
+    return rec
+
+
+def write_metadata(out: Path, config: GenerationConfig) -> int:
+    """``OUT/metadata.jsonl`` from the identities' JSON files, in identity, expression and view
+    order (so the bytes do not depend on --workers or --resume), atomically; returns the rows.
+    With it ``load_dataset("imagefolder", data_dir=OUT)`` gives one row per frame: ``image``,
+    ``neutral_image``, ``heatmap`` and ``heatmap_raw`` as image columns plus the labels."""
+    from .pipeline import identity_name
+
+    out = Path(out)
+    tmp = out / f".{METADATA}.tmp"
+    rows = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for i in range(config.identities):
+            name = identity_name(i)
+            folder = f"frames/{name}"
+            for e in range(config.expressions + 1):
+                for j in range(len(config.views)):
+                    ann = json.loads((out / folder / f"{name}_e{e:02d}_v{j}.json").read_text())
+                    rec = metadata_record(ann, folder)
+                    if config.meshes == "glb":
+                        rec["mesh"] = f"{folder}/{mesh_stem(name, e)}.glb"
+                    fh.write(json.dumps(rec, sort_keys=False) + "\n")
+                    rows += 1
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out / METADATA)
+    return rows

@@ -7,7 +7,8 @@ JSON file is not enough.
 
 ``--overwrite`` of an owned folder deletes only files whose paths pain3d's layouts write
 (``OWNED_FILES``); anything else (or a symbolic link) makes it refuse, naming what is there,
-before deleting anything. ``generate`` (both formats) and ``import-3dpain`` call ``prepare``.
+before deleting anything. ``generate`` (both formats), ``import-3dpain``, ``export-meshes`` and the
+evaluation report (``vitpain_hf.evaluate``) call ``prepare``.
 """
 
 from __future__ import annotations
@@ -20,20 +21,25 @@ from pathlib import Path
 OWNER_FILE = ".pain3d/owner.json"
 OWNER_FORMAT = "pain3d-output"
 OWNER_VERSION = 1
-LAYOUTS = ("hub", "folder", "import-3dpain")
+LAYOUTS = ("hub", "folder", "import-3dpain", "export-meshes", "evaluation")
 _MAX_OWNER_BYTES = 4096
 # every file path (relative, POSIX) a pain3d layout writes, temporaries included
 OWNED_FILES = re.compile(
     r"""\.pain3d/[^/]+
-    |README\.md|pspi_histogram\.png|demographics\.png|lineup\.jpg|import_report\.txt|pain3d\.json|manifest\.jsonl
+    |README\.md|pspi_histogram\.png|demographics\.png|lineup\.jpg|import_report\.txt|pain3d\.json|manifest\.jsonl|metadata\.jsonl
+    |metrics\.json|roc\.png|confusion\.png|reliability\.png|groups\.png
     |\.[^/]+\.tmp
     |data/[a-z_]+/[^/]+\.parquet|data/[a-z_]+/\.[^/]+\.tmp
     |data/\.pieces/[a-z_]+/[^/]+\.parquet|data/\.pieces/[a-z_]+/\.[^/]+\.tmp
     |\.import-[^/]+/.+
-    |frames/id_\d+/id_\d+_[^/]+\.(?:jpg|png|json)|frames/\.id_\d+\.tmp/[^/]+""",
+    |frames/id_\d+/id_\d+_[^/]+\.(?:jpg|png|json|glb)|frames/\.id_\d+\.tmp/[^/]+
+    |meshes/[^/]+/[^/]+\.(?:glb|obj|ply|mtl|png)|meshes/[^/]+/\.[^/]+\.tmp""",
     re.X,
 )
-OWNED_DIRS = re.compile(r"\.pain3d|data|data/[a-z_]+|data/\.pieces|data/\.pieces/[a-z_]+|\.import-[^/]+(?:/.+)?|frames|frames/\.?id_\d+(?:\.tmp)?")
+OWNED_DIRS = re.compile(
+    r"\.pain3d|data|data/[a-z_]+|data/\.pieces|data/\.pieces/[a-z_]+|\.import-[^/]+(?:/.+)?|frames|frames/\.?id_\d+(?:\.tmp)?"
+    r"|meshes|meshes/[^/]+"
+)
 _LIST = 5
 
 

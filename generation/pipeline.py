@@ -28,11 +28,14 @@ from .hair import hair_layer
 from .limits import check_counts, check_finite, check_seed
 from .heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, vertex_displacement
 from .mesh import Mesh
-from .render import Lights, MeshRenderer, PerspectiveCamera, default_views
+from .mesh_asset import parts_from_components, texture_albedo
+from .render import Lights, PerspectiveCamera, default_views
+from .render.backends import RENDERERS, check_device, make_renderer
 from .rig import AURig
 from .texture import Appearance, background, sample_appearance, vertex_albedo
 
 FACE_MODELS = ("builtin", "flame")
+MESH_STORAGE = ("none", "vertices", "glb")  # none: no meshes; vertices: arrays; glb: one GLB per mesh
 YAW_LIMIT = 180.0  # degrees, camera yaw
 PITCH_LIMIT = 89.0  # degrees, camera pitch (90 looks straight down the up axis)
 
@@ -51,12 +54,16 @@ class GenerationConfig:
     flame_path: str | None = None
     distractor_probability: float = 0.0
     heatmap_scale_mm: float = DEFAULT_SCALE_MM
-    pspi_range: tuple[int, int] = (0, 16)
+    # PSPI targets of the pain expressions; None: 1-16, or 0-16 with distractors (see pain_target_range)
+    pspi_range: tuple[int, int] | None = None
     fixed_aus: Mapping[str, float] | None = None
     weights: Mapping | None = None
     ssaa: int = 1
     camera_distance: float = 650.0
     fov_deg: float = 22.0
+    renderer: str = "numba"  # or "pytorch3d" (generation.render.backends): same frames, other hardware
+    device: str = "cpu"
+    meshes: str = "vertices"  # what the dataset stores of the meshes: none, vertices or glb
 
     def __post_init__(self) -> None:
         for name in ("identities", "expressions", "size", "ssaa"):
@@ -76,12 +83,24 @@ class GenerationConfig:
             raise ValueError("--face-model flame needs --flame-path PATH to a FLAME model file")
         if not 0.0 <= self.distractor_probability <= 1.0:
             raise ValueError(f"--distractors must be a probability in [0, 1], got {self.distractor_probability}")
+        if self.pspi_range is None:
+            object.__setattr__(self, "pspi_range", pain_target_range(self.distractor_probability))
         lo, hi = self.pspi_range
         if not (0 <= lo <= hi <= 16):
             raise AUValueError(f"PSPI range {lo}..{hi} is impossible: PSPI targets must lie in 0..16")
         if self.fixed_aus is not None:
             object.__setattr__(self, "fixed_aus", validate_aus(self.fixed_aus))
+            if not any(self.fixed_aus.values()) and self.distractor_probability == 0:
+                raise ValueError(
+                    "--au sets no AU above 0: every pain expression would copy the neutral face; "
+                    "give a pain AU (e.g. AU4=2) or a distractor AU (e.g. AU12=2)"
+                )
         check_finite(self.heatmap_scale_mm, "heatmap scale (mm)", 1e-6, 1e6)
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"unknown renderer {self.renderer!r}; choose one of {', '.join(RENDERERS)}")
+        check_device(self.renderer, self.device)
+        if self.meshes not in MESH_STORAGE:
+            raise ValueError(f"--meshes must be one of {', '.join(MESH_STORAGE)}, got {self.meshes!r}")
 
     @staticmethod
     def view_yaws(n: int) -> tuple[float, ...]:
@@ -89,6 +108,22 @@ class GenerationConfig:
         if n < 1:
             raise ValueError(f"--views must be at least 1, got {n}")
         return tuple(float(v) for v in default_views(n))
+
+
+def pain_target_range(distractor_probability: float) -> tuple[int, int]:
+    """Default PSPI targets of the pain expressions: 1-16, so that no pain expression copies the
+    neutral face; with distractors, 0-16, a PSPI 0 target then being a distractor-only expression
+    (non-pain AUs only), so PSPI 0 has examples other than the neutral face."""
+    return (0, 16) if distractor_probability > 0 else (1, 16)
+
+
+def ensure_movement(pain: Mapping[str, float], distractors: dict[str, int], rng: np.random.Generator) -> dict[str, int]:
+    """``distractors``, plus one drawn distractor AU (intensity 1-3) when neither they nor the pain
+    AUs move the face: an expression never duplicates the neutral image."""
+    if any(pain.values()) or any(distractors.values()):
+        return distractors
+    code = DISTRACTOR_CODES[int(rng.integers(len(DISTRACTOR_CODES)))]
+    return {**distractors, code: int(rng.integers(1, 4))}
 
 
 @dataclass
@@ -115,13 +150,22 @@ class Frame:
 
 @dataclass
 class IdentityResult:
-    """All frames of one identity, plus its meshes (for the dataset's meshes config)."""
+    """All frames of one identity, plus its meshes (for the dataset's meshes config).
+
+    albedo: (V, 3) float32 in [0, 1], the colour of each vertex (sampled from the texture when
+    an appearance backend made one); uvs (V, 2) + texture (Th, Tw, 3) uint8: that texture, or
+    None; parts: the face model's separately closed shells (head, eyeballs, eyelids).
+    """
 
     index: int
     name: str
     frames: list[Frame]
     meshes: list[np.ndarray]  # per expression, (V, 3) float32
     faces: np.ndarray
+    albedo: np.ndarray | None = None
+    uvs: np.ndarray | None = None
+    texture: np.ndarray | None = None
+    parts: tuple = ()
 
 
 @dataclass
@@ -236,6 +280,7 @@ class Generator:
         self.model = model if model is not None else build_face_model(config)
         self.template: Mesh = self.model.template()
         self.rig = AURig(self.model)
+        self.parts = parts_from_components(self.template.components, len(self.template.vertices))
         self.demographics = balanced_demographics(config.identities, config.seed, config.weights)
         lo, hi = config.pspi_range
         n_pain = config.identities * config.expressions
@@ -267,7 +312,7 @@ class Generator:
             if cfg.distractor_probability > 0:
                 drawn = sample_distractors(rng, probability=cfg.distractor_probability)
                 dis = {**drawn, **dis}
-            out.append((pain, dis))
+            out.append((pain, ensure_movement(pain, dis, rng)))
         return out
 
     def identity(self, index: int) -> IdentityResult:
@@ -288,16 +333,19 @@ class Generator:
                 shading = {"uvs": backend.uvs, "texture": backend.texture}
             lights = backend.lights or lights
             extras = backend.extras
-        renderer = MeshRenderer(lights=lights, ssaa=cfg.ssaa)
+        renderer = make_renderer(cfg.renderer, lights, cfg.ssaa, cfg.device)
         bound = self.rig.bind(neutral)
         name = identity_name(index)
         frames, meshes = [], []
-        for e, (pain, dis) in enumerate(self.expression_aus(index, rng)):
-            posed = bound.pose({**pain, **dis}) if e else neutral
-            meshes.append(posed)
-            attrs = {"disp": vertex_displacement(neutral, posed)} if e else None
+        expressions = self.expression_aus(index, rng)
+        for e, (pain, dis) in enumerate(expressions):
+            meshes.append(bound.pose({**pain, **dis}) if e else neutral)
+        attrs = [{"disp": vertex_displacement(neutral, posed)} if e else None for e, posed in enumerate(meshes)]
+        # All expressions x views in one call: a GPU backend renders them as one batch.
+        outs = renderer.render_batch(meshes, self.template.faces, self.cameras, **shading, background=bg, extra_attrs=attrs)
+        for e, (pain, dis) in enumerate(expressions):
             for j, cam in enumerate(self.cameras):
-                out = renderer((posed, self.template.faces), cam, **shading, background=bg, extra_attrs=attrs)
+                out = next(outs)
                 image = out.rgb
                 if backend is not None and backend.finish is not None:
                     image = backend.finish(out.rgb, out.mask, j, e)
@@ -325,4 +373,8 @@ class Generator:
                         extras=dict(extras),
                     )
                 )
-        return IdentityResult(index, name, frames, meshes, self.template.faces)
+        albedo, uvs, texture = person.colors, None, None
+        if "texture" in shading:
+            uvs, texture = shading["uvs"], np.asarray(shading["texture"])
+            albedo = texture_albedo(uvs, texture).astype(np.float32) / 255.0
+        return IdentityResult(index, name, frames, meshes, self.template.faces, albedo, uvs, texture, self.parts)

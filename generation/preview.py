@@ -43,7 +43,8 @@ def contact_sheet(
             heat = f.heat if f.heat is not None else np.zeros(f.image.shape[:2], np.float32)
             sheet.paste(Image.fromarray(overlay(f.image, heat)), (x0, y0 + label_h + s))
             if f.expression:
-                au = " ".join(f"{k[2:]}:{int(v)}" for k, v in f.aus.items() if v)
+                # PSPI 0 cells are distractor-only expressions: their non-pain AUs are listed too
+                au = " ".join(f"{k[2:]}:{int(v)}" for k, v in {**f.aus, **f.distractor_aus}.items() if v)
                 draw.text((x0 + 3, y0 + label_h + s - 12), au, fill=(255, 255, 255))
     return sheet
 

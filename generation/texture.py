@@ -151,8 +151,9 @@ def vertex_albedo(
     w += 0.06 * np.exp(-((x / 10) ** 2) - ((y - (nose[1] - eye_y)) / 10) ** 2)
     col = col * (1 - w[:, None]) + red * w[:, None]
     col *= (1 - 0.08 * np.exp(-(((ax - 31) / 14) ** 2) - ((y + 2) / 9) ** 2))[:, None]
-    # Skin texture: fine noise, plus age spots and wrinkle lines with age.
-    col *= (1 + rng.normal(0, 0.025, len(v)))[:, None]
+    # Skin texture: a smooth random field in 3D (so it does not follow the mesh's rows), fine
+    # mottling plus broader blotches; age spots and wrinkle lines with age.
+    col *= (1 + solid_noise(v, rng, 0.025, (7.0, 14.0)) + solid_noise(v, rng, 0.025, (18.0, 45.0)))[:, None]
     if app.wrinkles > 0:
         fore = smoothstep(18, 28, y) * smoothstep(62, 50, y) * smoothstep(50, 35, ax)
         lines = np.clip(np.cos(y * 2 * np.pi / 7.5) - 0.75, 0, 1) * 4
@@ -233,6 +234,17 @@ def vertex_albedo(
             if margin is not None:
                 col[margin] = col[margin] * (0.18 if kind == "upper" else 0.55)
     return np.clip(col, 0, 1).astype(np.float32)
+
+
+def solid_noise(points: np.ndarray, rng: np.random.Generator, std: float, wavelengths: tuple[float, float], waves: int = 24) -> np.ndarray:
+    """(N,) smooth random field of standard deviation ``std`` over 3D ``points`` (mm): a sum
+    of plane waves with random directions, phases and wavelengths in ``wavelengths`` (mm).
+    Unlike per-vertex noise, it looks the same however densely the mesh is sampled."""
+    d = rng.normal(size=(waves, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    k = 2 * np.pi / rng.uniform(*wavelengths, waves)
+    phase = rng.uniform(0, 2 * np.pi, waves)
+    return std * np.sqrt(2.0 / waves) * np.cos(np.asarray(points, np.float64) @ (d * k[:, None]).T + phase).sum(axis=1)
 
 
 def ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, iterations: int = 6) -> np.ndarray:

@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   pain3d generate --out one --identities 1 --expressions 1 --au "AU4=3,AU6=2,AU43=1"
   pain3d generate --out flame --face-model flame --flame-path generic_model.pkl
   pain3d preview --out contact_sheet.png --identities 4
+  pain3d export-meshes 3dpain --out 3dpain-meshes --format glb --identities id_00000
   pain3d assess photos/ --csv scores.csv                       # ViTPain on face images
 """
 
@@ -67,9 +68,13 @@ def _add_generation_args(p: argparse.ArgumentParser, identities: int, expression
     p.add_argument("--flame-path", default=None, help="user-supplied FLAME generic_model.pkl or .npz (for --face-model flame)")
     p.add_argument("--distractors", type=float, default=0.0, help="probability that each non-pain AU (AU1, AU2, AU12, AU15, AU25, AU26) is active (default %(default)s)")
     p.add_argument("--au", default=None, help='fixed AUs for every pain expression, e.g. "AU4=3,AU6=2,AU43=1"')
-    p.add_argument("--pspi-range", default="0-16", help="range of PSPI targets, sampled uniformly (default %(default)s)")
+    p.add_argument("--pspi-range", default=None, help="range of the pain expressions' PSPI targets, drawn uniformly (default 1-16, "
+                   "PSPI 0 coming from the neutral faces; with --distractors 0-16, a PSPI 0 target being a distractor-only expression)")
     p.add_argument("--weights", default=None, help='demographic weights, e.g. "ethnicity:Black=2;gender:woman=1" (default: exactly balanced)')
     p.add_argument("--ssaa", type=_positive_int, default=1, help="supersampling factor for anti-aliasing (default %(default)s)")
+    p.add_argument("--renderer", choices=("numba", "pytorch3d"), default="numba",
+                   help="numba: CPU (default); pytorch3d: batched on a GPU, in its own environment (make test-pytorch3d)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; the pytorch3d renderer's device (default %(default)s)")
 
 
 def _config(args: argparse.Namespace, expressions: int):
@@ -90,10 +95,19 @@ def _config(args: argparse.Namespace, expressions: int):
     # the counts first: --views 10**9 must not build a billion yaws before being refused
     check_counts(args.identities, expressions, len(yaws) if yaws else max(1, args.views), args.size, max(1, args.ssaa))
     views = yaws or GenerationConfig.view_yaws(args.views)
-    try:
-        lo, hi = (int(v) for v in args.pspi_range.split("-"))
-    except ValueError:
-        raise CLIError(f"--pspi-range must look like 0-16, got {args.pspi_range!r}") from None
+    pspi_range = None
+    if args.pspi_range is not None:
+        try:
+            pspi_range = tuple(int(v) for v in args.pspi_range.split("-"))
+            lo, hi = pspi_range
+        except ValueError:
+            raise CLIError(f"--pspi-range must look like 1-16, got {args.pspi_range!r}") from None
+    from generation.render.backends import RendererUnavailable, check_renderer
+
+    try:  # before any work: pytorch3d lives in its own environment
+        check_renderer(args.renderer, args.device)
+    except RendererUnavailable as e:
+        raise CLIError(f"--renderer {args.renderer}: {e}") from None
     return GenerationConfig(
         identities=args.identities,
         expressions=expressions,
@@ -104,10 +118,12 @@ def _config(args: argparse.Namespace, expressions: int):
         face_model=args.face_model,
         flame_path=args.flame_path,
         distractor_probability=args.distractors,
-        pspi_range=(lo, hi),
+        pspi_range=pspi_range,
         fixed_aus=parse_au_string(args.au) if args.au else None,
         weights=parse_weights(args.weights) if args.weights else None,
         ssaa=max(1, args.ssaa),
+        renderer=args.renderer,
+        device=args.device,
     )
 
 
@@ -126,18 +142,20 @@ def _make_identity(index: int):
 
     gen = _WORKER["gen"]
     res = gen.identity(index)
-    return res.name, identity_files(res, gen.config.heatmap_scale_mm)
+    return res.name, identity_files(res, gen.config.heatmap_scale_mm, gen.config.meshes, gen.config.face_model)
 
 
 MAX_WORKERS = 256
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from generation.pipeline import Generator
 
     from generation.diffusion import diffusion_from_args
 
-    config = _config(args, args.expressions)
+    config = replace(_config(args, args.expressions), meshes=_mesh_storage(args))
     from generation.limits import check_shard_mb
 
     check_shard_mb(args.max_shard_mb)
@@ -145,17 +163,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise CLIError(f"--workers must be from 0 to {MAX_WORKERS} (0 and 1: in this process), got {args.workers}")
     # Load the face model (and any diffusion backend) before touching --out: a bad
     # --flame-path or missing weights must fail here, before --overwrite clears anything.
-    backend = diffusion_from_args(args)
+    gen = Generator(config)
+    backend = diffusion_from_args(args, landmarks=gen.model.landmarks)  # the alignment check projects them
     if backend is not None and args.workers > 1:
         raise CLIError("--workers > 1 cannot share a diffusion backend; run one process per GPU with accelerate launch")
-    gen = Generator(config, appearance_backend=backend)
+    if config.device != "cpu" and args.workers > 1:
+        raise CLIError(f"--workers > 1 cannot share --device {config.device}; one process batches on the GPU")
+    gen.appearance_backend = backend
     if args.format == "folder":
         return _generate_folder(args, config, gen)
     return _generate_hub(args, config, gen)
 
 
+def _mesh_storage(args: argparse.Namespace) -> str:
+    """--meshes, defaulting by format: vertex arrays in the Hub layout, none in folders."""
+    if args.meshes is None:
+        return "vertices" if args.format == "hub" else "none"
+    if args.format == "folder" and args.meshes == "vertices":
+        raise CLIError("--meshes vertices is for --format hub; with --format folder use --meshes glb (one file per mesh) or none")
+    return args.meshes
+
+
 def _generate_folder(args: argparse.Namespace, config, gen) -> int:
-    from generation.layout import prepare_output, write_identity
+    from generation.layout import prepare_output, write_identity, write_metadata
     from generation.pipeline import identity_name
 
     out = Path(args.out)
@@ -177,7 +207,7 @@ def _generate_folder(args: argparse.Namespace, config, gen) -> int:
             write_identity(out, name, files)
             bar.update()
     bar.close()
-    n_frames = config.identities * (config.expressions + 1) * len(config.views)
+    n_frames = write_metadata(out, config)
     if not args.quiet:
         print(f"wrote {config.identities} identities ({n_frames} frames) to {out}")
     return 0
@@ -301,7 +331,7 @@ def _generate_hub(args: argparse.Namespace, config, gen) -> int:
             result = None
             if ranks.rank == 0:
                 # the workers also write the shards, one shard per job
-                result = writer.finalize(gen.template.faces, map_fn=pool.imap if pool is not None else map)
+                result = writer.finalize(gen.template.faces, map_fn=pool.imap if pool is not None else map, parts=gen.parts)
             if pool is not None:
                 # let the workers exit on their own (not terminate()), so what they hold is
                 # released: tqdm's multiprocessing lock would otherwise be reported as leaked
@@ -399,6 +429,35 @@ def cmd_check_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_meshes(args: argparse.Namespace) -> int:
+    _require(("trimesh", "pyarrow"), "pain3d export-meshes")
+    from pain3d_dataset.meshes import export_meshes
+
+    summary = export_meshes(args.dir, args.out, args.format, args.identities, args.expressions,
+                            overwrite=args.overwrite, progress=not args.quiet)
+    if not args.quiet:
+        print(summary)
+    return 0
+
+
+def _add_export_meshes(sub) -> None:
+    e = sub.add_parser("export-meshes", help="write a dataset's meshes as GLB, OBJ or PLY files (albedo, named parts, labels)",
+                       description="One file per identity and expression of a generated or imported dataset (Hub layout "
+                                   "with a meshes config, or a --format folder --meshes glb folder), in OUT/meshes/IDENTITY/. "
+                                   "Each carries the albedo (vertex colours or UV texture), the head, eyeballs and eyelids "
+                                   "as named parts, and the labels (identity, expression, AUs, PSPI).")
+    e.add_argument("dir", help="dataset folder (written by pain3d generate or import-3dpain)")
+    e.add_argument("--out", required=True, help="output folder (new, empty, or an earlier export with --overwrite)")
+    from generation.mesh_asset import MESH_FORMATS
+
+    e.add_argument("--format", choices=MESH_FORMATS, default=MESH_FORMATS[0], help="file format (default %(default)s)")
+    e.add_argument("--identities", default=None, help="comma-separated identities, e.g. id_00000,id_00004 (default: all)")
+    e.add_argument("--expressions", default=None, help="comma-separated expressions, 0 = neutral (default: all)")
+    e.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_export_meshes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pain3d",
@@ -415,6 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hub: Parquet shards + dataset card, loadable with datasets.load_dataset(OUT); "
                         "folder: images + one JSON per frame (default %(default)s)")
     g.add_argument("--max-shard-mb", type=float, default=256.0, help="largest Parquet shard, in MB, for --format hub (default %(default)s)")
+    from generation.pipeline import MESH_STORAGE
+
+    g.add_argument("--meshes", choices=MESH_STORAGE, default=None,
+                   help="what to store of each identity's meshes: none; vertices (the meshes config's vertex and albedo "
+                        "arrays, --format hub); glb (one GLB per mesh: albedo, named parts, labels) "
+                        "(default: vertices for hub, none for folder)")
     g.add_argument("--workers", type=_positive_int, default=1, help="processes to use within this process (default %(default)s)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing pain3d output folder")
     g.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
@@ -458,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pain3d_dataset.importers import register_cli
 
     register_cli(sub)
+    _add_export_meshes(sub)
 
     # pain3d assess: ViTPain on face images (pain3d/assess.py)
     from pain3d.assess import add_parser as add_assess_parser
@@ -473,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except _QuietExit as e:
         return e.code
-    except (CLIError, ValueError, OSError, IndexError) as e:  # AUValueError etc. are ValueErrors
+    except (CLIError, ValueError, OSError, IndexError, ImportError) as e:  # AUValueError etc. are ValueErrors
         msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         print(f"pain3d: error: {msg}", file=sys.stderr)
         return 2

@@ -18,7 +18,8 @@ from generation.pipeline import GenerationConfig, Generator
 
 from .features import features_for
 from .rows import frame_rows, mesh_rows
-from .writer import SPLITS, assign_splits
+from .features import SPLITS
+from .splits import demographic_splits
 
 _DESCRIPTION = (
     "Synthetic 3D pain faces with exact FACS AUs (AU4, AU6, AU7, AU9, AU10, AU43), PSPI labels, "
@@ -60,7 +61,7 @@ class Pain3D(datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(description=_DESCRIPTION, features=features_for(self.config.name, cfg.views))
 
     def _split_generators(self, dl_manager):
-        splits = assign_splits(self.config.identities, self.config.seed)
+        splits = demographic_splits(self.config.identities, self.config.seed)
         return [
             datasets.SplitGenerator(name=s, gen_kwargs={"indices": [i for i, t in enumerate(splits) if t == s]})
             for s in SPLITS

@@ -41,7 +41,7 @@ def frame_stats(out: Path, files_by_split: Mapping[str, list[str]]) -> dict:
     import pyarrow.parquet as pq
 
     cols = ["identity", "expression", "pspi", "age_group", "gender", "ethnicity"]
-    stats: dict = {"pspi": {}, "neutral": {}, "identities": {}, "demographics": {}}
+    stats: dict = {"pspi": {}, "neutral": {}, "identities": {}, "strata": {}, "demographics": {}}
     for split, files in files_by_split.items():
         pspi = Counter()
         neutral = 0
@@ -59,6 +59,7 @@ def frame_stats(out: Path, files_by_split: Mapping[str, list[str]]) -> dict:
         stats["pspi"][split] = [pspi.get(v, 0) for v in range(PSPI_MAX + 1)]
         stats["neutral"][split] = neutral
         stats["identities"][split] = len(people)
+        stats["strata"][split] = len(set(people.values()))
         demo = {}
         for k, names in (("age_group", AGE_GROUPS), ("gender", GENDERS), ("ethnicity", ETHNICITIES)):
             idx = {"age_group": 0, "gender": 1, "ethnicity": 2}[k]
@@ -126,7 +127,8 @@ def lineup_jpeg(out: Path, files: list[str]) -> bytes | None:
 
 
 # --- plots ------------------------------------------------------------------------------------
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib Figure drawn off-screen (Agg), never touching pyplot's global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -135,7 +137,8 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes, reproducible for the same data."""
     buf = io.BytesIO()
     # no "Software" entry: the bytes depend on the data, not on the matplotlib release
     fig.savefig(buf, format="png", metadata={"Software": None})
@@ -157,7 +160,7 @@ def _grouped_bars(ax, labels: list[str], series: Mapping[str, list[int]]) -> Non
 
 
 def pspi_plot(stats: dict) -> bytes:
-    fig = _figure(7.5, 3.2)
+    fig = new_figure(7.5, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     _grouped_bars(ax, [str(v) for v in range(PSPI_MAX + 1)], stats["pspi"])
     neutral = ", ".join(f"{s} {n}" for s, n in stats["neutral"].items())
@@ -166,11 +169,11 @@ def pspi_plot(stats: dict) -> bytes:
     ax.set_ylabel("frames")
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def demographics_plot(stats: dict) -> bytes:
-    fig = _figure(10.0, 3.2)
+    fig = new_figure(10.0, 3.2)
     parts = (("age_group", AGE_GROUPS, 1), ("gender", GENDERS, 1), ("ethnicity", ETHNICITIES, 3))
     grid = fig.add_gridspec(1, 5)
     col = 0
@@ -185,7 +188,7 @@ def demographics_plot(stats: dict) -> bytes:
             ax.set_ylabel("identities")
     fig.axes[-1].legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 # --- YAML -------------------------------------------------------------------------------------
@@ -251,11 +254,19 @@ FIELDS = """\
 | `skin_tone` | float32 | Monk Skin Tone scale position of the procedural albedo |
 | `heatmap_scale_mm` | float32 | millimetres of displacement that map to heat 1.0 |
 | `seed` | int64 | the generation seed |
+| `appearance` | string | JSON record of the appearance backend that drew the identity (`--texturer diffusion`: prompt, seeds, `alignment_error` in inter-ocular distances, `alignment_ok`, `alignment_attempts`); empty for the procedural texture |
 
-`meshes` config: `identity`, `expression`, `face_model`, `vertices` (Array2D float32, V x 3,
-millimetres; expression 0 is the neutral mesh, so neutral/pain pairs share vertex order),
-`aus`, `distractor_aus`, `pspi`. `faces` config (split `train` only): `face_model` and its
-`faces` (Array2D int32, F x 3 triangle vertex indices), stored once for all meshes.
+`meshes` config (absent with `--meshes none`): `identity`, `expression`, `face_model`, then
+either `vertices` (Array2D float32, V x 3, millimetres; expression 0 is the neutral mesh, so
+neutral/pain pairs share vertex order) and `albedo` (Array2D uint8, V x 3, the skin, eye and
+hair colour of each vertex), or with `--meshes glb` the mesh as a `glb` file (binary: albedo
+or UV texture, the parts as named nodes, the labels in the scene's extras); then `aus`,
+`distractor_aus`, `pspi`. `faces` config (split `train` only): `face_model`, its `faces`
+(Array2D int32, F x 3 triangle vertex indices) and `parts` (name, start, stop: the vertex
+ranges of the head, eyeballs and eyelids, each a closed shell), stored once for all meshes.
+`pain3d_dataset.meshes.to_scene(row, faces)` turns a `meshes` row into a `trimesh.Scene`
+(`to_trimesh`: one `trimesh.Trimesh`); `pain3d export-meshes DIR --out MESHES --format glb`
+writes them as files.
 """
 
 
@@ -276,7 +287,21 @@ def _split_table(result: "Finalized", stats: dict) -> str:
         if counts:
             rows.append(f"| `{config}` | " + " | ".join(str(counts[s]) if s in counts else "-" for s in SPLITS) + " |")
     rows.append("| identities | " + " | ".join(str(stats["identities"].get(s, 0)) for s in SPLITS) + " |")
+    rows.append("| strata present (of 24) | " + " | ".join(str(stats["strata"].get(s, 0)) for s in SPLITS) + " |")
     return "\n".join(rows)
+
+
+def _pspi_table(stats: dict) -> str:
+    """Frames per PSPI over all splits, neutral frames included (they are PSPI 0)."""
+    counts = [sum(v[p] for v in stats["pspi"].values()) for p in range(PSPI_MAX + 1)]
+    counts[0] += sum(stats["neutral"].values())
+    total = max(1, sum(counts))
+    return "\n".join([
+        "| PSPI | " + " | ".join(str(p) for p in range(PSPI_MAX + 1)) + " |",
+        "|---|" + "---:|" * (PSPI_MAX + 1),
+        "| frames | " + " | ".join(str(c) for c in counts) + " |",
+        "| share | " + " | ".join(f"{100 * c / total:.1f}%" for c in counts) + " |",
+    ])
 
 
 def card_body(result: "Finalized", settings: Mapping, stats: dict, pretty_name: str, lineup: bool = False) -> str:
@@ -307,9 +332,12 @@ faces = load_dataset("path/or/repo", "faces")      # the triangles, once
 
 ## Configs and splits
 
-Splits are by **identity** (70/20/10 train/validation/test, drawn from the seed and the
-number of identities alone): no identity appears in two splits, so a model never sees a test
-face in training.
+Splits are by **identity** (70/20/10 train/validation/test): no identity appears in two
+splits, so a model never sees a test face in training. They are stratified by age group x
+gender x ethnicity: each of the 24 strata is split 70/20/10 on its own, every count within one
+identity of its share, with the remainders spread so that the totals stay 70/20/10. So every
+stratum with 10 or more identities is in every split, and per-group results on the test split
+see every group. The split depends on the seed and the stratum counts alone.
 
 {_split_table(result, stats)}
 
@@ -319,8 +347,10 @@ Each identity gets a face shape, age, procedural skin albedo and background from
 `numpy.random.default_rng([seed, identity])`; demographics (age group x gender x ethnicity,
 the paper's Table 1 groups) are balanced over the dataset unless weights are given. Each identity
 has one neutral face (expression 0) and K pain expressions whose PSPI targets are uniform over the
-PSPI range across the dataset; each target is split uniformly at random among the AU
-configurations with that PSPI. An anatomically placed deformation per AU poses the mesh, which a
+PSPI range across the dataset (`pspi_range` below; by default 1-16, so that PSPI 0 comes from the
+neutral faces, and 0-16 with distractors, where a PSPI 0 target is a distractor-only expression);
+each target is split uniformly at random among the AU configurations with that PSPI. No pain
+expression copies the neutral face: one that would move nothing gets a distractor AU. An anatomically placed deformation per AU poses the mesh, which a
 software rasterizer renders from every view ({views}). Distractor (non-pain) AUs, when enabled,
 are {distract}. Generator settings of this dataset:
 
@@ -350,6 +380,10 @@ black where there is no displacement. Neutral frames have all-zero heat (black i
 {FIELDS}
 ## Distributions
 
+PSPI of every frame, all splits, neutral frames (PSPI 0) included:
+
+{_pspi_table(stats)}
+
 ![PSPI histogram per split]({PSPI_PLOT})
 
 ![Demographic counts per split]({DEMOGRAPHICS_PLOT})
@@ -372,6 +406,7 @@ def write_card(out: Path, result: "Finalized", settings: Mapping, pretty_name: s
     lineup = lineup_jpeg(out, [f for files in frame_files.values() for f in files])
     if lineup is not None:
         write_atomic(out / LINEUP, lineup)
-    features = {c: features_for(c, settings.get("views", (-30.0, 0.0, 30.0))) for c in CONFIGS}
+    views, meshes = settings.get("views", (-30.0, 0.0, 30.0)), settings.get("meshes", "vertices")
+    features = {c: features_for(c, views, meshes=meshes) for c in CONFIGS if result.rows(c)}
     text = f"---\n{card_yaml(result, features, pretty_name)}\n---\n{card_body(result, settings, stats, pretty_name, lineup is not None)}"
     write_atomic(out / "README.md", text.encode("utf-8"))

@@ -2,8 +2,9 @@
 
 Configs:
 - ``frames`` (default): one row per rendered frame (identity x expression x view).
-- ``meshes``: one row per identity and expression with its (V, 3) vertex array.
-- ``faces``: the triangle array of each face model, stored once (one row per model).
+- ``meshes``: one row per identity and expression with its (V, 3) vertex array and (V, 3)
+  uint8 albedo, or (``--meshes glb``) its GLB file; absent with ``--meshes none``.
+- ``faces``: the triangle array and parts of each face model, stored once (one row per model).
 
 Heatmaps come twice: ``heatmap`` is the colorized PNG (black for neutral frames), and
 ``heatmap_raw`` the lossless 16-bit grey PNG (decode: ``np.asarray(img) / 65535`` gives heat in
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from datasets import Array2D, ClassLabel, Features, Image, Value
+from datasets import Array2D, ClassLabel, Features, Image, List, Value
 
 from generation.demographics import AGE_GROUPS, ETHNICITIES, GENDERS
 from generation.facs import DISTRACTOR_CODES, PAIN_CODES, PSPI_MAX
+from generation.pipeline import MESH_STORAGE
 
 CONFIGS = ("frames", "meshes", "faces")
 DEFAULT_CONFIG = "frames"
@@ -77,18 +79,28 @@ def frame_features(yaws: Sequence[float] | None = None, names: Sequence[str] | N
             "skin_tone": Value("float32"),
             "heatmap_scale_mm": Value("float32"),
             "seed": Value("int64"),
+            "appearance": Value("string"),
         }
     )
 
 
-def mesh_features() -> Features:
-    """Features of the ``meshes`` config (vertices in millimetres)."""
+def mesh_features(storage: str = "vertices") -> Features:
+    """Features of the ``meshes`` config. ``storage`` "vertices": ``vertices`` (millimetres) and
+    ``albedo`` (uint8 RGB per vertex); "glb": ``glb``, the mesh as a GLB file (albedo or UV
+    texture, named parts, labels in the scene's extras; ``generation.mesh_asset``)."""
+    if storage not in MESH_STORAGE[1:]:
+        raise ValueError(f"no meshes config for --meshes {storage!r}; choose one of {', '.join(MESH_STORAGE[1:])}")
+    data = (
+        {"glb": Value("binary")}
+        if storage == "glb"
+        else {"vertices": Array2D(shape=(None, 3), dtype="float32"), "albedo": Array2D(shape=(None, 3), dtype="uint8")}
+    )
     return Features(
         {
             "identity": Value("string"),
             "expression": Value("int32"),
             "face_model": Value("string"),
-            "vertices": Array2D(shape=(None, 3), dtype="float32"),
+            **data,
             "aus": au_struct(PAIN_CODES),
             "distractor_aus": au_struct(DISTRACTOR_CODES),
             "pspi": ClassLabel(names=PSPI_NAMES),
@@ -97,15 +109,22 @@ def mesh_features() -> Features:
 
 
 def face_features() -> Features:
-    """Features of the ``faces`` config: each face model's triangles, once."""
-    return Features({"face_model": Value("string"), "faces": Array2D(shape=(None, 3), dtype="int32")})
+    """Features of the ``faces`` config: each face model's triangles, once, and its parts (head,
+    eyeballs, eyelids: vertex ranges ``start:stop``, each a closed shell)."""
+    part = {"name": Value("string"), "start": Value("int32"), "stop": Value("int32")}
+    return Features(
+        {"face_model": Value("string"), "faces": Array2D(shape=(None, 3), dtype="int32"), "parts": List(part)}
+    )
 
 
-def features_for(config: str, yaws: Sequence[float] | None = None, names: Sequence[str] | None = None) -> Features:
+def features_for(
+    config: str, yaws: Sequence[float] | None = None, names: Sequence[str] | None = None, meshes: str = "vertices"
+) -> Features:
+    """Features of ``config``; ``meshes`` is the mesh storage (``--meshes``) of the meshes config."""
     if config == "frames":
         return frame_features(yaws, names)
     if config == "meshes":
-        return mesh_features()
+        return mesh_features(meshes)
     if config == "faces":
         return face_features()
     raise ValueError(f"unknown config {config!r}; choose one of {', '.join(CONFIGS)}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from generation.facs import DISTRACTOR_CODES, PAIN_CODES, pspi
+from generation.facs import DISTRACTOR_CODES, PAIN_CODES
 from generation.heatmaps import colorize, encode_heat16
 from generation.layout import encode_jpeg, encode_png
 from generation.pipeline import Frame, IdentityResult
@@ -62,24 +64,30 @@ def frame_row(f: Frame, jpg: bytes, neutral_jpg: bytes, heat_png: bytes, raw_png
         "skin_tone": f.appearance.skin_tone,
         "heatmap_scale_mm": scale_mm,
         "seed": f.seed,
+        "appearance": appearance_record(f.extras),
     }
 
 
-def mesh_rows(result: IdentityResult, face_model: str) -> list[dict]:
-    """Rows of the ``meshes`` config: one per expression (0 = neutral)."""
-    by_expr = {f.expression: f for f in result.frames if f.view == 0}
+def appearance_record(extras: dict) -> str:
+    """The appearance backend's record of an identity (prompt, seeds, the portrait's alignment
+    check and its attempts) as sorted JSON; "" for the procedural texture, which has none."""
+    return json.dumps(extras, sort_keys=True) if extras else ""
+
+
+def mesh_rows(result: IdentityResult, face_model: str, storage: str = "vertices") -> list[dict]:
+    """Rows of the ``meshes`` config: one per expression (0 = neutral). ``storage`` "vertices":
+    the vertex array and per-vertex albedo (uint8); "glb": the mesh as a GLB file
+    (``generation.mesh_asset``: albedo or UV texture, named parts, the labels)."""
+    from generation.mesh_asset import albedo_uint8, export_asset, identity_assets
+
     rows = []
-    for e, verts in enumerate(result.meshes):
-        f = by_expr[e]
-        rows.append(
-            {
-                "identity": result.name,
-                "expression": e,
-                "face_model": face_model,
-                "vertices": np.asarray(verts, dtype=np.float32),
-                "aus": _aus(f.aus, PAIN_CODES),
-                "distractor_aus": _aus(f.distractor_aus, DISTRACTOR_CODES),
-                "pspi": int(round(pspi(f.aus))),
-            }
-        )
+    albedo = albedo_uint8(result.albedo) if storage == "vertices" else None
+    for asset in identity_assets(result, face_model):
+        labels = asset.metadata
+        if storage == "glb":
+            data = {"glb": export_asset(asset, "glb", "mesh")["mesh.glb"]}
+        else:
+            data = {"vertices": asset.vertices, "albedo": albedo}
+        rows.append({**{k: labels[k] for k in ("identity", "expression", "face_model")}, **data,
+                     **{k: labels[k] for k in ("aus", "distractor_aus", "pspi")}})
     return rows

@@ -24,8 +24,8 @@ run ``--resume``. Since shards depend only on the pieces, and each piece only on
 ``(seed, identity)``, the dataset is byte-identical whatever the number of processes or
 workers, and whether or not the run was interrupted and resumed.
 
-Splits are by identity (70/20/10 train/validation/test), drawn from ``(seed, identities)``
-alone; see ``assign_splits``.
+Splits are by identity (70/20/10 train/validation/test), stratified by age group x gender x
+ethnicity and drawn from the seed and the stratum counts alone; see ``splits.py``.
 """
 
 from __future__ import annotations
@@ -46,46 +46,16 @@ from generation.pipeline import GenerationConfig, IdentityResult, identity_name
 
 from .features import CONFIGS, DEFAULT_CONFIG, SPLITS, face_features, features_for
 from .integrity import is_unfinished_card, write_checksums, write_unfinished_card
+from .splits import assign_splits, demographic_splits, split_counts
 
 PIECES = "data/.pieces"
 CARD = "README.md"
 PIECE_CONFIGS = ("frames", "meshes")  # written per identity; "faces" is written once at the end
-SPLIT_FRACTIONS = {"train": 0.7, "validation": 0.2, "test": 0.1}
 DEFAULT_MAX_SHARD_MB = 256.0
-# rng key of the split draw, [seed, 2**31 + 2]; identities use [seed, i], the PSPI plan
-# [seed, 2**31], appearance backends [seed, i, 2**31 + 1]
-_SPLIT_STREAM = 2**31 + 2
 
 
 class DatasetWriteError(ValueError):
     """The dataset cannot be written or finished as asked (a one-line CLI error)."""
-
-
-# --- splits -----------------------------------------------------------------------------------
-def split_counts(n_identities: int) -> dict[str, int]:
-    """Identities per split: 70/20/10 by rounding; with 3 or more identities no split is empty."""
-    n = int(n_identities)
-    val = int(round(SPLIT_FRACTIONS["validation"] * n))
-    test = int(round(SPLIT_FRACTIONS["test"] * n))
-    if n >= 3:
-        val, test = max(val, 1), max(test, 1)
-    val = min(val, max(n - 1, 0))
-    test = min(test, max(n - 1 - val, 0))
-    return {"train": n - val - test, "validation": val, "test": test}
-
-
-def assign_splits(n_identities: int, seed: int) -> list[str]:
-    """Split of each identity index, from ``(seed, n_identities)`` alone (never from how the
-    work is spread over processes): a seeded permutation, cut by ``split_counts``."""
-    counts = split_counts(n_identities)
-    order = np.random.default_rng([int(seed), _SPLIT_STREAM]).permutation(n_identities)
-    out = [""] * n_identities
-    start = 0
-    for split in SPLITS:
-        for i in order[start : start + counts[split]]:
-            out[int(i)] = split
-        start += counts[split]
-    return out
 
 
 # --- Parquet helpers ----------------------------------------------------------------------------
@@ -164,17 +134,23 @@ def parquet_column_options(features, schema) -> dict:
     """``ParquetWriter`` column options: those of ``Dataset.to_parquet``
     (``datasets.arrow_writer.get_parquet_column_options``), except for the floats of array
     features (mesh vertices): there, dictionary encoding never pays, while byte-stream-split
-    + zstd stores them in about a third of the bytes, faster to write and to read."""
-    from datasets import Array2D, Array3D, Array4D, Array5D
+    + zstd stores them in about a third of the bytes, faster to write and to read; and zstd for
+    the other arrays (the per-vertex albedo, repeated for every expression of an identity)."""
+    from datasets import Array2D, Array3D, Array4D, Array5D, Value
     from datasets.arrow_writer import get_parquet_column_options
 
     options = get_parquet_column_options(features, schema)
-    arrays = [name for name, f in features.items() if isinstance(f, (Array2D, Array3D, Array4D, Array5D)) and f.dtype.startswith("float")]
+    for name, f in features.items():  # files held as bytes (a mesh's GLB): zstd, about 26 % smaller than snappy
+        if isinstance(f, Value) and f.dtype in ("binary", "large_binary"):
+            options["compression"] = {**options["compression"], name: "zstd"}
+            options["use_dictionary"] = [c for c in options["use_dictionary"] if c != name]
+    arrays = [name for name, f in features.items() if isinstance(f, (Array2D, Array3D, Array4D, Array5D))]
     for name in arrays:
         leaf = f"{name}." + ".".join(["list.element"] * len(features[name].shape))
-        options["use_dictionary"] = [c for c in options["use_dictionary"] if c != leaf]
-        options["column_encoding"] = {**options["column_encoding"], leaf: "BYTE_STREAM_SPLIT"}
         options["compression"] = {**options["compression"], leaf: "zstd"}
+        if features[name].dtype.startswith("float"):
+            options["use_dictionary"] = [c for c in options["use_dictionary"] if c != leaf]
+            options["column_encoding"] = {**options["column_encoding"], leaf: "BYTE_STREAM_SPLIT"}
     return options
 
 
@@ -316,6 +292,25 @@ def write_shards(
     return list(written.values())
 
 
+def write_faces(out: Path, face_model: str, faces: np.ndarray, parts: Sequence = ()) -> SplitWritten:
+    """The ``faces`` config: one row with the face model's triangles and parts (a single
+    ``head`` part when none are given), atomically."""
+    from datasets import Dataset
+
+    from generation.mesh_asset import check_parts
+
+    faces = np.asarray(faces, dtype=np.int32)
+    n_vertices = int(faces.max()) + 1 if faces.size else 0
+    if parts:
+        n_vertices = max(n_vertices, max(int(p.stop) for p in parts))
+    parts = check_parts(parts, faces, n_vertices)
+    row = {"face_model": face_model, "faces": faces, "parts": [{"name": p.name, "start": p.start, "stop": p.stop} for p in parts]}
+    rel = f"data/faces/{shard_name('train', 0, 1)}"
+    ds = Dataset.from_list([row], features=face_features())
+    size = write_dataset_atomic(ds, out / rel)
+    return SplitWritten("faces", "train", [rel], 1, ds.data.nbytes, size)
+
+
 # --- the writer ---------------------------------------------------------------------------------
 @dataclass
 class Finalized:
@@ -343,9 +338,11 @@ class HubWriter:
         self.out = Path(out)
         self.config = config
         self.max_bytes = max(1, int(max_shard_mb * 2**20))
-        self.splits = assign_splits(config.identities, config.seed)
+        self.splits = demographic_splits(config.identities, config.seed, config.weights)
         self.frames_per_identity = (config.expressions + 1) * len(config.views)
         self.meshes_per_identity = config.expressions + 1
+        # --meshes none: frames only (no meshes or faces config)
+        self.piece_configs = PIECE_CONFIGS if config.meshes != "none" else PIECE_CONFIGS[:1]
 
     # paths
     def piece(self, config: str, name: str) -> Path:
@@ -356,7 +353,7 @@ class HubWriter:
         return self.out / HUB_MANIFEST
 
     def features(self, config: str):
-        return features_for(config, self.config.views)
+        return features_for(config, self.config.views, meshes=self.config.meshes)
 
     # rank 0, first
     def prepare(self, overwrite: bool, resume: bool) -> None:
@@ -395,7 +392,7 @@ class HubWriter:
 
     def piece_ok(self, name: str) -> bool:
         want = {"frames": self.frames_per_identity, "meshes": self.meshes_per_identity}
-        return all(parquet_rows(self.piece(c, name)) == want[c] for c in PIECE_CONFIGS)
+        return all(parquet_rows(self.piece(c, name)) == want[c] for c in self.piece_configs)
 
     def done(self, indices: Iterable[int] | None = None) -> set[str]:
         """Identities recorded in the manifest whose pieces are all present and readable, with
@@ -408,13 +405,13 @@ class HubWriter:
         """One identity's rows per piece config (images encoded here)."""
         from .rows import frame_rows, mesh_rows
 
-        return {
-            "frames": frame_rows(result, self.config.views, self.config.heatmap_scale_mm),
-            "meshes": mesh_rows(result, self.config.face_model),
-        }
+        rows = {"frames": frame_rows(result, self.config.views, self.config.heatmap_scale_mm)}
+        if "meshes" in self.piece_configs:
+            rows["meshes"] = mesh_rows(result, self.config.face_model, self.config.meshes)
+        return rows
 
     def write_piece_rows(self, name: str, rows: dict[str, list[dict]]) -> None:
-        for config in PIECE_CONFIGS:
+        for config in self.piece_configs:
             # pieces are temporary: no content-defined chunking (the shards have it)
             write_rows_atomic(rows[config], self.features(config), self.piece(config, name), cdc=False)
 
@@ -440,10 +437,11 @@ class HubWriter:
         self.record(result.name, result.index, rank)
 
     # rank 0, last
-    def finalize(self, faces: np.ndarray, map_fn: Callable = map) -> Finalized:
-        """Pieces -> shards per config and split (identity order), the faces config, the card
-        with its plots; then the manifest is tidied and the pieces removed. ``map_fn`` runs
-        the shard jobs (e.g. a process pool's ``imap``; the bytes do not depend on it)."""
+    def finalize(self, faces: np.ndarray, map_fn: Callable = map, parts: Sequence = ()) -> Finalized:
+        """Pieces -> shards per config and split (identity order), the faces config (``faces``
+        and the face model's ``parts``, ``generation.mesh_asset.Part``), the card with its
+        plots; then the manifest is tidied and the pieces removed. ``map_fn`` runs the shard
+        jobs (e.g. a process pool's ``imap``; the bytes do not depend on it)."""
         from .card import write_card
 
         names = [identity_name(i) for i in range(self.config.identities)]
@@ -454,20 +452,15 @@ class HubWriter:
                 f"cannot finish {self.out}: no complete pieces for {', '.join(missing[:3])}{more}; rerun with --resume"
             )
         result = Finalized(self.out)
-        parts = []
-        for config in PIECE_CONFIGS:
+        jobs = []
+        for config in self.piece_configs:
             for split in SPLITS:
                 pieces = [self.piece(config, n) for n, s in zip(names, self.splits) if s == split]
                 if pieces:
-                    parts.append((config, split, pieces, self.features(config)))
-        result.splits += write_shards(self.out, parts, self.max_bytes, map_fn)
-        face_rows = [{"face_model": self.config.face_model, "faces": np.asarray(faces, dtype=np.int32)}]
-        rel = f"data/faces/{shard_name('train', 0, 1)}"
-        from datasets import Dataset
-
-        ds = Dataset.from_list(face_rows, features=face_features())
-        size = write_dataset_atomic(ds, self.out / rel)
-        result.splits.append(SplitWritten("faces", "train", [rel], 1, ds.data.nbytes, size))
+                    jobs.append((config, split, pieces, self.features(config)))
+        result.splits += write_shards(self.out, jobs, self.max_bytes, map_fn)
+        if "meshes" in self.piece_configs:
+            result.splits.append(write_faces(self.out, self.config.face_model, faces, parts))
         self._remove_stale_shards(result.files())
         write_checksums(self.out, result.files())
         write_card(self.out, result, settings=config_record(self.config)["config"])
@@ -510,6 +503,7 @@ __all__ = [
     "plan_shards",
     "shard_name",
     "split_counts",
+    "write_faces",
     "rows_table",
     "write_rows_atomic",
     "write_shards",

@@ -54,6 +54,7 @@ BUILD_MODEL_COMMAND = "make space-model"
 VIEWS = (-30.0, 0.0, 30.0)
 SIZES = (128, 192, 256, 384)
 DEFAULT_SIZE = 256
+MESH_COLORS = ("albedo", "heatmap")  # the 3D view's colour modes
 SEED_MAX = 2**31 - 1
 CACHE_SIZE = 16  # identities kept (each ~2 MB of arrays plus its neutral renders)
 # Uploads: decoded at most this big (longest side), detected at most DETECT_SIDE.
@@ -62,6 +63,14 @@ MAX_SIDE = 1024
 MIN_SIDE = 32
 CROP_DISPLAY = 256
 DEFAULT_PAIN = {"AU4": 3, "AU6": 2, "AU7": 2, "AU9": 0, "AU10": 3, "AU43": 0}  # PSPI 8
+# The Generate API's parameters, in the order of its inputs, with their defaults (the UI's):
+# AU intensities are whole numbers (FACS A-E = 1-5), AU43 a boolean, size a string choice.
+CONTROLS = (
+    *((code, bool(v) if code == "AU43" else v) for code, v in DEFAULT_PAIN.items()),
+    *((code, 0) for code in DISTRACTOR_CODES),
+    ("age_group", AGE_GROUPS[0]), ("gender", GENDERS[1]), ("ethnicity", ETHNICITIES[0]), ("seed", 0),
+    ("size", str(DEFAULT_SIZE)),
+)
 AU_NAMES = {code: ALL_AUS[code].name for code in ALL_AUS}
 PSPI_FORMULA = "AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43"
 
@@ -100,6 +109,7 @@ class Identity:
     cameras: list
     bound: Any
     neutral_images: list[np.ndarray] = field(default_factory=list)
+    parts: tuple = ()
 
 
 class FaceFactory:
@@ -113,8 +123,11 @@ class FaceFactory:
         from generation.head import BuiltinHead
         from generation.rig import AURig
 
+        from generation.mesh_asset import parts_from_components
+
         self.model = BuiltinHead()
         self.template = self.model.template()
+        self.parts = parts_from_components(self.template.components, len(self.template.vertices))
         self.rig = AURig(self.model)
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple, Identity] = OrderedDict()
@@ -152,7 +165,7 @@ class FaceFactory:
             for yaw in VIEWS
         ]
         ident = Identity(key, demo, age, app, neutral, self.template.faces, colors, bg, renderer, cameras,
-                         self.rig.bind(neutral))
+                         self.rig.bind(neutral), parts=self.parts)
         for cam in cameras:
             ident.neutral_images.append(
                 renderer((neutral, ident.faces), cam, vertex_colors=colors, background=bg).rgb
@@ -173,11 +186,14 @@ class Sample:
     heats: list[np.ndarray]
     overlays: list[np.ndarray]
     timings: dict[str, float]
+    posed: np.ndarray | None = None  # (V, 3) the pain mesh
+    heat: np.ndarray | None = None  # (V,) heat per vertex (displacement / scale, clipped to [0, 1])
 
 
-def render_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict[str, float],
-                  demo: Demographics, seed: int, size: int = DEFAULT_SIZE) -> Sample:
-    """Pose the (cached) identity with the AUs and render the pain face in every view."""
+def pose_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict[str, float],
+                demo: Demographics, seed: int, size: int = DEFAULT_SIZE, render: bool = True) -> Sample:
+    """Pose the (cached) identity with the AUs; ``render``: and render the pain face in every
+    view (else the Sample holds the mesh and its heat only, for the 3D view)."""
     t0 = time.perf_counter()
     pain = {code: float(aus.get(code, 0.0)) for code in PAIN_CODES}
     dis = {code: float(v) for code, v in distractors.items() if float(v)}
@@ -187,7 +203,8 @@ def render_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict
     posed = ident.bound.pose({**pain, **dis})
     disp = vertex_displacement(ident.neutral, posed)
     images, heats, overlays = [], [], []
-    for cam in ident.cameras:
+    cameras = ident.cameras if render else []
+    for cam in cameras:
         out = ident.renderer((posed, ident.faces), cam, vertex_colors=ident.colors,
                              background=ident.background, extra_attrs={"disp": disp})
         heat = heatmap_from_maps(out.attrs["disp"], cam.rotation_translation()[0], DEFAULT_SCALE_MM).heat
@@ -196,7 +213,27 @@ def render_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict
         overlays.append(overlay(out.rgb, heat))
     t2 = time.perf_counter()
     return Sample(ident, pain, dis, float(pspi(pain)), pspi_formula(pain), images, heats, overlays,
-                  {"identity": t1 - t0, "pose_render": t2 - t1})
+                  {"identity": t1 - t0, "pose_render": t2 - t1}, posed,
+                  np.clip(disp[:, 0] / DEFAULT_SCALE_MM, 0.0, 1.0))
+
+
+def render_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict[str, float],
+                  demo: Demographics, seed: int, size: int = DEFAULT_SIZE) -> Sample:
+    """Pose the (cached) identity with the AUs and render the pain face in every view."""
+    return pose_sample(factory, aus, distractors, demo, seed, size)
+
+
+def sample_asset(s: Sample, colors: str = "albedo"):
+    """The posed head as a ``generation.mesh_asset.HeadAsset``: albedo, or the heatmap over it
+    (``colors="heatmap"``), the parts and the labels."""
+    from generation.mesh_asset import HeadAsset, albedo_uint8, mesh_labels
+
+    ident = s.identity
+    albedo = albedo_uint8(ident.colors)
+    if colors == "heatmap":
+        albedo = overlay(albedo, s.heat, alpha=1.0)
+    labels = mesh_labels(f"space_s{ident.key[0]}", 1, "builtin", s.aus, s.distractors)
+    return HeadAsset(s.posed, ident.faces, albedo, ident.parts, metadata=labels)
 
 
 def _strip(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
@@ -214,7 +251,7 @@ def sample_labels(s: Sample) -> dict:
     return {
         "aus": s.aus,
         "distractor_aus": s.distractors,
-        "pspi": s.pspi,
+        "pspi": int(s.pspi),
         "pspi_formula": s.formula,
         "seed": ident.key[0],
         "age_group": ident.demographics.age_group,
@@ -241,6 +278,8 @@ def _parse_controls(values: list) -> tuple[dict, dict, Demographics, int, int, l
             raise AUValueError(f"{code} must be a number from 0 to 5, got {v!r}") from None
         if not np.isfinite(x):
             raise AUValueError(f"{code} must be a number from 0 to 5, got {v!r}")
+        if not x.is_integer():  # FACS intensities are levels A-E (1-5); PSPI labels stay integers
+            raise AUValueError(f"{code} must be a whole number from 0 to 5 (FACS levels A-E are 1-5), got {v!r}")
         return x
 
     def closed(v):
@@ -276,7 +315,7 @@ def _parse_controls(values: list) -> tuple[dict, dict, Demographics, int, int, l
         size_i = int(size) if size is not None else DEFAULT_SIZE
     except (TypeError, ValueError, OverflowError):
         size_i = -1
-    if size_i not in SIZES:
+    if size_i not in SIZES or (isinstance(size, float) and not size.is_integer()):
         notes.append(f"size {size!r} is not one of {SIZES}; using {DEFAULT_SIZE}")
         size_i = DEFAULT_SIZE
     return pain, dis, demo, seed_i, size_i, notes
@@ -600,6 +639,16 @@ class ImageFiles:
         self._prune()
         return str(path)
 
+    def write_bytes(self, data: bytes, ext: str) -> str:
+        """Any file (e.g. a GLB) under a unique name, like ``write``."""
+        with self._lock:
+            self._count += 1
+            n = self._count
+        path = self.dir / f"{os.getpid()}_{threading.get_ident()}_{n}.{ext}"
+        path.write_bytes(data)
+        self._prune()
+        return str(path)
+
     def _prune(self) -> None:
         now = time.time()
         if now - self._last_prune < 30:
@@ -647,12 +696,38 @@ class App:
                 _strip(s.overlays), labels)
 
     def generate_ui(self, *values):
+        """The Generate API: the PSPI text, the neutral, pain and heatmap strips (yaw -30, 0, +30)
+        as images, and the labels (JSON)."""
         md, neutral, pain, heat, labels = self.generate(*values)
         files = [None if im is None else self.files.write(im) for im in (neutral, pain, heat)]
         return (md, *files, labels)
 
+    def mesh(self, *values):
+        """Slider/identity change (+ colour mode last) -> the posed head as GLB bytes, or None
+        with a warning when the controls are refused."""
+        import gradio as gr
+
+        from generation.mesh_asset import export_asset
+
+        *values, colors = values
+        try:
+            if colors not in MESH_COLORS:
+                raise ValueError(f"colors must be one of {', '.join(MESH_COLORS)}; got {colors!r}")
+            pain, dis, demo, seed, size, _ = _parse_controls(list(values))
+            s = pose_sample(self.factory, pain, dis, demo, seed, size, render=False)
+        except (AUValueError, ValueError) as err:
+            gr.Warning(str(err))
+            return None
+        return export_asset(sample_asset(s, colors), "glb", "head")["head.glb"]
+
+    def mesh_ui(self, *values):
+        """The 3D view: the posed head as a GLB file (albedo or heatmap colours, named parts, labels)."""
+        data = self.mesh(*values)
+        return None if data is None else self.files.write_bytes(data, "glb")
+
     def download(self, *values):
-        """The current sample as a zip: the dataset's frame files (JPEG, heatmaps, JSON) + sample.json."""
+        """The current sample as a zip: the dataset's frame files (JPEG, heatmaps, JSON), the
+        neutral and pain meshes as GLB, and sample.json; the zip's path."""
         import gradio as gr
 
         from generation.layout import identity_files
@@ -678,7 +753,8 @@ class App:
                     pspi=0.0 if e == 0 else s.pspi, demographics=demo, age=float(ident.age), seed=seed,
                     appearance=ident.appearance,
                 ))
-        files = identity_files(IdentityResult(0, name, frames, [], ident.faces), DEFAULT_SCALE_MM)
+        result = IdentityResult(0, name, frames, [ident.neutral, s.posed], ident.faces, ident.colors, parts=ident.parts)
+        files = identity_files(result, DEFAULT_SCALE_MM, meshes="glb")
         for j in range(len(ident.cameras)):
             buf = io.BytesIO()
             Image.fromarray(s.overlays[j]).save(buf, format="PNG")
@@ -744,12 +820,29 @@ GENERATE_INTRO = """\
 Set FACS Action Unit intensities (0 = absent, 1-5 = A-E) and the face is re-posed and rendered from
 three views (yaw -30°, 0°, +30°) with the built-in 3D head. The heatmap shows where the skin moved
 (displacement from the neutral face, 10 mm = hottest). The PSPI pain score is computed from the
-pain AUs; distractor AUs move the face but do not count."""
+pain AUs; distractor AUs move the face but do not count. The 3D view shows the posed head itself
+(coloured by its skin, or by the heatmap); the zip holds it as GLB files."""
 
 ASSESS_INTRO = """\
 Upload a face photo (or pick a generated example). The face is found with dlib's HOG frontal face
 detector on the CPU and cropped with the framing of the generator's frames; ViTPain then predicts
 the PSPI class probabilities, the expected PSPI, six AU intensities, and where each AU query looks."""
+
+
+def with_control_names(fn, extra: tuple = ()):
+    """``fn(*values)`` under the Generate controls' names and defaults (``CONTROLS`` + ``extra``
+    pairs), so the API lists ``AU4``, ..., ``size`` instead of ``param_0``, ... and takes them
+    by keyword."""
+    import functools
+    import inspect
+
+    @functools.wraps(fn)
+    def named(*values):
+        return fn(*values)
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    named.__signature__ = inspect.Signature([inspect.Parameter(n, kind, default=d) for n, d in (*CONTROLS, *extra)])
+    return named
 
 
 def build_demo(app: App | None = None, model_spec: str | None = None):
@@ -768,13 +861,13 @@ def build_demo(app: App | None = None, model_spec: str | None = None):
                     with gr.Column(scale=1, min_width=300):
                         with gr.Group():
                             pain_sliders = [
-                                gr.Slider(0, 5, value=v, step=1, label=f"{code}: {AU_NAMES[code]}", elem_id=code.lower())
+                                gr.Slider(0, 5, value=v, step=1, precision=0, label=f"{code}: {AU_NAMES[code]}", elem_id=code.lower())
                                 for code, v in DEFAULT_PAIN.items() if code != "AU43"
                             ]
                             au43 = gr.Checkbox(value=bool(DEFAULT_PAIN["AU43"]), label="AU43: eyes closed", elem_id="au43")
                         with gr.Accordion("Distractor AUs (move the face, not in PSPI)", open=False):
                             dis_sliders = [
-                                gr.Slider(0, 5, value=0, step=1, label=f"{code}: {AU_NAMES[code]}", elem_id=code.lower())
+                                gr.Slider(0, 5, value=0, step=1, precision=0, label=f"{code}: {AU_NAMES[code]}", elem_id=code.lower())
                                 for code in DISTRACTOR_CODES
                             ]
                         with gr.Group():
@@ -784,29 +877,42 @@ def build_demo(app: App | None = None, model_spec: str | None = None):
                             with gr.Row():
                                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=SEED_MAX, label="Identity seed", elem_id="seed", scale=3)
                                 dice = gr.Button("New identity", scale=1, elem_id="new-identity")
-                            size = gr.Radio(list(SIZES), value=DEFAULT_SIZE, label="Image size (px)", elem_id="size")
+                            size = gr.Radio([str(v) for v in SIZES], value=str(DEFAULT_SIZE), label="Image size (px)", elem_id="size")
                     with gr.Column(scale=2):
                         pspi_md = gr.Markdown(elem_id="pspi")
                         neutral_img = gr.Image(label="Neutral (yaw -30°, 0°, +30°)", format="jpeg", interactive=False, elem_id="neutral")
                         pain_img = gr.Image(label="Pain", format="jpeg", interactive=False, elem_id="pain")
                         heat_img = gr.Image(label="Heatmap overlay (skin displacement, 10 mm = hottest)", format="jpeg", interactive=False, elem_id="heat")
+                        head3d = gr.Model3D(label="The posed head in 3D (drag to turn; GLB)", clear_color=(0.93, 0.93, 0.95, 1.0),
+                                            camera_position=(90, 90, 700), height=420, elem_id="head3d")
+                        mesh_colors = gr.Radio(list(MESH_COLORS), value=MESH_COLORS[0], label="3D colours: skin albedo, or the heatmap over it",
+                                               elem_id="mesh-colors")
                         with gr.Row():
-                            zip_btn = gr.Button("⬇️ Download this sample (.zip: images + JSON labels)", elem_id="download-btn")
-                            zip_file = gr.File(label="Sample zip", interactive=False, visible=False, elem_id="download-file")
+                            zip_btn = gr.Button("⬇️ Download this sample (.zip: images, GLB meshes, JSON labels)", elem_id="download-btn")
+                            zip_file = gr.File(label="Sample zip", interactive=False, elem_id="download-file")
                         with gr.Accordion("Labels (JSON)", open=False):
                             labels = gr.JSON(elem_id="labels")
                 controls = [*pain_sliders, au43, *dis_sliders, age, gender, eth, seed, size]
                 gen_outputs = [pspi_md, neutral_img, pain_img, heat_img, labels]
+                # preprocess=False: _parse_controls checks raw values, with a message instead of a traceback
+                generate_fn = with_control_names(app.generate_ui)
                 gr.on(
-                    triggers=[c.change for c in controls], fn=app.generate_ui, inputs=controls, outputs=gen_outputs,
+                    triggers=[c.change for c in controls], fn=generate_fn, inputs=controls, outputs=gen_outputs,
                     api_name="generate", trigger_mode="always_last", show_progress="minimal",
-                    concurrency_limit=4, concurrency_id="render",
-                    preprocess=False,  # _parse_controls checks raw values, with a message instead of a traceback
+                    concurrency_limit=4, concurrency_id="render", preprocess=False,
+                )
+                # the 3D view is its own endpoint, so /generate's answer (and latency) stays images + labels
+                mesh_fn = with_control_names(app.mesh_ui, (("colors", MESH_COLORS[0]),))
+                gr.on(
+                    triggers=[c.change for c in (*controls, mesh_colors)], fn=mesh_fn, inputs=[*controls, mesh_colors],
+                    outputs=head3d, api_name="mesh", trigger_mode="always_last", show_progress="hidden",
+                    concurrency_limit=4, concurrency_id="render", preprocess=False,
                 )
                 dice.click(lambda: int(np.random.default_rng().integers(0, 100_000)), None, seed, api_visibility="private")
-                zip_btn.click(lambda *v: gr.File(value=app.download(*v), visible=True), controls, zip_file, api_name="download",
+                zip_btn.click(with_control_names(app.download), controls, zip_file, api_name="download",
                               concurrency_id="render", preprocess=False)
-                demo.load(app.generate_ui, controls, gen_outputs, api_visibility="private", concurrency_id="render", preprocess=False)
+                demo.load(generate_fn, controls, gen_outputs, api_visibility="private", concurrency_id="render", preprocess=False)
+                demo.load(mesh_fn, [*controls, mesh_colors], head3d, api_visibility="private", concurrency_id="render", preprocess=False)
 
             with gr.Tab("Assess", id="assess"):
                 gr.Markdown(ASSESS_INTRO)

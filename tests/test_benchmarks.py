@@ -52,7 +52,18 @@ CASES = {
     "gpu_diffusion_check.py": ([], [
         rf"identity at 64px, 2 steps\s+{NUMBER} ms",
         r"same seed, same frames: (True)",
+        r"prior transformer batch per step: (4) ",
+        rf"linear hint: decoder, 2 steps\s+{NUMBER} ms",
+        rf"inverse hint: decoder, 2 steps\s+{NUMBER} ms",
         r"RESULT: (ok)",
+    ]),
+    "gpu_render_check.py": ([], [
+        rf"numba, CPU, 1 thread\s+{NUMBER} frames/s",
+        r"RESULT: (ok)",
+    ]),
+    "identity_probe.py": ([], [
+        rf"as generated\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
+        rf"one light rig\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
     ]),
     "compare_faces.py": ([], [
         rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|",
@@ -74,6 +85,8 @@ def test_quick_runs_and_prints_its_numbers(script, tmp_path):
     extra, patterns = CASES[script]
     if script == "table2.py":
         extra = [*extra, "--workdir", str(tmp_path / "work"), "--out", str(tmp_path / "table2.md")]
+    if script == "gpu_render_check.py":
+        extra = [*extra, "--out", str(tmp_path / "render")]
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",

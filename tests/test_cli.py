@@ -78,7 +78,7 @@ def ref_copy(reference, tmp_path) -> Path:
 # --- 1. layout and labels -------------------------------------------------------------------
 def test_layout_and_labels(reference):
     top = sorted(p.name for p in reference.iterdir())
-    assert top == [".pain3d", "frames", "manifest.jsonl", "pain3d.json"]
+    assert top == [".pain3d", "frames", "manifest.jsonl", "metadata.jsonl", "pain3d.json"]
     meta = json.loads((reference / "pain3d.json").read_text())
     assert meta["config"]["identities"] == IDS and meta["config"]["seed"] == 0
     manifest = [json.loads(ln) for ln in (reference / "manifest.jsonl").read_text().splitlines()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import doctest
+import sys
 
 import numpy as np
 import pytest
@@ -135,6 +136,37 @@ def test_depth_hint_from_the_head_render(head, config):
     assert abs(j - RES / 2) <= 3
 
 
+def test_depth_hint_mappings_by_hand():
+    """linear: affine in depth between 1 and the floor; inverse: affine in 1 / depth, default near / depth."""
+    depth = np.full((3, 6), np.inf, np.float32)
+    depth[1, 1:5] = (500.0, 550.0, 600.0, 700.0)
+    cov = np.isfinite(depth)
+    lin = depth_hint(depth, floor=0.5)[0, 0].numpy()
+    np.testing.assert_allclose(lin[1, 1:5], (1.0, 0.875, 0.75, 0.5), rtol=1e-6)
+    assert (depth_hint(depth)[0, 0].numpy()[1, 1:5].min()) == pytest.approx(0.1)  # the default floor
+    inv = depth_hint(depth, mapping="inverse")[0, 0].numpy()
+    np.testing.assert_allclose(inv[1, 1:5], 500.0 / depth[1, 1:5], rtol=1e-6)
+    assert (inv[~cov] == 0).all() and (lin[~cov] == 0).all()
+    d = depth[1, 1:5].astype(np.float64)
+    want = 0.2 + 0.8 * (1 / d - 1 / 700) / (1 / 500 - 1 / 700)
+    np.testing.assert_allclose(depth_hint(depth, floor=0.2, mapping="inverse")[0, 0].numpy()[1, 1:5], want, rtol=1e-6)
+    with pytest.raises(ValueError, match="linear, inverse"):
+        depth_hint(depth, mapping="log")
+
+
+def test_inverse_hint_on_the_head_is_high_and_narrow(head, config):
+    """On the head, the linear hint spans [0.1, 1] and the inverse one [near / far, 1] (about 0.8 here)."""
+    verts, faces = head
+    depth, face_idx = frontal_depth(verts, faces, config.frontal_camera())
+    on = face_idx >= 0
+    near, far = depth[on].min(), depth[on].max()
+    lin = depth_hint(depth, on)[0, 0].numpy()[on]
+    inv = depth_hint(depth, on, mapping="inverse")[0, 0].numpy()[on]
+    assert lin.min() == pytest.approx(0.1) and inv.min() == pytest.approx(near / far, rel=1e-5)
+    assert 0.7 < inv.min() < 0.9 and inv.max() == pytest.approx(1.0)
+    assert (inv >= lin - 1e-6).all()  # disparity bends towards the near end
+
+
 def test_depth_hint_rejects_bad_input():
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         depth_hint(np.zeros((1, 4, 4)))
@@ -154,6 +186,7 @@ def test_prompt_names_the_demographics(demo):
     assert "photorealistic" in prompt and "portrait" in prompt
     assert any(a in prompt for a in ATTIRE)
     assert "cartoon" in negative and demo.ethnicity not in negative
+    assert (" an elderly " in prompt) == (demo.age_group == "elderly") and " a elderly" not in prompt
 
 
 def test_prompt_attire_varies_and_is_seeded():
@@ -428,6 +461,21 @@ def test_seed_offset_rerolls_noise(pipes, config, head):
     assert np.abs(a.astype(int) - b).max() > 0
 
 
+def test_backend_passes_the_chosen_hint_mapping(pipes, config, head):
+    from dataclasses import replace
+
+    verts, faces = head
+    depth, face_idx = frontal_depth(verts, faces, config.frontal_camera())
+    for mapping, floor in (("linear", None), ("inverse", None), ("inverse", 0.3)):
+        cfg = replace(config, hint_mapping=mapping, hint_floor=floor)
+        spy = Spy(pipes["controlnet"])
+        DiffusionAppearance(cfg, NeutralFaceGenerator(pipes["prior"], spy, cfg))(
+            verts, faces, Demographics("young", "woman", "Black"), 0.2, np.random.default_rng(0)
+        )
+        want = depth_hint(depth, face_idx >= 0, floor=floor, mapping=mapping)
+        assert torch.equal(spy.calls[0]["hint"], want)
+
+
 # --------------------------------------------------------------------------- configuration and CLI
 
 
@@ -440,6 +488,14 @@ def test_config_validation():
         DiffusionConfig(dtype="float8")
     with pytest.raises(ValueError, match="relight"):
         DiffusionConfig(relight=2.0)
+    with pytest.raises(ValueError, match="--depth-hint"):
+        DiffusionConfig(hint_mapping="log")
+    with pytest.raises(ValueError, match=r"--depth-floor must be in \[0, 1\)"):
+        DiffusionConfig(hint_floor=1.0)
+    with pytest.raises(ValueError, match="--diffusion-redraws"):
+        DiffusionConfig(redraws=-1)
+    with pytest.raises(ValueError, match="--diffusion-alignment-threshold"):
+        DiffusionConfig(alignment_threshold=0.0)
     assert DiffusionConfig(device="cpu").torch_dtype() == torch.float32
     assert DiffusionConfig().prior_model == "kandinsky-community/kandinsky-2-2-prior"
     assert DiffusionConfig().controlnet_model == "kandinsky-community/kandinsky-2-2-controlnet-depth"
@@ -456,22 +512,35 @@ def test_cli_arguments_build_the_backend():
     assert diffusion_from_args(parse([])) is None
     got = {}
 
-    def fake_load(config, texturer, inpainter):
-        got.update(config=config, texturer=texturer, inpainter=inpainter)
+    def fake_load(config, texturer, inpainter, aligner=None):
+        got.update(config=config, texturer=texturer, inpainter=inpainter, aligner=aligner)
         return "backend"
+
+    def landmarks(vertices):
+        return {}
 
     args = parse(
         ["--texturer", "diffusion", "--device", "cpu", "--diffusion-model", "prior=/models/prior",
-         "--diffusion-model", "inpaint=/models/inpaint", "--diffusion-steps", "30", "--diffusion-resolution", "768"]
+         "--diffusion-model", "inpaint=/models/inpaint", "--diffusion-steps", "30", "--diffusion-resolution", "768",
+         "--depth-hint", "inverse", "--depth-floor", "0.25", "--diffusion-alignment-threshold", "0.2",
+         "--diffusion-redraws", "4"]
     )
-    assert diffusion_from_args(args, load=fake_load) == "backend"
+    assert diffusion_from_args(args, load=fake_load, landmarks=landmarks) == "backend"
     c = got["config"]
     assert got["texturer"] and not got["inpainter"]
     assert c.prior_model == "/models/prior" and c.inpaint_model == "/models/inpaint"
     assert c.controlnet_model == DiffusionConfig().controlnet_model
     assert c.steps == c.inpaint_steps == 30 and c.resolution == 768 and c.device == "cpu"
+    assert c.hint_mapping == "inverse" and c.hint_floor == 0.25
+    assert (parse([]).depth_hint, parse([]).depth_floor) == ("linear", None)
+    a = got["aligner"]  # the texturer's portraits are checked against the face model's landmarks
+    assert a.landmarks is landmarks and (a.threshold, a.redraws) == (0.2, 4)
+    with pytest.raises(ValueError, match="landmarks"):
+        diffusion_from_args(args, load=fake_load)
+    diffusion_from_args(parse(["--texturer", "diffusion", "--device", "cpu", "--no-diffusion-alignment-check"]), load=fake_load)
+    assert got["aligner"] is None
     diffusion_from_args(parse(["--inpainter", "diffusion", "--device", "cpu"]), load=fake_load)
-    assert not got["texturer"] and got["inpainter"]
+    assert not got["texturer"] and got["inpainter"] and got["aligner"] is None
 
 
 def test_cli_arguments_fail_with_a_message():
@@ -489,3 +558,210 @@ def test_existing_device_option_is_kept():
     p.add_argument("--device", default="cuda:3")
     add_diffusion_arguments(p)
     assert p.parse_args([]).device == "cuda:3"
+
+
+# --------------------------------------------------------------------------- missing packages
+
+
+def run_cli(argv, capsys):
+    from pain3d import cli
+
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    return rc, err
+
+
+@pytest.mark.parametrize("package", diffusion.DIFFUSION_PACKAGES + diffusion.ALIGNMENT_PACKAGES)
+def test_a_hidden_package_is_one_line_naming_the_extra(package, tmp_path, monkeypatch, capsys):
+    """Each package the backend needs, hidden in turn: one line naming it and the extra; --out untouched."""
+    monkeypatch.setitem(sys.modules, package, None)  # import fails, find_spec says missing
+    out = tmp_path / "out"
+    rc, err = run_cli(["generate", "--out", str(out), "--identities", "1", "--expressions", "1", "--size", "32",
+                       "--texturer", "diffusion", "--device", "cpu"], capsys)
+    assert rc == 2 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert package in line and "pip install 'pain3d[diffusion]'" in line
+    assert not out.exists()
+
+
+def test_the_alignment_packages_are_not_needed_without_the_check(tmp_path, monkeypatch, capsys):
+    for package in diffusion.ALIGNMENT_PACKAGES:
+        monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.setattr(DiffusionAppearance, "from_config", classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(OSError("stop here"))))
+    rc, err = run_cli(["generate", "--out", str(tmp_path / "o"), "--identities", "1", "--texturer", "diffusion",
+                       "--device", "cpu", "--no-diffusion-alignment-check"], capsys)
+    assert rc == 2 and err.strip() == "pain3d: error: stop here"
+
+
+def test_diffusers_placeholder_classes_are_one_line(tmp_path, monkeypatch, capsys):
+    """Without transformers, diffusers hands out placeholders whose from_pretrained raises ImportError."""
+    import diffusers
+
+    class Placeholder:  # what diffusers.utils.dummy_torch_and_transformers_objects does then
+        @classmethod
+        def from_pretrained(cls, *args, **kwargs):
+            raise ImportError("KandinskyV22PriorPipeline requires the transformers library but it was not found in your environment.")
+
+    monkeypatch.setattr(diffusers, "KandinskyV22PriorPipeline", Placeholder)
+    with pytest.raises(diffusion.DiffusionUnavailable, match=r"kandinsky-2-2-prior.*pain3d\[diffusion\]"):
+        DiffusionAppearance.from_config(DiffusionConfig(device="cpu"))
+    rc, err = run_cli(["generate", "--out", str(tmp_path / "o"), "--identities", "1", "--texturer", "diffusion",
+                       "--device", "cpu", "--no-diffusion-alignment-check"], capsys)
+    # (transformers may first print its own torchvision notice on importing the pipelines)
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("pain3d: error:")]
+    assert rc == 2 and "pain3d[diffusion]" in line and "Traceback" not in err and err.strip().endswith(line)
+
+
+def test_the_extra_installs_every_package_the_backend_checks():
+    import tomllib
+    from pathlib import Path
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    def names(extra):
+        out = set()
+        for req in extras[extra]:
+            name = req.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip()
+            out |= names(req.split("[")[1].rstrip("]")) if name == "pain3d" else {name}
+        return out
+
+    dist = {"dlib": "dlib-bin"}  # module -> distribution, where they differ
+    assert {dist.get(m, m) for m in diffusion.DIFFUSION_PACKAGES + diffusion.ALIGNMENT_PACKAGES} <= names("diffusion")
+
+
+# --------------------------------------------------------------------------- portrait alignment
+
+from generation.alignment import CORRESPONDENCES, PortraitAlignment, alignment_error, projected_landmarks  # noqa: E402
+
+
+def test_alignment_error_by_hand():
+    """68 points that put every corresponding landmark on the mesh's: 0; all moved by (3, 4) px: 5 / IOD."""
+    projected = {k: np.array([10.0 * i, 7.0 * i + 20.0]) for i, k in enumerate(CORRESPONDENCES)}
+    pts = np.zeros((68, 2))
+    for k, idx in CORRESPONDENCES.items():
+        pts[list(idx)] = projected[k]
+    iod = np.linalg.norm(projected["left_eye"] - projected["right_eye"])
+    assert alignment_error(pts, projected) == pytest.approx(0.0)
+    assert alignment_error(pts + (3.0, 4.0), projected) == pytest.approx(5.0 / iod)
+    moved = pts.copy()
+    moved[48] += (0.0, 12.0)  # one lip corner off by 12 px: the mean over 6 landmarks
+    assert alignment_error(moved, projected) == pytest.approx(12.0 / iod / len(CORRESPONDENCES))
+    with pytest.raises(ValueError, match=r"\(68, 2\)"):
+        alignment_error(pts[:5], projected)
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    """A frontal procedural render (perfectly aligned with its mesh) and a DiffusionConfig with the same camera."""
+    pytest.importorskip("dlib")
+    size = 256
+    gcfg = GenerationConfig(identities=1, expressions=0, views=(0.0,), size=size, seed=0)
+    gen = Generator(gcfg)
+    res = gen.identity(0)
+    cfg = DiffusionConfig(resolution=size, steps=2, prior_steps=2, device="cpu", camera_distance=gcfg.camera_distance,
+                          fov_deg=gcfg.fov_deg, target=(0.0, -28.0, 40.0))
+    cam = cfg.frontal_camera()
+    assert np.allclose(cam.project(res.meshes[0]), gen.cameras[0].project(res.meshes[0]))
+    return gen, res.meshes[0], res.faces, res.frames[0].image, cfg
+
+
+def shifted(image, dx):
+    """``image`` moved right by dx pixels (the left edge repeated)."""
+    out = np.empty_like(image)
+    out[:, dx:] = image[:, :-dx]
+    out[:, :dx] = image[:, :1]
+    return out
+
+
+def test_alignment_check_measures_a_shifted_portrait(portrait):
+    gen, verts, faces, image, cfg = portrait
+    check = PortraitAlignment(gen.model.landmarks)
+    cam = cfg.frontal_camera()
+    pr = projected_landmarks(gen.model.landmarks(verts), cam)
+    iod = float(np.linalg.norm(pr["left_eye"] - pr["right_eye"]))
+    aligned = check.error(image, verts, cam)
+    assert aligned < 0.08 and check.accepts(aligned)
+    for dx in (10, 16):
+        err = check.error(shifted(image, dx), verts, cam)
+        assert err == pytest.approx(dx / iod, abs=0.05)  # dlib follows the face: the error is the shift
+        assert not check.accepts(err)
+    assert check.error(np.full_like(image, 128), verts, cam) == float("inf")  # no face at all
+
+
+class FakeTexturer:
+    """Hands out given portraits in turn (PIL), recording each call's generator seed."""
+
+    def __init__(self, images):
+        self.images, self.seeds = list(images), []
+
+    def embed(self, prompt, negative, generator):
+        return None, None
+
+    def __call__(self, hint, prompt, negative, generator, embeds=None):
+        from PIL import Image
+
+        self.seeds.append(generator.initial_seed())
+        return Image.fromarray(self.images[len(self.seeds) - 1])
+
+
+def test_a_misaligned_portrait_is_redrawn_with_the_next_seed(portrait):
+    gen, verts, faces, image, cfg = portrait
+    demo = Demographics("young", "woman", "Latino")
+
+    def run(images, redraws=2):
+        tex = FakeTexturer(images)
+        app = DiffusionAppearance(cfg, tex, aligner=PortraitAlignment(gen.model.landmarks, threshold=0.1, redraws=redraws))
+        return tex, app(verts, faces, demo, 0.2, np.random.default_rng(3))
+
+    tex, out = run([shifted(image, 16), image, shifted(image, 20)])
+    x = out.extras
+    seed = x["diffusion_seed"]
+    assert x["alignment_attempts"] == 2 and len(tex.seeds) == 2 and tex.seeds == [seed, seed + 1]
+    assert x["alignment_errors"][0] > 0.1 > x["alignment_errors"][1] == x["alignment_error"]
+    assert x["alignment_ok"] and x["texture_seed"] == seed + 1
+    np.testing.assert_array_equal(out.neutral_image, image)  # the aligned draw is the texture
+    np.testing.assert_array_equal(out.texture, project_texture(verts, faces, cfg.frontal_camera(), image)[1])
+
+    # every draw off: all N + 1 tried, the best kept and flagged
+    tex, out = run([shifted(image, 24), shifted(image, 12), shifted(image, 20)])
+    x = out.extras
+    assert x["alignment_attempts"] == 3 and not x["alignment_ok"] and x["texture_seed"] == x["diffusion_seed"] + 1
+    assert x["alignment_error"] == min(x["alignment_errors"])
+    np.testing.assert_array_equal(out.neutral_image, shifted(image, 12))
+    # a good first draw is never redrawn; redraws=0 checks and records only
+    tex, out = run([image])
+    assert out.extras["alignment_attempts"] == 1 and len(tex.seeds) == 1
+    tex, out = run([shifted(image, 24)], redraws=0)
+    assert out.extras["alignment_attempts"] == 1 and not out.extras["alignment_ok"]
+
+
+@pytest.mark.parametrize("layout", ["folder", "hub"])
+def test_alignment_attempts_reach_the_labels(pipes, tmp_path, monkeypatch, capsys, layout):
+    """pain3d generate --texturer diffusion: each frame's labels carry the backend's record (the
+    folder layout's JSON ``diffusion`` object; the hub layout's ``appearance`` column, as JSON)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    pytest.importorskip("dlib")
+
+    def tiny(cls, config, texturer=True, inpainter=True, aligner=None):
+        return cls(config, NeutralFaceGenerator(pipes["prior"], pipes["controlnet"], config), None, aligner)
+
+    monkeypatch.setattr(DiffusionAppearance, "from_config", classmethod(tiny))
+    out = tmp_path / "out"
+    rc, err = run_cli(["generate", "--out", str(out), "--format", layout, "--identities", "1", "--expressions", "1",
+                       "--views", "1", "--size", "48", "--quiet", "--texturer", "diffusion", "--device", "cpu",
+                       "--diffusion-resolution", "64", "--diffusion-steps", "2", "--diffusion-prior-steps", "2",
+                       "--diffusion-redraws", "1"], capsys)
+    assert rc == 0, err
+    if layout == "folder":
+        records = [json.loads(p.read_text())["diffusion"] for p in sorted(out.glob("frames/*/*.json"))]
+    else:
+        records = [json.loads(a) for f in sorted(out.glob("data/frames/*.parquet")) for a in pq.read_table(f)["appearance"].to_pylist()]
+    assert len(records) == 2
+    for d in records:
+        assert d == records[0]  # one record per identity, on each of its frames
+        # the tiny pipelines paint noise: dlib finds no face, so both draws are made and flagged
+        assert d["alignment_attempts"] == 2 and d["alignment_errors"] == [None, None] and d["alignment_ok"] is False
+        assert "portrait photo" in d["prompt"] and d["texture_seed"] == d["diffusion_seed"]

@@ -71,6 +71,50 @@ def _tar(path: Path, members: dict[str, bytes], prefix: str = "") -> None:
             tf.addfile(info, io.BytesIO(data))
 
 
+# textured_meshes/: (identity, expression) -> (member name, format); identity 3's has other
+# triangles, and identity 1's pain_2 has an annotation that is skipped (PSPI disagrees)
+MESH_FILES = {
+    (0, 0): ("flame_sample_0000_neutral/textured_mesh.obj", "obj"),
+    (1, 0): ("flame_sample_0001_neutral.glb", "glb"),
+    (2, 1): ("flame_sample_0002_pain_1_mesh.ply", "ply"),
+    (1, 2): ("flame_sample_0001_pain_2.glb", "glb"),
+    (3, 0): ("flame_sample_0003_neutral.ply", "ply"),
+}
+TEXTURE_RGB = (10, 200, 30)
+
+
+def release_mesh(ident: int, expr: int):
+    """A small closed mesh per identity and expression: an icosphere whose vertices are ordered
+    by first use in the triangles (the order trimesh reads a textured OBJ in), scaled and
+    shifted per identity; vertex colours; identity 3's has one more subdivision."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=2 if ident == 3 else 1)
+    _, first = np.unique(sphere.faces.ravel(), return_index=True)
+    order = np.argsort(first)
+    remap = np.empty_like(order)
+    remap[order] = np.arange(len(order))
+    verts = (sphere.vertices[order] * (40 + 5 * ident) + [ident, expr, 0]).astype(np.float32)
+    colors = np.stack([np.arange(len(verts)) * 3 % 256, np.full(len(verts), 20 * ident), np.full(len(verts), 9 * expr)], 1).astype(np.uint8)
+    return verts, remap[sphere.faces].astype(np.int32), colors
+
+
+def _mesh_files(ident: int, expr: int, name: str, fmt: str) -> dict[str, bytes]:
+    import trimesh
+
+    verts, faces, colors = release_mesh(ident, expr)
+    if fmt == "obj":  # textured, as Hunyuan3D writes: OBJ + MTL + texture image
+        uv = (verts[:, :2] - verts[:, :2].min(0)) / np.ptp(verts[:, :2], 0)
+        material = trimesh.visual.material.SimpleMaterial(image=Image.new("RGB", (8, 8), TEXTURE_RGB), name="tex")
+        mesh = trimesh.Trimesh(verts, faces, visual=trimesh.visual.TextureVisuals(uv=uv, material=material), process=False)
+        text, extra = trimesh.exchange.obj.export_obj(mesh, return_texture=True, mtl_name="textured_mesh.mtl", digits=10)
+        folder = name.rsplit("/", 1)[0]
+        return {name: text.encode(), **{f"{folder}/{k}": bytes(v) for k, v in extra.items()}}
+    rgba = np.concatenate([colors, np.full((len(verts), 1), 255, np.uint8)], 1)
+    mesh = trimesh.Trimesh(verts, faces, vertex_colors=rgba, process=False)
+    return {name: mesh.export(file_type=fmt)}
+
+
 def _img_name(ident: int, expr: int, view: int) -> str:
     kind = "neutral" if expr == 0 else f"pain_{expr}"
     return f"{IDS[ident]}_{kind}_textured_view_{view:03d}_inpainted.jpg"
@@ -114,7 +158,10 @@ def build_release(root: Path) -> Path:
     heat[0][f"{IDS[1]}_pain_8_heatmap.png"] = _png(HEAT_RGB)  # no matching image
     _tar(root / "heatmaps" / "heatmaps_00000.tar.gz", heat[0])
     _tar(root / "heatmaps" / "heatmaps_00001.tar.gz", heat[1])
-    _tar(root / "textured_meshes" / "meshes_00000.tar.gz", {"flame_sample_0000.obj": b"v 0 0 0\n"})
+    meshes = {"flame_sample_0000.obj": b"v 0 0 0\n"}  # no expression in the name: ignored
+    for (i, expr), (name, fmt) in MESH_FILES.items():
+        meshes.update(_mesh_files(i, expr, name, fmt))
+    _tar(root / "textured_meshes" / "meshes_00000.tar.gz", meshes)
     for folder in ("images", "heatmaps", "annotations", "textured_meshes"):
         (root / folder / "README.txt").write_text("release readme\n")
     return root
@@ -151,6 +198,41 @@ def test_report_names_every_problem_file(imported):
     assert "disagrees" in msgs["flame_sample_0001_pain_2_annotations.json"]
     assert any("textured_meshes" in n for n in report.notes)
     assert (report.out / "import_report.txt").read_text().count("\n") >= len(report.problems)
+
+
+def test_textured_meshes_become_the_meshes_config(imported, tmp_path, capsys):
+    out, report, _ = imported
+    meshes = datasets.load_dataset(str(out), "meshes")
+    faces = datasets.load_dataset(str(out), "faces")["train"]
+    rows = {(r["identity"], r["expression"]): r for split in meshes for r in meshes[split]}
+    assert sorted(rows) == [("flame_sample_0000", 0), ("flame_sample_0001", 0), ("flame_sample_0002", 1)]
+    _, tri, _ = release_mesh(0, 0)
+    assert len(faces) == 1 and faces[0]["face_model"] == "3dpain-release"
+    np.testing.assert_array_equal(np.asarray(faces[0]["faces"]), tri)
+    for (ident, expr), r in rows.items():
+        i = int(ident[-4:])
+        verts, _, colors = release_mesh(i, expr)
+        np.testing.assert_allclose(np.asarray(r["vertices"], np.float32), verts, atol=1e-6 if i == 0 else 0)
+        want = np.tile(TEXTURE_RGB, (len(verts), 1)) if i == 0 else colors  # the texture at each vertex
+        np.testing.assert_array_equal(np.asarray(r["albedo"]), want)
+    assert rows[("flame_sample_0002", 1)]["aus"] == {k: float(v) for k, v in AUS[(2, 1)].items()}
+    assert rows[("flame_sample_0002", 1)]["pspi"] == pspi(AUS[(2, 1)])
+    assert rows[("flame_sample_0000", 0)]["pspi"] == 0
+    msgs = {p.file.rsplit(":", 1)[-1]: (p.action, p.message) for p in report.problems}
+    assert msgs["flame_sample_0003_neutral.ply"][0] == "skipped" and "triangles differ" in msgs["flame_sample_0003_neutral.ply"][1]
+    assert msgs["flame_sample_0001_pain_2.glb"][0] == "skipped" and "annotation" in msgs["flame_sample_0001_pain_2.glb"][1]
+    assert msgs["flame_sample_0000.obj"][0] == "ignored"
+    from pain3d_dataset.verify import verify
+
+    assert verify(out).ok, verify(out).problems
+    # and out again as files
+    from pain3d.cli import main
+    from generation.mesh_asset import read_asset
+
+    assert main(["export-meshes", str(out), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    back = read_asset(tmp_path / "m" / "meshes" / "flame_sample_0002" / "flame_sample_0002_e01.glb")
+    np.testing.assert_array_equal(back.vertices, release_mesh(2, 1)[0])
+    assert back.metadata["pspi"] == pspi(AUS[(2, 1)])
 
 
 def test_layout_and_declared_features(imported):

@@ -369,6 +369,125 @@ def test_validation_of_arrays_passed_directly(module_source):
 
 
 # ----------------------------------------------------------------------------------------------
+# Per-group metrics, gaps and the bootstrap by identity
+# ----------------------------------------------------------------------------------------------
+
+GROUP_METRICS = ("macro_auroc", "accuracy", "accuracy_within_1", "accuracy_within_2", "auroc_at_2", "f1_at_2",
+                 "auroc_at_3", "f1_at_3", "mae", "pearson")
+
+
+def grouped_case(seed=12, people=30, frames=6):
+    """Identities with `frames` samples each, in three groups of unequal size and skill."""
+    rng = np.random.default_rng(seed)
+    probabilities, references = random_case(seed, people * frames)
+    identities = np.repeat([f"p{i:02d}" for i in range(people)], frames)
+    groups = np.array(["Black", "Latino", "White"])[np.repeat(rng.integers(0, 3, people), frames)]
+    noisy = groups == "White"  # one group gets blurred probabilities: a real gap to find
+    probabilities[noisy] = 0.3 * probabilities[noisy] + 0.7 / NUM_PSPI_CLASSES
+    # as the metric's float32 feature stores them
+    return probabilities.astype(np.float32).astype(np.float64), references, groups, identities
+
+
+def test_per_group_metrics_match_sklearn_by_hand(metric):
+    probabilities, references, groups, _ = grouped_case()
+    results = metric.compute(predictions=probabilities, references=references, groups=groups.tolist())
+    assert_results_match({k: v for k, v in results.items() if k not in ("per_group", "group_gap")},
+                         reference_metrics(probabilities, references, (2, 3)))
+    assert sorted(results["per_group"]) == ["Black", "Latino", "White"]
+    for name, values in results["per_group"].items():
+        rows = groups == name
+        assert values["n"] == rows.sum()
+        assert_results_match({k: v for k, v in values.items() if k != "n"},
+                             reference_metrics(probabilities[rows], references[rows], (2, 3)))
+    for key in GROUP_METRICS:
+        by_group = {g: results["per_group"][g][key] for g in results["per_group"]}
+        gap = results["group_gap"][key]
+        assert gap["gap"] == pytest.approx(max(by_group.values()) - min(by_group.values()), rel=1e-12)
+        assert by_group[gap["highest"]] == max(by_group.values()) and by_group[gap["lowest"]] == min(by_group.values())
+        assert gap["groups"] == 3
+    assert results["group_gap"]["macro_auroc"]["lowest"] == "White"  # the blurred group
+
+
+def test_group_gap_skips_undefined_groups(metric):
+    """A group with one class has no AUROC; a group of one sample has accuracy 0 or 1 and no Pearson."""
+    probabilities, references = random_case(13, 40)
+    references[:5] = 4  # group "one class": five samples, all PSPI 4
+    groups = ["one class"] * 5 + ["single"] + ["many"] * 34
+    results = metric.compute(predictions=probabilities, references=references, groups=groups)
+    one, single = results["per_group"]["one class"], results["per_group"]["single"]
+    assert math.isnan(one["macro_auroc"]) and one["auroc_classes"] == []
+    assert math.isnan(single["macro_auroc"]) and math.isnan(single["pearson"]) and single["n"] == 1
+    assert single["accuracy"] == float(probabilities[5].argmax() == references[5])
+    many = results["per_group"]["many"]
+    gap = results["group_gap"]["macro_auroc"]
+    assert math.isnan(gap["gap"]) and gap["highest"] is None and gap["groups"] == 1
+    accuracy = [one["accuracy"], single["accuracy"], many["accuracy"]]
+    assert results["group_gap"]["accuracy"]["gap"] == pytest.approx(max(accuracy) - min(accuracy))
+    assert results["group_gap"]["accuracy"]["groups"] == 3
+    assert results["group_gap"]["pearson"]["groups"] == 1  # constant references (one class, one sample): no r
+
+
+def test_bootstrap_interval_by_identity_matches_a_naive_resample(metric):
+    """The same identity draws, done naively: repeat each drawn identity's rows and score every group
+    with scikit-learn."""
+    probabilities, references, groups, identities = grouped_case(people=24, frames=5)
+    n = 40
+    results = metric.compute(predictions=probabilities, references=references, groups=groups.tolist(),
+                             identities=identities.tolist(), n_resamples=n, bootstrap_seed=3, thresholds=())
+    people, person = np.unique(identities, return_inverse=True)
+    counts = np.random.default_rng(3).multinomial(len(people), np.full(len(people), 1 / len(people)), size=n)
+    gaps, per_group = [], {g: [] for g in sorted(set(groups))}
+    for r in range(n):
+        rows = np.repeat(np.arange(len(references)), counts[r][person])
+        values = {g: reference_metrics(probabilities[rows][groups[rows] == g], references[rows][groups[rows] == g], ())
+                  ["macro_auroc"] for g in per_group}
+        for g, v in values.items():
+            per_group[g].append(v)
+        defined = [v for v in values.values() if not math.isnan(v)]
+        gaps.append(max(defined) - min(defined) if len(defined) > 1 else math.nan)
+    assert results["macro_auroc_gap_ci"] == pytest.approx(list(np.nanpercentile(gaps, [2.5, 97.5])), rel=1e-9)
+    for g, values in per_group.items():
+        assert results["per_group"][g]["macro_auroc_ci"] == pytest.approx(list(np.nanpercentile(values, [2.5, 97.5])), rel=1e-9)
+        assert results["per_group"][g]["identities"] == len(set(identities[groups == g]))
+    low, high = results["macro_auroc_gap_ci"]
+    assert 0 < low < high < 1
+
+
+def test_groups_with_streamed_batches(metric):
+    probabilities, references, groups, identities = grouped_case()
+    whole = metric.compute(predictions=probabilities, references=references, groups=groups.tolist())
+    for start in range(0, len(references), 70):
+        metric.add_batch(predictions=probabilities[start:start + 70], references=references[start:start + 70])
+    streamed = metric.compute(groups=groups.tolist())
+    for g in whole["per_group"]:
+        assert_results_match(streamed["per_group"][g], whole["per_group"][g])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(groups=["a", "b"]), r"groups has 2 entries but there are 3 predictions"),
+        (dict(groups="abc"), r"groups must be a list of N = 3 labels"),
+        (dict(identities=["p", "q", "r"]), r"pass groups too"),
+        (dict(groups=["a", "a", "b"], identities=["p", "q"]), r"identities has 2 entries"),
+        (dict(groups=["a", "a", "b"], identities=["p", "q", "r"], n_resamples=0), r"n_resamples must be an integer >= 1"),
+    ],
+)
+def test_group_inputs_are_checked(metric, options, message):
+    with pytest.raises(ValueError, match=message):
+        metric.compute(predictions=UNIFORM, references=[0, 1, 2], thresholds=(), **options)
+
+
+def test_weighted_macro_auroc_equals_repeated_rows(module_source):
+    probabilities, references = random_case(14, 60)
+    weights = np.random.default_rng(0).integers(0, 3, size=(5, 60))
+    got = module_source.weighted_macro_auroc(probabilities, references, weights)
+    for r in range(5):
+        rows = np.repeat(np.arange(60), weights[r])
+        assert got[r] == pytest.approx(reference_metrics(probabilities[rows], references[rows], ())["macro_auroc"], rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
 # Loading and documentation
 # ----------------------------------------------------------------------------------------------
 

@@ -75,6 +75,14 @@ def square(half: float, z: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     return quad_mesh([[-h, -h, z], [h, -h, z], [h, h, z], [-h, h, z]])
 
 
+def tilted_square(half: float, deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``square(half)`` turned ``deg`` degrees about +y: (vertices, faces, unit normal)."""
+    a = np.radians(deg)
+    rot_y = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    verts, faces = square(half)
+    return (verts @ rot_y.T).astype(np.float32), faces, rot_y @ [0, 0, 1.0]
+
+
 def cube(half: float) -> tuple[np.ndarray, np.ndarray]:
     """A closed cube [-half, half]^3 with outward CCW faces (4 vertices per side)."""
     verts, faces = [], []
@@ -287,16 +295,13 @@ def test_barycentrics_reproduce_surface_points():
 
 def test_perspective_correct_interpolation_on_tilted_plane():
     """A linear function of world position, interpolated, equals its value at the ray hit."""
-    a = np.radians(60.0)
-    rot_y = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
-    verts, faces = square(70.0)
-    verts = (verts @ rot_y.T).astype(np.float32)
+    verts, faces, normal = tilted_square(70.0, 60.0)
     cam = PerspectiveCamera(distance=250, fov_deg=40, image_size=64)
     frags = rasterize(cam.project(verts), faces, 64, 64, cull_backfaces=False)
     coef = np.array([1.0, -0.5, 2.0])
     value = interpolate(frags, faces, (verts @ coef)[:, None])[..., 0]
     eye, dirs = camera_rays(cam)
-    t = ray_plane(eye, dirs, [0, 0, 0], rot_y @ [0, 0, 1.0])
+    t = ray_plane(eye, dirs, [0, 0, 0], normal)
     truth = (eye + t[..., None] * dirs) @ coef
     m = frags.mask
     assert m.sum() > 300

@@ -309,17 +309,85 @@ def test_client_generate(client):
     assert "PSPI = 5 + max(0, 4) + max(5, 1) + 0 = 14" in md
 
 
-def test_client_download_zip(client):
+def test_client_download_zip(client, space, app):
     path = client.predict(*GEN_ARGS, api_name="/download")
-    path = path["value"] if isinstance(path, dict) else path
+    assert isinstance(path, str) and os.path.isfile(path), path  # a file the client received, not a server path
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
         sample = json.loads(zf.read(next(n for n in names if n.endswith("sample.json"))))
         pain_json = json.loads(zf.read(next(n for n in names if n.endswith("_e01_v1.json"))))
+        glbs = {n.rsplit("_", 1)[-1]: zf.read(n) for n in names if n.endswith(".glb")}
     assert sample["pspi"] == 10 and sample["pspi_formula"].endswith("= 10")
     assert pain_json["pspi"] == 10 and pain_json["aus"]["AU10"] == 4 and pain_json["ethnicity"] == "Black"
     assert sum(n.endswith(".jpg") for n in names) == 6  # neutral + pain, three views
     assert sum(n.endswith("_heatmap.png") for n in names) == 3
+    # the neutral and the pain mesh, as the renders show them
+    from generation.mesh_asset import read_asset
+
+    assert sorted(glbs) == ["e00.glb", "e01.glb"]
+    s = _sample(space, app, GEN_ARGS)
+    pain, neutral = read_asset(glbs["e01.glb"], "glb"), read_asset(glbs["e00.glb"], "glb")
+    np.testing.assert_array_equal(pain.vertices, s.posed)
+    np.testing.assert_array_equal(neutral.vertices, s.identity.neutral)
+    assert pain.metadata["pspi"] == 10 and neutral.metadata["pspi"] == 0 and pain.metadata["aus"]["AU43"] == 1.0
+
+
+def _sample(space, app, args):
+    """The Sample the app renders for these controls (its posed mesh and heat per vertex)."""
+    pain, dis, demo, seed, size, _ = space._parse_controls(list(args))
+    return space.render_sample(app.factory, pain, dis, demo, seed, size)
+
+
+NAMES = ["AU4", "AU6", "AU7", "AU9", "AU10", "AU43", "AU1", "AU2", "AU12", "AU15", "AU25", "AU26",
+         "age_group", "gender", "ethnicity", "seed", "size"]
+
+
+def test_client_api_is_named_and_typed_as_accepted(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/generate", "/download", "/mesh"):
+        params = api[name]["parameters"]
+        want = NAMES + (["colors"] if name == "/mesh" else [])
+        assert [p["parameter_name"] for p in params] == want, name
+        assert all(p["parameter_has_default"] for p in params)
+    types = {p["parameter_name"]: p["type"] for p in api["/generate"]["parameters"]}
+    assert all(types[c]["type"] == "integer" for c in NAMES[:12] if c != "AU43") and types["AU43"]["type"] == "boolean"
+    assert types["size"] == {"enum": ["128", "192", "256", "384"], "title": "Radio", "type": "string"}
+    assert types["seed"]["type"] == "integer"
+    # by keyword, with the size as advertised (a string) and as an integer
+    for size in ("128", 128):
+        md, neutral, *_, labels = client.predict(AU4=5, AU10=4, AU43=True, ethnicity="Black", seed=7, size=size, api_name="/generate")
+        assert "PSPI = 5 + max(2, 2) + max(0, 4) + 1 = 12" in md and labels["pspi"] == 12
+        assert isinstance(labels["pspi"], int) and labels["size"] == 128
+        assert Image.open(neutral).size == (3 * 128 + 8, 128)
+    # AUs are whole numbers in range; PSPI labels stay integers
+    for value, words in ((2.5, "must be a whole number from 0 to 5"), (6, "allowed range is 0 to 5"), ("x", "must be a number")):
+        md = client.predict(AU4=value, api_name="/generate")[0]
+        assert "Cannot render" in md and words in md and "PSPI 7.5" not in md, (value, md)
+
+
+def test_client_mesh_follows_the_sliders(client, space, app):
+    import trimesh
+
+    albedo = client.predict(*GEN_ARGS, api_name="/mesh")
+    heat = client.predict(*GEN_ARGS, "heatmap", api_name="/mesh")
+    calm = client.predict(0, 0, 0, 0, 0, False, *GEN_ARGS[6:], api_name="/mesh")
+    scenes = [trimesh.load(p, process=False) for p in (albedo, heat, calm)]
+    assert sorted(scenes[0].geometry) == sorted(["head", "left_eyeball", "left_upper_lid", "left_lower_lid",
+                                                 "right_eyeball", "right_upper_lid", "right_lower_lid"])
+    assert scenes[0].metadata["pspi"] == 10 and scenes[2].metadata["pspi"] == 0
+    s = _sample(space, app, GEN_ARGS)
+    n = s.identity.parts[0].stop
+    head = [sc.geometry["head"] for sc in scenes]
+    np.testing.assert_array_equal(np.asarray(head[0].vertices, np.float32), s.posed[:n])
+    from generation.mesh_asset import albedo_uint8
+
+    np.testing.assert_array_equal(head[0].visual.vertex_colors[:, :3], albedo_uint8(s.identity.colors)[:n])
+    moved = s.heat[:n] > 0.2
+    assert moved.sum() > 50 and (s.heat[:n] == 0).sum() > 1000
+    diff = np.abs(head[1].visual.vertex_colors[:, :3].astype(int) - head[0].visual.vertex_colors[:, :3]).sum(1)
+    assert (diff[moved] > 30).mean() > 0.9 and (diff[s.heat[:n] == 0] == 0).all()  # heat colours where the skin moved
+    assert not np.array_equal(head[2].vertices, head[0].vertices)  # the AUs pose the mesh
+    assert client.predict(*GEN_ARGS, "rainbow", api_name="/mesh") is None
 
 
 def test_client_assess(client, tmp_path):
@@ -357,6 +425,7 @@ def test_concurrent_users_are_queued_not_dropped(client):
 BAD_CONTROLS = {
     "AU non-numeric": (0, "abc", "AU4 must be a number from 0 to 5"),
     "AU above range": (0, 7, "allowed range is 0 to 5"),
+    "AU not whole": (1, 2.5, "AU6 must be a whole number from 0 to 5"),
     "AU below range": (3, -1, "allowed range is 0 to 5"),
     "AU not finite": (4, "inf", "AU10 must be a number from 0 to 5"),
     "AU43 not 0/1": (5, 7, "AU43 (eyes closed) must be 0 or 1"),
@@ -392,7 +461,7 @@ def test_bad_controls_get_a_message(app, case, monkeypatch):
         assert words in md and app.download(*args) is None
 
 
-@pytest.mark.parametrize("case", ["AU non-numeric", "AU above range", "seed non-numeric", "size infinite", "gender not text"])
+@pytest.mark.parametrize("case", ["AU non-numeric", "AU above range", "AU not whole", "seed non-numeric", "size infinite", "gender not text"])
 def test_bad_controls_through_the_api(client, case, capfd):
     """Through the HTTP API as well: a message in the answer, no traceback on the server."""
     i, value, words = BAD_CONTROLS[case]
@@ -428,6 +497,26 @@ def _text_contains(page, selector: str, text: str, timeout: float = 20_000) -> N
         arg=[selector, text], timeout=timeout)
 
 
+def _not_blank(im: np.ndarray) -> bool:
+    """A rendered head, not an empty canvas: many colours, and skin tones, not one flat fill."""
+    return len(np.unique(im.reshape(-1, 3), axis=0)) > 500 and float(im.std()) > 10
+
+
+def _changed(im: np.ndarray, before: np.ndarray) -> bool:
+    return im.shape != before.shape or float(np.abs(im.astype(int) - before).mean()) > 0.05
+
+
+def _canvas_when(page, selector: str, ok, timeout_s: float = 30.0) -> np.ndarray:
+    """The element's pixels (a screenshot) once ``ok(pixels)`` holds; fails after ``timeout_s``."""
+    end = time.time() + timeout_s
+    while True:
+        im = np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB"))
+        if ok(im):
+            return im
+        assert time.time() < end, f"{selector} did not render as expected within {timeout_s} s"
+        page.wait_for_timeout(300)
+
+
 def test_browser_slider_and_upload(server, tmp_path):
     sync_playwright = _browser_or_fail()
     shots = tmp_path / "screenshots"
@@ -441,6 +530,7 @@ def test_browser_slider_and_upload(server, tmp_path):
             _text_contains(page, "#pspi", "PSPI = 3 + max(2, 2) + max(0, 3) + 0 = 8")
             pain_src = page.locator("#pain img").get_attribute("src")
             heat_src = page.locator("#heat img").get_attribute("src")
+            head_before = _canvas_when(page, "#head3d canvas", _not_blank)
             page.screenshot(path=str(shots / "generate_before.png"), full_page=True)
 
             # type into AU4's number box, then move AU9 with the keyboard on its range slider
@@ -458,6 +548,9 @@ def test_browser_slider_and_upload(server, tmp_path):
             _text_contains(page, "#pspi", "PSPI = 5 + max(2, 2) + max(4, 3) + 1 = 12")
             page.wait_for_function("src => document.querySelector('#heat img').src !== src", arg=heat_src)
             assert page.locator("#au9 input[type=number]").input_value() == "4"
+            # the 3D view follows the sliders: eyes closed, nose wrinkled, brows down
+            head_after = _canvas_when(page, "#head3d canvas", lambda im: _not_blank(im) and _changed(im, head_before))
+            Image.fromarray(head_after).save(shots / "head3d.png")
             # the download button produces the zip
             page.locator("#download-btn").click()
             _text_contains(page, "#download-file", ".zip")
@@ -494,7 +587,7 @@ def test_browser_slider_and_upload(server, tmp_path):
             browser.close()
     out = ROOT / "outputs"
     out.mkdir(exist_ok=True)
-    for name in ("generate_after", "assess", "assess_no_face", "assess_not_an_image"):
+    for name in ("generate_after", "head3d", "assess", "assess_no_face", "assess_not_an_image"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
         shutil.copy(shots / f"{name}.png", out / f"space_{name}.png")
     print(f"\nbrowser: slider change -> new PSPI text and images in {browser_latency * 1000:.0f} ms; "

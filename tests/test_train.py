@@ -189,6 +189,12 @@ def test_single_process_run_logs_metrics_and_saves_best(teacher_run):
     results = json.loads((teacher_run / "all_results.json").read_text())
     assert results["best_epoch"] in (0, 1) and 0.0 <= results["test_macro_auroc"] <= 1.0
     assert results["validation_macro_auroc"] == pytest.approx(max(float(r["val_macro_auroc"]) for r in rows))
+    # the best model's test report (vitpain_hf.evaluate) agrees with the test metrics training logged
+    report = json.loads((teacher_run / "evaluation" / "metrics.json").read_text())
+    assert report["split"] == "test" and report["samples"] == 3 and report["identities"] == 1
+    for key in ("macro_auroc", "accuracy", "mae"):
+        assert report["metrics"][key] == pytest.approx(results[f"test_{key}"], abs=1e-4), key
+    assert card.count("<!-- pain3d-evaluation:") == 1 and "## Evaluation:" in card
 
 
 def test_backbone_frozen_first_then_trained_and_lr_anneals_to_one_percent(teacher_run, pretrained_vit):
@@ -457,6 +463,22 @@ def test_table2_ablation_runs_four_rows_per_seed_and_reuses_finished_runs(datase
             assert value == pytest.approx(expected["macro_auroc"], abs=5e-4)
             cached[cache] = cache.stat().st_mtime_ns
     assert "Pooled paired bootstrap (20 resamples of the held-out identities" in summary
+    # the fairness rows: per-group macro AUROC of each method on the held-out set, mean over the seeds
+    assert "## Fairness: macro AUROC per demographic group, held-out set of 3 new identities" in summary
+    fair = [ln for ln in summary.splitlines() if ln.startswith("| ViTPain") and " | ethnicity | " in ln]
+    assert len(fair) == 4 and "Goal: the distilled student's largest between-ethnicity gap ≤ 0.02" in summary
+    eth = frames.features["ethnicity"]
+    groups = [eth.int2str(v) for v in frames["ethnicity"]]
+    per_seed = [np.load(tmp_path / "t2" / f"seed-{s}" / "runs" / "distilled" / f"{holdout.name}.npz") for s in (0, 1)]
+    scored = [metric.compute(predictions=p["probabilities"].tolist(), references=frames["pspi"], groups=groups,
+                             thresholds=())["per_group"] for p in per_seed]
+    row = next(ln for ln in fair if ln.startswith("| ViTPain + AU-Query + Heatmap |"))
+    shown = dict(item.rsplit(" ", 1) for item in row.split(" | ")[2].split(", "))
+    assert set(shown) == set(groups)
+    for group, value in shown.items():
+        want = np.mean([s[group]["macro_auroc"] for s in scored])
+        assert (value == "n/a" and want != want) or float(value) == pytest.approx(want, abs=5e-4), group
+    assert Image.open(tmp_path / "table2-fairness.png").size[0] > 300
     assert summary.count("t-interval over seeds") == 2  # held-out table and seeds' summary, two seeds each
     assert "+ AU-Query minus Baseline" in summary and "+ AU-Query + Heatmap minus + AU-Query" in summary
 

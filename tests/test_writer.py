@@ -1,6 +1,6 @@
 """The Hub-layout writer (``pain3d generate``'s default format), ``pain3d verify`` and ``push``.
 
-- identity splits: 70/20/10, deterministic from (seed, identities), disjoint;
+- identity splits: the stratified ones of ``splits.demographic_splits`` (tests/test_splits.py), disjoint;
 - the folder: shards, card YAML and body, plots; ``load_dataset`` returns the declared features;
 - bounded shards; the same bytes with ``--workers 2``, with two real ranks (``accelerate
   launch`` on the CPU, gloo), and after a SIGKILLed run finished with ``--resume``;
@@ -33,7 +33,8 @@ from generation.pipeline import GenerationConfig
 from pain3d_dataset import hub as hub_module
 from pain3d_dataset.integrity import is_unfinished_card
 from pain3d_dataset.features import face_features, frame_features, mesh_features
-from pain3d_dataset.writer import assign_splits, concat_pieces_atomic, plan_shards, split_counts, write_table_atomic
+from pain3d_dataset.splits import demographic_splits
+from pain3d_dataset.writer import concat_pieces_atomic, plan_shards, write_table_atomic
 
 IDS = 4
 BASE = ["--identities", str(IDS), "--expressions", "1", "--views", "1", "--size", "64", "--quiet"]
@@ -104,23 +105,6 @@ def big(tmp_path_factory) -> Path:
 
 
 # --- 1. splits -----------------------------------------------------------------------------------
-def test_split_counts():
-    assert split_counts(10) == {"train": 7, "validation": 2, "test": 1}
-    assert split_counts(100) == {"train": 70, "validation": 20, "test": 10}
-    for n in range(3, 60):
-        c = split_counts(n)
-        assert sum(c.values()) == n and min(c.values()) >= 1, (n, c)
-        assert abs(c["train"] - 0.7 * n) <= 2 and abs(c["test"] - 0.1 * n) <= 1
-    assert split_counts(1) == {"train": 1, "validation": 0, "test": 0}
-
-
-def test_assign_splits_deterministic():
-    a = assign_splits(50, seed=0)
-    assert a == assign_splits(50, seed=0)
-    assert a != assign_splits(50, seed=1)
-    assert {s: a.count(s) for s in set(a)} == {"train": 35, "validation": 10, "test": 5}
-
-
 def test_plan_shards():
     assert plan_shards([5, 5, 5, 5], 10) == [[0, 1], [2, 3]]
     assert plan_shards([30, 1, 1], 10) == [[0], [1, 2]]
@@ -130,7 +114,7 @@ def test_plan_shards():
 # --- 2. layout and card --------------------------------------------------------------------------
 def test_layout(ref):
     files = sorted(p.relative_to(ref).as_posix() for p in ref.rglob("*") if p.is_file())
-    splits = assign_splits(IDS, 0)
+    splits = demographic_splits(IDS, 0)
     present = sorted(set(splits), key=["train", "validation", "test"].index)
     expected = [".pain3d/checksums.json", ".pain3d/config.json", ".pain3d/manifest.jsonl", ".pain3d/owner.json", "README.md", "data/faces/train-00000-of-00001.parquet"]
     expected += [f"data/{c}/{s}-00000-of-00001.parquet" for c in ("frames", "meshes") for s in present]
@@ -150,7 +134,7 @@ def test_card(ref):
     assert set(configs) == {"frames", "meshes", "faces"}
     assert configs["frames"].get("default") is True and not configs["meshes"].get("default")
     infos = {c["config_name"]: c for c in meta["dataset_info"]}
-    splits = assign_splits(IDS, 0)
+    splits = demographic_splits(IDS, 0)
     for config, per_identity in (("frames", 2), ("meshes", 2)):
         declared = {s["name"]: s["num_examples"] for s in infos[config]["splits"]}
         assert declared == {s: per_identity * splits.count(s) for s in set(splits)}
@@ -170,7 +154,7 @@ def test_load_dataset_by_name_from_parent(ref, tmp_path, monkeypatch):
 
     monkeypatch.chdir(ref.parent)
     ds = load_dataset("3dpain", cache_dir=str(tmp_path / "cache"))
-    splits = assign_splits(IDS, 0)
+    splits = demographic_splits(IDS, 0)
     assert set(ds) == set(splits)
     for split, d in ds.items():
         assert d.features == frame_features(YAWS)
@@ -180,6 +164,7 @@ def test_load_dataset_by_name_from_parent(ref, tmp_path, monkeypatch):
     assert row["heatmap_raw"].mode.startswith("I;16")
     a = row["aus"]
     assert row["pspi"] == a["AU4"] + max(a["AU6"], a["AU7"]) + max(a["AU9"], a["AU10"]) + a["AU43"]
+    assert row["appearance"] == ""  # the procedural texture keeps no backend record
 
 
 def test_load_dataset_meshes_and_faces(ref, tmp_path):
@@ -216,7 +201,7 @@ def test_splits_disjoint_and_complete(big):
     assert {s: len(v) for s, v in ids.items()} == {"train": 7, "validation": 2, "test": 1}
     assert not (ids["train"] & ids["validation"]) and not (ids["train"] & ids["test"]) and not (ids["validation"] & ids["test"])
     assert set().union(*ids.values()) == {f"id_{i:05d}" for i in range(10)}
-    splits = assign_splits(10, 3)
+    splits = demographic_splits(10, 3)
     for s, v in ids.items():
         assert v == {f"id_{i:05d}" for i in range(10) if splits[i] == s}
     # meshes follow the same split

@@ -12,7 +12,8 @@ metrics and learning rates), checkpoints/epoch_K (accelerator.save_state; --resu
 refusing changed settings or a different number of processes unless --allow-changed-settings, which
 OUT/resumes.json records), best/ (save_pretrained + image processor + model card, chosen by validation
 macro AUROC; the test split is scored whenever the best improves), all_results.json (the best epoch's
-validation and test metrics), and TensorBoard logs when tensorboard is installed.
+validation and test metrics), evaluation/ (the best model's test report of vitpain_hf.evaluate, per-group
+metrics included, also appended to its card), and TensorBoard logs when tensorboard is installed.
 
 Schedule: AdamW with two parameter groups (backbone, heads); the backbone is frozen (requires_grad False,
 learning rate 0) for the first --freeze-epochs epochs; both learning rates follow one cosine from their
@@ -504,6 +505,11 @@ def main(argv: list[str] | None = None) -> None:
         state.epoch = epoch + 1
         save_checkpoint(accelerator, ckpt_dir, epoch, cfg.keep_checkpoints)
 
+    if accelerator.is_main_process and "test" in loaders and (out / "best").is_dir():
+        from .evaluate import evaluate_model  # the report `python -m vitpain_hf.evaluate` writes
+
+        evaluate_model(out / "best", cfg.dataset, "test", out / "evaluation", config=cfg.dataset_config, card=True,
+                       overwrite=True, batch_size=cfg.batch_size, seed=cfg.seed, progress=False)
     if accelerator.num_processes > 1:
         # gloo (CPU DDP) keeps its last collective alive until teardown at exit; if that one still holds tensors
         # made in Python, freeing them needs the GIL while the main thread joins gloo's worker: a hang, in about

@@ -53,6 +53,12 @@ Args:
     references (`list` of `int`, length N): the reference PSPI level of each sample, in 0..C-1.
     thresholds (`int` or iterable of `int`, defaults to `(2, 3)`): PSPI thresholds t for binary
         pain detection (pain = PSPI >= t). Each must lie in 1..C-1. Pass `()` for none.
+    groups (`list` of `str`, length N, optional): a group label per sample (e.g. an ethnicity, or
+        "ethnicity/gender"); adds every metric per group and the largest between-group gaps.
+    identities (`list` of `str`, length N, optional, with `groups`): the person of each sample; adds
+        bootstrap 95% intervals (identities resampled with replacement) of each group's macro AUROC
+        and of the largest between-group macro AUROC gap.
+    n_resamples (`int`, defaults to 1000) and bootstrap_seed (`int`, defaults to 0): the bootstrap.
 
 Returns:
     macro_auroc (`float`): mean one-vs-rest AUROC over `auroc_classes`; NaN when no class has
@@ -72,6 +78,13 @@ Returns:
     mae (`float`): mean absolute error of the expected PSPI sum_c c * p_c.
     pearson (`float`): Pearson correlation of the expected PSPI with the references; NaN when
         either is constant (for example, all references equal).
+    per_group (`dict`, with `groups`): group -> {"n": samples, every metric above on that group's
+        samples; with `identities` also "identities" and "macro_auroc_ci": [low, high]}.
+    group_gap (`dict`, with `groups`): metric -> {"gap": highest minus lowest group value,
+        "highest": group, "lowest": group, "groups": how many groups have a value}, over the groups
+        where the metric is defined (not NaN); gap NaN and groups None when fewer than two.
+    macro_auroc_gap_ci (`list` of two `float`, with `identities`): bootstrap 95% interval of the
+        largest between-group macro AUROC gap.
 
 Examples:
 
@@ -120,6 +133,18 @@ Examples:
     >>> print(results["macro_auroc"], results["auroc_classes"], results["pearson"], results["accuracy"])
     nan [] nan 1.0
 
+    Per group: one label per sample adds every metric per group and the gap between groups:
+
+    >>> results = pain_metrics.compute(
+    ...     predictions=probabilities, references=references, thresholds=(),
+    ...     groups=["a", "b", "a", "b", "a", "b"],
+    ... )
+    >>> print({g: (v["n"], round(v["accuracy"], 4), v["auroc_classes"]) for g, v in results["per_group"].items()})
+    {'a': (3, 0.3333, [0, 1, 3]), 'b': (3, 1.0, [1, 2, 3])}
+    >>> gap = results["group_gap"]["accuracy"]
+    >>> print(round(gap["gap"], 4), gap["highest"], gap["lowest"], gap["groups"])
+    0.6667 b a 2
+
     Logits are rejected:
 
     >>> pain_metrics.compute(predictions=[[2.0, -1.0], [0.5, 0.5]], references=[0, 1], thresholds=())
@@ -146,6 +171,10 @@ _CITATION = """\
 }
 """
 
+# Metrics with one number each: the ones that get a between-group gap.
+_SCALAR_METRICS = ("macro_auroc", "accuracy", "accuracy_within_1", "accuracy_within_2", "mae", "pearson")
+# Options of `compute` besides the inputs.
+_OPTIONS = ("thresholds", "groups", "identities", "n_resamples", "bootstrap_seed")
 # Tolerance on the row sums of `predictions`.
 _SUM_TOLERANCE = 1e-3
 # Binary pain thresholds used by default (pain = PSPI >= t), as in clinical practice.
@@ -314,6 +343,137 @@ def _validate_thresholds(thresholds, num_classes):
     return result
 
 
+def weighted_macro_auroc(probabilities, labels, weights):
+    """Macro one-vs-rest AUROC of `probabilities` (N, C) against `labels` (N,) for each row of `weights`
+    (R, N) of non-negative row multiplicities: (R,). Equal to the macro AUROC of the rows repeated that
+    many times (ties count one half), over the classes with positive and negative weight; one sort per
+    class serves every row of weights, so a bootstrap of thousands of samples takes seconds."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    weights = np.asarray(weights, dtype=np.float64)
+    total, counted = np.zeros(len(weights)), np.zeros(len(weights))
+    for c in range(probabilities.shape[1]):
+        order = np.argsort(probabilities[:, c], kind="stable")
+        score, positive, w = probabilities[order, c], labels[order] == c, weights[:, order]
+        starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])  # groups of tied scores
+        pos = np.add.reduceat(w * positive, starts, axis=1)
+        neg = np.add.reduceat(w * ~positive, starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg  # negative weight under each group
+        n_pos, n_neg = pos.sum(1), neg.sum(1)
+        valid = (n_pos > 0) & (n_neg > 0)
+        wins = (pos * (below + 0.5 * neg)).sum(1)
+        total += np.where(valid, wins / np.where(valid, n_pos * n_neg, 1.0), 0.0)
+        counted += valid
+    return np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
+
+
+def _validate_labels(values, name, num_samples):
+    """A per-sample label list (groups, identities) as a list of str of length N, or None."""
+    if values is None:
+        return None
+    values = _as_array_like(values)
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise ValueError(f"{name} must be a list of N = {num_samples} labels, one per prediction; got {type(values).__name__}.")
+    if len(values) != num_samples:
+        raise ValueError(f"{name} has {len(values)} entries but there are {num_samples} predictions; give one label per prediction.")
+    return [str(v) for v in values]
+
+
+def _validate_bootstrap(n_resamples, bootstrap_seed):
+    for name, value, low in (("n_resamples", n_resamples, 1), ("bootstrap_seed", bootstrap_seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+
+
+def _scores(probabilities, refs, threshold_list):
+    """Every metric of one set of samples (probabilities (N, C), references (N,))."""
+    num_classes = probabilities.shape[1]
+    per_class_auroc = []
+    auroc_classes = []
+    for class_index in range(num_classes):
+        auroc = _binary_auroc(refs == class_index, probabilities[:, class_index])
+        per_class_auroc.append(auroc)
+        if not math.isnan(auroc):
+            auroc_classes.append(class_index)
+    macro_auroc = float(np.mean([per_class_auroc[c] for c in auroc_classes])) if auroc_classes else math.nan
+
+    predicted = probabilities.argmax(axis=1)
+    distance = np.abs(predicted - refs)
+    results = {
+        "macro_auroc": macro_auroc,
+        "auroc_classes": auroc_classes,
+        "per_class_auroc": per_class_auroc,
+        "accuracy": float(np.mean(distance == 0)),
+        "accuracy_within_1": float(np.mean(distance <= 1)),
+        "accuracy_within_2": float(np.mean(distance <= 2)),
+    }
+    for threshold in threshold_list:
+        pain = refs >= threshold
+        pain_mass = probabilities[:, threshold:].sum(axis=1)
+        results[f"auroc_at_{threshold}"] = _binary_auroc(pain, pain_mass)
+        results[f"f1_at_{threshold}"] = _binary_f1(pain, pain_mass > 0.5)
+
+    expected_pspi = probabilities @ np.arange(num_classes, dtype=np.float64)
+    results["mae"] = float(np.mean(np.abs(expected_pspi - refs)))
+    results["pearson"] = _pearson(expected_pspi, refs)
+    return results
+
+
+def _gap(values):
+    """{"gap", "highest", "lowest", "groups"} over the groups whose value is defined (not NaN)."""
+    defined = {g: v for g, v in values.items() if not math.isnan(v)}
+    if len(defined) < 2:
+        return {"gap": math.nan, "highest": None, "lowest": None, "groups": len(defined)}
+    highest = max(defined, key=lambda g: (defined[g], g))
+    lowest = min(defined, key=lambda g: (defined[g], g))
+    return {"gap": defined[highest] - defined[lowest], "highest": highest, "lowest": lowest, "groups": len(defined)}
+
+
+def _group_scores(probabilities, refs, threshold_list, groups, identities, n_resamples, bootstrap_seed):
+    """per_group, group_gap and, with identities, the bootstrap intervals (identities resampled
+    with replacement, one draw shared by all groups, so groups that share people stay paired)."""
+    groups = np.asarray(groups, dtype=object)
+    names = sorted(set(groups.tolist()))
+    per_group = {}
+    for name in names:
+        rows = groups == name
+        per_group[name] = {"n": int(rows.sum()), **_scores(probabilities[rows], refs[rows], threshold_list)}
+    scalar = list(_SCALAR_METRICS[:4]) + [f"{m}_at_{t}" for t in threshold_list for m in ("auroc", "f1")] + list(_SCALAR_METRICS[4:])
+    out = {
+        "per_group": per_group,
+        "group_gap": {m: _gap({g: per_group[g][m] for g in names}) for m in scalar},
+    }
+    if identities is None:
+        return out
+    people, person = np.unique(np.asarray(identities, dtype=object).astype(str), return_inverse=True)
+    rng = np.random.default_rng(bootstrap_seed)
+    counts = rng.multinomial(len(people), np.full(len(people), 1.0 / len(people)), size=n_resamples)  # (R, people)
+    resampled = {}
+    for name in names:
+        rows = np.flatnonzero(groups == name)
+        resampled[name] = np.concatenate([
+            weighted_macro_auroc(probabilities[rows], refs[rows], counts[r:r + 100][:, person[rows]])
+            for r in range(0, n_resamples, 100)
+        ])
+        per_group[name]["identities"] = int(len(np.unique(person[rows])))
+        per_group[name]["macro_auroc_ci"] = _interval(resampled[name])
+    table = np.stack([resampled[name] for name in names])  # (groups, R)
+    defined = (~np.isnan(table)).sum(0) >= 2
+    spread = np.where(np.isnan(table), -np.inf, table).max(0) - np.where(np.isnan(table), np.inf, table).min(0)
+    gaps = np.where(defined, spread, np.nan)
+    out["macro_auroc_gap_ci"] = _interval(gaps)
+    return out
+
+
+def _interval(values):
+    """Percentile 95% interval of the defined (not NaN) values; [nan, nan] when there are none."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return [math.nan, math.nan]
+    return [float(v) for v in np.percentile(values, [2.5, 97.5])]
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class PainMetrics(evaluate.Metric):
     """Pain-assessment metrics over PSPI-level class probabilities."""
@@ -344,12 +504,13 @@ class PainMetrics(evaluate.Metric):
 
     def compute(self, *, predictions=None, references=None, **kwargs):
         """Computes the metrics on the given inputs and/or those added with `add_batch` / `add`."""
-        unexpected = sorted(set(kwargs) - {"thresholds"})
+        unexpected = sorted(set(kwargs) - set(_OPTIONS))
         if unexpected:
             raise TypeError(
-                f"compute() got unexpected keyword arguments {unexpected}; the only option is `thresholds`."
+                f"compute() got unexpected keyword arguments {unexpected}; the options are {', '.join(_OPTIONS)}."
             )
         num_classes = getattr(self, "_num_classes_seen", None)
+        rows = getattr(self, "_rows_seen", 0)
         if predictions is not None or references is not None:
             probabilities, _ = _validate_inputs(predictions, references)
             if num_classes is not None and probabilities.shape[1] != num_classes:
@@ -357,12 +518,19 @@ class PainMetrics(evaluate.Metric):
                     f"predictions have C = {probabilities.shape[1]} classes but earlier batches had C = {num_classes}."
                 )
             num_classes = probabilities.shape[1]
+            rows += probabilities.shape[0]
         if num_classes is not None:
             _validate_thresholds(kwargs.get("thresholds", _DEFAULT_THRESHOLDS), num_classes)
+            if kwargs.get("identities") is not None and kwargs.get("groups") is None:
+                raise ValueError("identities are for the per-group bootstrap: pass groups too.")
+            for name in ("groups", "identities"):
+                _validate_labels(kwargs.get(name), name, rows)
+            _validate_bootstrap(kwargs.get("n_resamples", 1000), kwargs.get("bootstrap_seed", 0))
         try:
             return super().compute(predictions=predictions, references=references, **kwargs)
         finally:
             self._num_classes_seen = None
+            self._rows_seen = 0
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """Adds a batch of predictions (N x C probabilities) and references (N PSPI levels)."""
@@ -375,6 +543,7 @@ class PainMetrics(evaluate.Metric):
             )
         super().add_batch(predictions=predictions, references=references, **kwargs)
         self._num_classes_seen = probabilities.shape[1]
+        self._rows_seen = getattr(self, "_rows_seen", 0) + probabilities.shape[0]
 
     def add(self, *, prediction=None, reference=None, **kwargs):
         """Adds one prediction (C probabilities) and its reference PSPI level."""
@@ -386,38 +555,18 @@ class PainMetrics(evaluate.Metric):
             )
         super().add(prediction=prediction, reference=reference, **kwargs)
         self._num_classes_seen = probabilities.shape[1]
+        self._rows_seen = getattr(self, "_rows_seen", 0) + 1
 
-    def _compute(self, predictions, references, thresholds=_DEFAULT_THRESHOLDS):
+    def _compute(self, predictions, references, thresholds=_DEFAULT_THRESHOLDS, groups=None, identities=None,
+                 n_resamples=1000, bootstrap_seed=0):
         probabilities, refs = _validate_inputs(predictions, references)
-        num_classes = probabilities.shape[1]
-        threshold_list = _validate_thresholds(thresholds, num_classes)
-
-        per_class_auroc = []
-        auroc_classes = []
-        for class_index in range(num_classes):
-            auroc = _binary_auroc(refs == class_index, probabilities[:, class_index])
-            per_class_auroc.append(auroc)
-            if not math.isnan(auroc):
-                auroc_classes.append(class_index)
-        macro_auroc = float(np.mean([per_class_auroc[c] for c in auroc_classes])) if auroc_classes else math.nan
-
-        predicted = probabilities.argmax(axis=1)
-        distance = np.abs(predicted - refs)
-        results = {
-            "macro_auroc": macro_auroc,
-            "auroc_classes": auroc_classes,
-            "per_class_auroc": per_class_auroc,
-            "accuracy": float(np.mean(distance == 0)),
-            "accuracy_within_1": float(np.mean(distance <= 1)),
-            "accuracy_within_2": float(np.mean(distance <= 2)),
-        }
-        for threshold in threshold_list:
-            pain = refs >= threshold
-            pain_mass = probabilities[:, threshold:].sum(axis=1)
-            results[f"auroc_at_{threshold}"] = _binary_auroc(pain, pain_mass)
-            results[f"f1_at_{threshold}"] = _binary_f1(pain, pain_mass > 0.5)
-
-        expected_pspi = probabilities @ np.arange(num_classes, dtype=np.float64)
-        results["mae"] = float(np.mean(np.abs(expected_pspi - refs)))
-        results["pearson"] = _pearson(expected_pspi, refs)
+        threshold_list = _validate_thresholds(thresholds, probabilities.shape[1])
+        groups = _validate_labels(groups, "groups", len(refs))
+        identities = _validate_labels(identities, "identities", len(refs))
+        if identities is not None and groups is None:
+            raise ValueError("identities are for the per-group bootstrap: pass groups too.")
+        _validate_bootstrap(n_resamples, bootstrap_seed)
+        results = _scores(probabilities, refs, threshold_list)
+        if groups is not None:
+            results.update(_group_scores(probabilities, refs, threshold_list, groups, identities, n_resamples, bootstrap_seed))
         return results

@@ -1,7 +1,8 @@
 """CPU software renderer (numba): cameras, rasterizer, shading and their composition.
 
 ``MeshRenderer()(mesh, PerspectiveCamera(yaw_deg=30))`` -> ``RenderOutput`` (rgb, depth, mask,
-fragments, per-vertex attribute maps). No OpenGL or pytorch3d needed.
+fragments, per-vertex attribute maps). No OpenGL or pytorch3d needed. ``backends.make_renderer``
+picks it or the pytorch3d backend (``pytorch3d_renderer``, GPU, in its own environment).
 """
 
 from .cameras import NEAR_MM, PerspectiveCamera, default_views

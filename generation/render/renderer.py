@@ -17,6 +17,7 @@ pixel on a regular grid), then per output pixel:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator, Sequence
 
 import numba
 import numpy as np
@@ -86,44 +87,12 @@ class MeshRenderer:
         (Th, Tw, 3) (uint8 or float in [0, 1]), else the mesh's colours, else grey.
         background: (H, W, 3) uint8 image or an RGB tuple of 0-255 ints; None is black.
         """
-        verts, faces, mesh_colors = _unpack_mesh(mesh)
-        nv = len(verts)
+        verts, faces, mesh_colors = unpack_mesh(mesh)
         h, w, k = camera.height, camera.width, int(self.ssaa)
-
         # Validate every input before any work.
-        if vertex_colors is not None and (uvs is not None or texture is not None):
-            raise ValueError("give vertex_colors or uvs + texture, not both")
-        use_texture = vertex_colors is None and (uvs is not None or texture is not None)
-        if use_texture:
-            if uvs is None or texture is None:
-                raise ValueError("uvs and texture must be given together")
-            uvs = np.ascontiguousarray(uvs, dtype=np.float32)
-            if uvs.shape != (nv, 2):
-                raise ValueError(f"uvs must have shape ({nv}, 2), got {uvs.shape}")
-            tex = texture_as_float(texture)
-            if tex.shape[2] != 3:
-                raise ValueError(f"texture must have shape (Th, Tw, 3), got {tex.shape}")
-            colors = np.zeros((1, 3), dtype=np.float32)  # unused by the kernel
-        else:
-            if vertex_colors is None:
-                vertex_colors = mesh_colors
-            if vertex_colors is None:
-                colors = np.empty((nv, 3), dtype=np.float32)
-                colors[:] = DEFAULT_ALBEDO
-            else:
-                colors = np.ascontiguousarray(vertex_colors, dtype=np.float32)
-                if colors.shape != (nv, 3):
-                    raise ValueError(f"vertex_colors must have shape ({nv}, 3), got {colors.shape}")
-            uvs, tex = np.zeros((1, 2), np.float32), np.zeros((1, 1, 3), np.float32)  # unused
-        bg_img, use_bg_img, bg_const = _background(background, h, w)
-        extra = {}
-        for name, a in (extra_attrs or {}).items():
-            a = np.asarray(a, dtype=np.float32)
-            if a.ndim == 1:
-                a = a[:, None]
-            if a.ndim != 2 or a.shape[0] != nv:
-                raise ValueError(f"extra_attrs[{name!r}] must have shape ({nv}, C), got {a.shape}")
-            extra[name] = a
+        colors, uvs, tex, use_texture = shading_inputs(len(verts), mesh_colors, vertex_colors, uvs, texture)
+        bg_img, use_bg_img, bg_const = background_inputs(background, h, w)
+        extra = attribute_inputs(extra_attrs, len(verts))
 
         # Geometry: project once, rasterize at k x resolution.
         screen = camera.project(verts)
@@ -158,8 +127,87 @@ class MeshRenderer:
                 attrs[name] = lo
         return RenderOutput(rgb=rgb, depth=depth, mask=mask, fragments=frags, attrs=attrs)
 
+    def render_batch(
+        self,
+        vertices: Sequence[np.ndarray],
+        faces: np.ndarray,
+        cameras: Sequence[PerspectiveCamera],
+        *,
+        vertex_colors: np.ndarray | None = None,
+        uvs: np.ndarray | None = None,
+        texture: np.ndarray | None = None,
+        background: np.ndarray | tuple[int, int, int] | None = None,
+        extra_attrs: Sequence[dict[str, np.ndarray] | None] | None = None,
+    ) -> Iterator[RenderOutput]:
+        """Every mesh (vertices[e], one topology: an identity's expressions) from every camera.
 
-def _unpack_mesh(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        Yields ``RenderOutput`` for (e, j) in order e = 0, 1, ... (outer), j (inner);
+        ``extra_attrs[e]`` belongs to mesh e. The interface every renderer backend shares
+        (``generation.render.backends``); this one renders a frame at a time, on demand.
+        """
+        attrs = batch_attribute_list(extra_attrs, len(vertices))
+        for verts, extra in zip(vertices, attrs):
+            for cam in cameras:
+                yield self(
+                    (verts, faces), cam, vertex_colors=vertex_colors, uvs=uvs, texture=texture,
+                    background=background, extra_attrs=extra,
+                )
+
+
+def batch_attribute_list(extra_attrs, n_meshes: int) -> list:
+    """``extra_attrs`` of ``render_batch`` as a list with one entry (dict or None) per mesh."""
+    attrs = [None] * n_meshes if extra_attrs is None else list(extra_attrs)
+    if len(attrs) != n_meshes:
+        raise ValueError(f"extra_attrs needs one entry per mesh ({n_meshes}), got {len(attrs)}")
+    return attrs
+
+
+def shading_inputs(
+    nv: int, mesh_colors: np.ndarray | None, vertex_colors, uvs, texture
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(colours (V, 3), uvs (V, 2), texture (Th, Tw, 3) float32, use_texture), validated.
+
+    Albedo: ``vertex_colors``, else ``uvs`` + ``texture``, else the mesh's colours, else grey;
+    the unused arrays are small dummies (the kernels take every argument).
+    """
+    if vertex_colors is not None and (uvs is not None or texture is not None):
+        raise ValueError("give vertex_colors or uvs + texture, not both")
+    if vertex_colors is None and (uvs is not None or texture is not None):
+        if uvs is None or texture is None:
+            raise ValueError("uvs and texture must be given together")
+        uvs = np.ascontiguousarray(uvs, dtype=np.float32)
+        if uvs.shape != (nv, 2):
+            raise ValueError(f"uvs must have shape ({nv}, 2), got {uvs.shape}")
+        tex = texture_as_float(texture)
+        if tex.shape[2] != 3:
+            raise ValueError(f"texture must have shape (Th, Tw, 3), got {tex.shape}")
+        return np.zeros((1, 3), dtype=np.float32), uvs, tex, True
+    if vertex_colors is None:
+        vertex_colors = mesh_colors
+    if vertex_colors is None:
+        colors = np.empty((nv, 3), dtype=np.float32)
+        colors[:] = DEFAULT_ALBEDO
+    else:
+        colors = np.ascontiguousarray(vertex_colors, dtype=np.float32)
+        if colors.shape != (nv, 3):
+            raise ValueError(f"vertex_colors must have shape ({nv}, 3), got {colors.shape}")
+    return colors, np.zeros((1, 2), np.float32), np.zeros((1, 1, 3), np.float32), False
+
+
+def attribute_inputs(extra_attrs: dict[str, np.ndarray] | None, nv: int) -> dict[str, np.ndarray]:
+    """``extra_attrs`` as name -> (V, C) float32, validated ((V,) becomes (V, 1))."""
+    extra = {}
+    for name, a in (extra_attrs or {}).items():
+        a = np.asarray(a, dtype=np.float32)
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[0] != nv:
+            raise ValueError(f"extra_attrs[{name!r}] must have shape ({nv}, C), got {a.shape}")
+        extra[name] = a
+    return extra
+
+
+def unpack_mesh(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(vertices float32 (V, 3), faces int32 (F, 3), colours or None) from a Mesh or a pair."""
     if isinstance(mesh, Mesh):
         return mesh.vertices, mesh.faces, mesh.colors
@@ -176,7 +224,7 @@ def _unpack_mesh(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     return verts, faces, None
 
 
-def _background(background, h: int, w: int) -> tuple[np.ndarray, bool, np.ndarray]:
+def background_inputs(background, h: int, w: int) -> tuple[np.ndarray, bool, np.ndarray]:
     """(image or dummy, use_image, constant rgb float64) for the shading kernel."""
     if background is None:
         return np.zeros((1, 1, 3), np.uint8), False, np.zeros(3)

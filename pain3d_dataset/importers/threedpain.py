@@ -6,7 +6,7 @@ Source (``SoroushMehraban/3D-Pain`` on the Hugging Face Hub, downloaded by the u
       images/           README.txt, images_00000.tar.gz, ...       multi-view RGB frames
       heatmaps/         README.txt, heatmaps_00000.tar.gz, ...     colorized pain-region heatmaps
       annotations/      README.txt, annotations_00000.tar.gz, ...  one JSON per pain expression
-      textured_meshes/  README.txt, meshes_00000.tar.gz, ...       not imported (see below)
+      textured_meshes/  README.txt, meshes_00000.tar.gz, ...       textured meshes (read with trimesh)
       *.csv, splits/*.csv                                          optional split file
 
 Output (the same layout ``pain3d generate`` writes; ``load_dataset(OUT)`` returns
@@ -14,6 +14,8 @@ Output (the same layout ``pain3d generate`` writes; ``load_dataset(OUT)`` return
 
     OUT/README.md                                         card: YAML configs + dataset_info
     OUT/data/frames/<split>-XXXXX-of-YYYYY.parquet        bounded shards (max_shard_mb)
+    OUT/data/meshes/<split>-XXXXX-of-YYYYY.parquet        with textured_meshes/: vertices, albedo
+    OUT/data/faces/train-00000-of-00001.parquet           the meshes' shared triangles
     OUT/import_report.txt                                 every problem found, one per line
 
 Names inside the shards (directories inside a tarball are ignored; matching is on the base name,
@@ -78,8 +80,10 @@ held in memory (small); heatmaps and neutral images are spilled to a temporary S
 OUT while the images are streamed twice (once to index names and keep the neutral images, once to
 write rows), so shard order does not matter.
 
-``textured_meshes/`` is not imported: its neutral textured meshes do not fit the ``meshes``
-config (per-expression vertex arrays); the report notes how many shards were left out.
+``textured_meshes/`` becomes the ``meshes`` and ``faces`` configs (``release_meshes``: OBJ with
+its MTL and texture, GLB or PLY files read with trimesh; vertices in the release's own units,
+the albedo from the vertex colours or the texture at each vertex); its problems are reported
+like the frames'.
 """
 
 from __future__ import annotations
@@ -226,10 +230,11 @@ def _member_name(file: str) -> str:
 def assign_splits(identities: Sequence[str], seed: int = 0) -> dict[str, str]:
     """{identity: split}, 70/20/10 train/validation/test by identity, deterministic in ``seed``.
 
-    The generator's rule (``pain3d_dataset.writer.assign_splits``: a seeded permutation cut by
-    ``split_counts``; with 3 or more identities no split is empty) applied to the sorted names.
+    The generator's rule for one stratum (``pain3d_dataset.splits.assign_splits``: a seeded
+    permutation cut by ``split_counts``; with 3 or more identities no split is empty) applied to
+    the sorted names: the release has no demographics to stratify by.
     """
-    from ..writer import assign_splits as splits_by_index
+    from ..splits import assign_splits as splits_by_index
 
     ids = sorted(set(identities))
     return dict(zip(ids, splits_by_index(len(ids), seed)))
@@ -499,32 +504,88 @@ class _SplitWriter:
 
 # TODO: switch to the shared card helper (pain3d_dataset/card.py) once it exists, so imported
 # and generated datasets get the same card sections (PSPI histogram, demographics plots).
-def _write_card(out: Path, features, writers: dict[str, _SplitWriter], report: ImportReport) -> None:
+@dataclass
+class _Written:
+    """A split written in one go (the faces config), as the card and checksums read it."""
+
+    rows: int
+    num_bytes: int
+    download_size: int
+    final: list[Path]
+
+
+def _import_meshes(shards: list[Path], tmp: Path, assigned: dict, labels: dict, report: ImportReport,
+                   max_bytes: int, bar: dict) -> dict[str, tuple]:
+    """textured_meshes/ -> ``tmp/data/meshes`` and ``tmp/data/faces`` (``release_meshes``);
+    returns {config: (features, {split: writer})} for what was written."""
+    from tqdm.auto import tqdm
+
+    from ..features import mesh_features
+    from ..writer import write_faces
+    from .release_meshes import FACE_MODEL, MeshRows, read_release_meshes
+
+    members = (m for shard in tqdm(shards, desc="meshes", **bar) for m in _members(shard, "textured_meshes", report))
+    spill = tmp / "meshes-spill"
+    spill.mkdir()
+    features = mesh_features()
+    folder = tmp / "data" / "meshes"
+    folder.mkdir(parents=True)
+    writers = {s: _SplitWriter(folder, s, features, max_bytes) for s in SPLITS}
+    found = MeshRows()
+    for split, row in read_release_meshes(members, spill, _BASE, _parse_base, labels, assigned, report.add, found):
+        nbytes = row["vertices"].nbytes + (0 if row["albedo"] is None else row["albedo"].nbytes)
+        arrays = {k: None if row[k] is None else row[k].tolist() for k in ("vertices", "albedo")}  # as encode_example takes them
+        writers[split].add({**row, **arrays}, nbytes)
+    for w in writers.values():
+        w.close()
+    if found.faces is None:
+        report.notes.append("textured_meshes/: no importable mesh; no meshes config")
+        shutil.rmtree(folder)
+        return {}
+    faces = write_faces(tmp, FACE_MODEL, found.faces)
+    faces_writer = _Written(1, faces.num_bytes, faces.download_size, [tmp / f for f in faces.files])
+    from ..features import face_features
+
+    report.notes.append(f"textured_meshes/: {sum(found.rows.values())} meshes of "
+                        f"{sum(len(v) for v in found.identities.values())} identities imported (meshes config)")
+    return {"meshes": (features, {s: w for s, w in writers.items() if w.rows}), "faces": (face_features(), {"train": faces_writer})}
+
+
+def _write_card(out: Path, configs: dict[str, tuple], report: ImportReport) -> None:
+    """The card: YAML configs + dataset_info of each {config: (features, {split: writer})}."""
     from datasets.info import DatasetInfo, DatasetInfosDict
     from datasets.splits import SplitDict, SplitInfo
     from datasets.utils.metadata import MetadataConfigs
     from huggingface_hub import DatasetCardData
 
-    splits = [s for s in SPLITS if s in writers and writers[s].rows]
     card_data = DatasetCardData(pretty_name="3D-Pain (imported into the 3DPain layout)")
-    MetadataConfigs(
-        {
-            CONFIG: {
-                "default": True,
-                "data_files": [{"split": s, "path": f"data/{CONFIG}/{s}-*"} for s in splits],
-            }
-        }
-    ).to_dataset_card_data(card_data)
-    info = DatasetInfo(config_name=CONFIG, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
-    for s in splits:
-        info.splits.add(SplitInfo(name=s, num_bytes=writers[s].num_bytes, num_examples=writers[s].rows))
-        info.download_size += writers[s].download_size
-        info.dataset_size += writers[s].num_bytes
-    DatasetInfosDict({CONFIG: info}).to_dataset_card_data(card_data)
+    yaml_configs, infos = {}, {}
+    for config, (features, writers) in configs.items():
+        present = [s for s in SPLITS if s in writers and writers[s].rows]
+        yaml_configs[config] = {"data_files": [{"split": s, "path": f"data/{config}/{s}-*"} for s in present]}
+        if config == CONFIG:
+            yaml_configs[config]["default"] = True
+        info = DatasetInfo(config_name=config, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
+        for s in present:
+            info.splits.add(SplitInfo(name=s, num_bytes=writers[s].num_bytes, num_examples=writers[s].rows))
+            info.download_size += writers[s].download_size
+            info.dataset_size += writers[s].num_bytes
+        infos[config] = info
+    MetadataConfigs(yaml_configs).to_dataset_card_data(card_data)
+    DatasetInfosDict(infos).to_dataset_card_data(card_data)
+    writers = configs[CONFIG][1]
+    splits = [s for s in SPLITS if s in writers and writers[s].rows]
     table = "\n".join(
         f"| {s} | {report.identities.get(s, 0)} | {report.rows.get(s, 0)} |" for s in splits
     )
     counts = ", ".join(f"{len(report.by_action(a))} {a}" for a in ("skipped", "ignored", "kept"))
+    meshes_text = (
+        "`textured_meshes/` is the `meshes` config (`vertices` in the release's own units, `albedo` from its "
+        "vertex colours or texture; `face_model` 3dpain-release) and the `faces` config (their shared triangles); "
+        "`pain3d export-meshes` writes them as GLB, OBJ or PLY files."
+        if "meshes" in configs
+        else "No meshes were imported (no usable `textured_meshes/`)."
+    )
     body = f"""# 3D-Pain, imported
 
 The authors' public 3D-Pain release ([{RELEASE_REPO}](https://huggingface.co/datasets/{RELEASE_REPO}))
@@ -558,7 +619,8 @@ Splits: {report.split_source}. No identity is in two splits.
 
 ## Import
 
-Problems found: {counts} (one line each in `{REPORT_FILE}`). `textured_meshes/` is not imported.
+Problems found: {counts} (one line each in `{REPORT_FILE}`).
+{meshes_text}
 Please cite and follow the license of the original release.
 """
     text = f"---\n{card_data.to_yaml()}\n---\n\n{body}"
@@ -615,8 +677,6 @@ def import_3dpain(
     mesh_shards = _shards(src, "textured_meshes", report, required=False)
     if not heatmap_shards:
         report.notes.append("no heatmaps/ shards: heatmap and heatmap_raw of pain frames are null")
-    if mesh_shards:
-        report.notes.append(f"textured_meshes/: {len(mesh_shards)} shards not imported (frames config only)")
 
     if split_file is not None:
         split_path = Path(split_file)
@@ -838,6 +898,7 @@ def import_3dpain(
                     "skin_tone": nan,
                     "heatmap_scale_mm": nan,
                     "seed": -1,
+                    "appearance": "",
                 }
                 nbytes = len(data) + sum(len(x["bytes"]) for x in (neutral_img, heat, raw) if x is not None)
                 split = assigned[ident]
@@ -857,10 +918,16 @@ def import_3dpain(
                 report.identities[s] = len(identities[s])
                 report.shards[s] = len(paths)
         store.close()
+
+        # 6. textured meshes -> the meshes and faces configs
+        configs = {CONFIG: (features, writers)}
+        if mesh_shards:
+            configs.update(_import_meshes(mesh_shards, tmp, assigned, labels, report, max_bytes, bar))
         (out / "data").mkdir(exist_ok=True)
-        os.replace(tmp / "data" / CONFIG, out / "data" / CONFIG)
-        write_checksums(out, [f"data/{CONFIG}/{p.name}" for s in SPLITS for p in writers[s].final])
-        _write_card(out, features, writers, report)
+        for config in configs:
+            os.replace(tmp / "data" / config, out / "data" / config)
+        write_checksums(out, [f"data/{c}/{p.name}" for c, (_, ws) in configs.items() for s in SPLITS if s in ws for p in ws[s].final])
+        _write_card(out, configs, report)
         (out / REPORT_FILE).write_text("\n".join(report.lines()) + "\n", encoding="utf-8")
     finally:
         try:

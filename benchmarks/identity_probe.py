@@ -29,7 +29,7 @@ from itertools import combinations
 import numpy as np
 
 from generation.facecheck import SAME_PERSON, FaceChecker, largest
-from generation.pipeline import GenerationConfig, Generator, sample_person
+from generation.pipeline import GenerationConfig, Generator, Person, sample_person
 from generation.render import Lights, MeshRenderer
 from generation.texture import vertex_albedo
 
@@ -53,13 +53,21 @@ def grain(image: np.ndarray, seed: int) -> np.ndarray:
     return np.clip(image * gain[..., None], 0, 255).astype(np.uint8)
 
 
-def faces(gen: Generator, seed: int, variant: str) -> list[np.ndarray]:
-    """The frontal neutral image of every identity under ``variant``."""
+def people(gen: Generator, seed: int, size: int) -> list[Person]:
+    """Every identity as the generator draws it, with its backdrop at ``size``."""
+    return [sample_person(gen.model, gen.template, demo, size, np.random.default_rng([seed, i]))
+            for i, demo in enumerate(gen.demographics)]
+
+
+def faces(gen: Generator, seed: int, variant: str, drawn: dict[int, list[Person]]) -> list[np.ndarray]:
+    """The frontal neutral image of every identity under ``variant``; ``drawn`` caches
+    ``people`` per image size, so the variants share one draw of the identities."""
     size = gen.config.size * (2 if variant == "double resolution" else 1)
     camera = dataclasses.replace(gen.cameras[0], image_size=(size, size))
+    if size not in drawn:
+        drawn[size] = people(gen, seed, size)
     out = []
-    for i, demo in enumerate(gen.demographics):
-        person = sample_person(gen.model, gen.template, demo, size, np.random.default_rng([seed, i]))
+    for i, (demo, person) in enumerate(zip(gen.demographics, drawn[size])):
         mesh, colors = person.neutral, person.colors
         if variant == "shape x2":
             rng = np.random.default_rng([seed, i])
@@ -99,9 +107,10 @@ def main() -> None:
     checker = FaceChecker(recognizer=True)
     print(f"{args.identities} identities, frontal neutral, {args.size} px, seed {args.seed}")
     print(f"{'variant':<20} {'found':>6} {'median':>7} {'p95':>7} {'over ' + str(SAME_PERSON):>9} {'time':>7}")
+    drawn: dict[int, list[Person]] = {}
     for variant in variants:
         t = time.perf_counter()
-        d, found = distances(faces(gen, args.seed, variant), checker)
+        d, found = distances(faces(gen, args.seed, variant, drawn), checker)
         if d.size == 0:
             print(f"{variant:<20} {found:>6}   (fewer than two faces found: no distances)")
             continue

@@ -21,7 +21,8 @@ import numpy as np
 # 68-point indices (iBUG 300-W): brows 17-26, nose 27-35, eyes 36-47, mouth 48-67.
 _RIGHT_EYE = list(range(36, 42))  # subject's right (image left)
 _LEFT_EYE = list(range(42, 48))
-_BROWS = list(range(17, 27))
+_INNER_BROWS = [19, 20, 21, 22, 23, 24]  # the inner three points of each brow
+_NOSE_BRIDGE_TOP = 27  # on the nasal bones between the eyes: no pain AU moves it
 _UPPER_LIP = [49, 50, 51, 52, 53]  # outer contour of the upper lip
 SAME_PERSON = 0.6  # dlib's threshold on the descriptor distance
 
@@ -33,10 +34,10 @@ AU_GROUPS: dict[str, tuple[str, ...]] = {
     "AU43": ("AU43",),
 }
 AU_MEASURES = {
-    "AU4": "brows lowered towards the eye-corner line",
-    "AU6/AU7": "lower lids raised towards the eye-corner line",
-    "AU9/AU10": "upper lip raised towards the eye-corner line",
-    "AU43": "upper lids lowered towards the eye-corner line",
+    "AU4": "inner brows lowered towards the top of the nose bridge",
+    "AU6/AU7": "lower lids raised towards the top of the nose bridge",
+    "AU9/AU10": "upper lip raised towards the top of the nose bridge",
+    "AU43": "upper lids lowered towards the top of the nose bridge",
 }
 
 
@@ -52,17 +53,18 @@ def _model_file(name: str) -> Path:
 class FaceMeasures:
     """Geometry read off the 68 landmarks, in inter-ocular distances (eye-corner midpoints).
 
-    Heights are taken from the eye-corner line (the mean height of the four eye corners, which
-    lid movements leave in place), positive upwards for the brows and upper lids, downwards for
-    the lower lids and the lip.
+    Heights are taken from the top of the nose bridge (point 27, over the nasal bones, which no
+    pain AU moves; the tracker's eye corners move with the lids), positive upwards for the brows
+    and upper lids, downwards for the lower lids and the lip. ``brow_eye`` uses the inner brows,
+    which AU4 lowers most.
     """
 
     box: tuple[int, int, int, int]  # left, top, right, bottom
     eye_aspect: float  # mean eye aspect ratio (EAR); low when the eyes are closed
-    brow_eye: float  # mean brow height above the eye-corner line
-    lip_eye: float  # upper lip's outer contour (points 50-52) below the eye-corner line
-    upper_lid: float  # upper-lid points (37, 38, 43, 44) above the eye-corner line
-    lower_lid: float  # lower-lid points (40, 41, 46, 47) below the eye-corner line
+    brow_eye: float  # inner brows' (points 19-24) height above the nose bridge's top
+    lip_eye: float  # upper lip's outer contour (points 50-52) below the nose bridge's top
+    upper_lid: float  # upper-lid points (37, 38, 43, 44) above the nose bridge's top
+    lower_lid: float  # lower-lid points (40, 41, 46, 47) below the nose bridge's top
     nose_lip: float  # nose base (point 33) to the upper lip's top (point 51)
     landmarks: np.ndarray  # (68, 2) pixel coordinates
 
@@ -80,14 +82,14 @@ def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0
     re = 0.5 * (pts[36] + pts[39])
     le = 0.5 * (pts[42] + pts[45])
     iod = np.linalg.norm(le - re)
-    corner_y = pts[[36, 39, 42, 45], 1].mean()
+    ref_y = pts[_NOSE_BRIDGE_TOP, 1]
     return FaceMeasures(
         box=tuple(int(b) for b in box),
         eye_aspect=float(0.5 * (ear(_RIGHT_EYE) + ear(_LEFT_EYE))),
-        brow_eye=float((corner_y - pts[_BROWS][:, 1].mean()) / iod),
-        lip_eye=float((pts[[50, 51, 52], 1].mean() - corner_y) / iod),
-        upper_lid=float((corner_y - pts[[37, 38, 43, 44], 1].mean()) / iod),
-        lower_lid=float((pts[[40, 41, 46, 47], 1].mean() - corner_y) / iod),
+        brow_eye=float((ref_y - pts[_INNER_BROWS][:, 1].mean()) / iod),
+        lip_eye=float((pts[[50, 51, 52], 1].mean() - ref_y) / iod),
+        upper_lid=float((ref_y - pts[[37, 38, 43, 44], 1].mean()) / iod),
+        lower_lid=float((pts[[40, 41, 46, 47], 1].mean() - ref_y) / iod),
         nose_lip=float((pts[51, 1] - pts[33, 1]) / iod),
         landmarks=pts,
     )

@@ -374,22 +374,26 @@ class BuiltinHead:
         prof_z = np.array([0, 2.5, 15, 22.5, 13 + 2.5 * p["nose_hump"], 8.0 * p["nose_bridge"], 0]) * np.array(
             [1, 1, npr, npr, npr, 1, 1]
         )
-        prof_w = np.array([10, 10, 11.0, 9.0 * p["nose_tip"], 8.0, 8.0, 10]) * np.array([nw, nw, nw, 1, nw, 1, 1])
+        prof_w = np.array([6.0, 6.0, 7.0, 6.0 * p["nose_tip"], 5.5, 6.5, 9]) * np.array([nw, nw, nw, 1, nw, 1, 1])
         order = np.argsort(prof_y)
         pz = catmull_rom(Y, prof_y[order], prof_z[order])
         pw = catmull_rom(Y, prof_y[order], prof_w[order])
         inside = (Y > prof_y.min()) & (Y < prof_y.max())
         z += np.where(inside, pz * np.exp(-0.5 * (X / pw) ** 2), 0.0)
-        z += 7.0 * npr * gauss2(ax, Y, 13.0 * nw, y_tip - 4.0, 6.0 * nw, 5.5)  # alae
+        # Alae: a rounded wing each side of the tip, set off from the cheek by the alar crease.
+        ala_x, ala_y = 11.5 * nw, y_tip - 5.0
+        z += 9.0 * npr * gauss2(ax, Y, ala_x, ala_y, 5.0 * nw, 4.8)
+        ring = np.hypot((ax - ala_x) / (6.5 * nw), (Y - ala_y) / 6.0)
+        z -= 1.5 * np.exp(-(((ring - 1.0) / 0.3) ** 2)) * smoothstep(ala_x - 2.0, ala_x + 2.0, ax + 0.6 * (ala_y - Y))
         # Mouth: muzzle, lips, lip line, philtrum.
-        mw = 24.5 * p["mouth_width"]
-        z += (6.0 + p["mouth_protrusion"]) * gauss2(X, Y, 0, ym + 2, 36, 24)
+        mw = 26.0 * p["mouth_width"]
+        z += (6.0 + p["mouth_protrusion"]) * gauss2(X, Y, 0, ym - 2, 36, 24)
         corner = smoothstep(mw, mw * 0.55, ax)
         bow = 1.4 * np.exp(-((X / 5.5) ** 2))
         ul = p["upper_lip"]
-        z += 4.2 * ul * corner * np.exp(-(((Y - (ym + 3.2 * ul - 0.4 * bow)) / (3.2 * ul)) ** 2))
+        z += 4.2 * ul * corner * np.exp(-(((Y - (ym + 4.0 * ul - 0.4 * bow)) / (3.6 * ul)) ** 2))
         ll = p["lower_lip"]
-        z += 5.0 * ll * corner * np.exp(-(((Y - (ym - 4.5 * ll)) / (3.6 * ll)) ** 2))
+        z += 6.5 * ll * corner * np.exp(-(((Y - (ym - 5.2 * ll)) / (4.0 * ll)) ** 2))
         z -= 2.0 * smoothstep(mw + 1, mw - 6, ax) * np.exp(-(((Y - ym) / 0.9) ** 2))
         z -= 0.6 * np.exp(-((X / 2.6) ** 2)) * smoothstep(ym + 2, ym + 5, Y) * smoothstep(y_base, y_base - 3, Y)
         # Nasolabial folds from the alae to beside the mouth corners.
@@ -483,7 +487,10 @@ class BuiltinHead:
         resid = z[idx] - 0.5 * (z[idx - 2] + z[idx + 2])  # depth below the rows 2 above and below
         line = idx[np.argmin(resid)]
         ym = y[line]
-        upper, lower = _climb(z, y, line, +1, ym + 5.5), _climb(z, y, line, -1, ym - 7.5)
+        # The lips' most protruding midline points (a posed mouth may leave a window empty).
+        up_rows, low_rows = np.where((y > ym + 0.5) & (y < ym + 8.0))[0], np.where((y > ym - 10.0) & (y < ym - 0.5))[0]
+        upper = up_rows[np.argmax(z[up_rows])] if len(up_rows) else line + (1 if y[line + 1] > ym else -1)
+        lower = low_rows[np.argmax(z[low_rows])] if len(low_rows) else line - (1 if y[line + 1] > ym else -1)
         chin = argmax_in(ym - 60, ym - 20, z)
         # Lip corners: where the lip-line groove (depth below the rows 2 above and below) fades.
         groove = 0.5 * (grid[line - 2, :, 2] + grid[line + 2, :, 2]) - grid[line, :, 2]
@@ -502,19 +509,6 @@ class BuiltinHead:
             "lower_lip": mid[lower],
             "chin": mid[chin],
         }
-
-
-def _climb(z: np.ndarray, y: np.ndarray, start: int, step: int, limit: float) -> int:
-    """Index of the first local maximum of the profile z met walking from row ``start`` in the
-    direction of ``y`` increasing (step=+1) or decreasing (-1), stopping at height ``limit``."""
-    k = start
-    order = 1 if y[min(start + 1, len(y) - 1)] > y[start] else -1  # rows may run down or up
-    idx = step * order
-    while 0 < k + idx < len(z) and (y[k + idx] - limit) * step < 0 and z[k + idx] >= z[k]:
-        k += idx
-    if k == start:  # no rise at all: one row off the line
-        k = start + idx
-    return k
 
 
 # --------------------------------------------------------------------------- eye parts
@@ -552,8 +546,13 @@ def _socket_depth(X: np.ndarray, Y: np.ndarray, center: np.ndarray, shape: dict)
     r_skin = EYE_RADIUS + 0.5 * sum(_UPPER_LID_GAP)
     dx, dy = X - ex, Y - ey
     rho = np.hypot(dx, dy)
-    rc = 0.82 * r_skin
-    z = ez + np.sqrt(np.maximum(r_skin**2 - np.minimum(rho, rc) ** 2, 0.0)) + 0.7 * np.maximum(rho - rc, 0.0) ** 2
+    # Just under each lid's outer surface, so skin and lid meet at a grazing angle and no seam
+    # rings the eye (a ring reads as an open eye to a tracker even when the lids are shut).
+    r_bowl = EYE_RADIUS + np.where(dy > 0, _UPPER_LID_GAP[1] - 0.2, _LOWER_LID_GAP[1] - 0.15)
+    # The lids show a few millimetres beyond their margins; further out the skin folds over
+    # them (the upper lid crease, the lid-cheek junction) and the brow sits on that skin.
+    rc = np.where(dy > 0, 0.68, 0.88) * r_bowl
+    z = ez + np.sqrt(np.maximum(r_bowl**2 - np.minimum(rho, rc) ** 2, 0.0)) + 0.3 * np.maximum(rho - rc, 0.0) ** 2
     z = z + 0.12 * np.maximum(-dy - 5.0, 0.0) ** 2  # the cheek meets the lower lid sooner
     beta = np.arcsin(np.clip(dx / r_skin, -1, 1))
     alpha = np.arcsin(np.clip(dy / (r_skin * np.cos(beta)), -1, 1))

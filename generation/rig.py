@@ -65,7 +65,7 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
         Mover("nose", 0.0, 20.0, 11.0, 9.0, (0.0, 0.0, -1.0), bilateral=False, ripple=4.0),  # root wrinkles
         Mover("nose", 13.0, -4.0, 10.0, 12.0, (0.0, 4.5, 1.2)),  # alae raised
         Mover("nose", 17.0, -12.0, 5.0, 9.0, (0.0, 2.0, -1.2)),  # nasolabial furrow, upper end
-        Mover("mouth", 0.0, 5.0, 16.0, 9.0, (0.0, 3.5, 0.5), bilateral=False, only="above", ramp=True),
+        Mover("mouth", 0.0, 5.0, 16.0, 9.0, (0.0, 5.0, 0.5), bilateral=False, only="above", ramp=True),
         Mover("eyes", -12.0, 14.0, 22.0, 22.0, (0.0, -2.0, 0.0)),
     ),
     "AU10": (
@@ -90,7 +90,7 @@ def eyelid_fractions(aus: Mapping[str, float]) -> tuple[float, float]:
     """(upper, lower) fractions of full lid travel for an AU configuration."""
     au = lambda k: float(aus.get(k, 0.0))  # noqa: E731
     upper = np.clip(au("AU43") + 0.06 * au("AU7") + 0.03 * au("AU6") + 0.02 * au("AU4"), 0.0, 1.0)
-    lower = np.clip(0.11 * au("AU7") + 0.08 * au("AU6"), 0.0, 0.9)
+    lower = np.clip(0.16 * au("AU7") + 0.15 * au("AU6"), 0.0, 0.9)
     return float(upper), float(lower)
 
 

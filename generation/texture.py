@@ -189,14 +189,19 @@ def vertex_albedo(
 
     hair_rgb = np.asarray(HAIR_COLOURS[app.hair])
     brow_rgb = np.minimum(hair_rgb, 0.3) * 0.75
-    # Eyebrows: an arched band above each eye, thick at the head and tapering to the tail.
+    # Eyebrows: an arched band above each eye, thick at the head and tapering to the tail; on
+    # the skin only (painted on the lids, they would rotate down over the eye when it closes).
+    on_skin = np.ones(len(v), bool)
+    for name, idx in mesh.regions.items():
+        if name.endswith("_lid"):
+            on_skin[idx] = False
     for e in (le, re):
         s = np.sign(e[0]) if e[0] != 0 else 1.0
         u = (v[:, 0] - e[0]) * s  # + towards the temple
-        arch = e[1] + 11.5 + app.brow_arch * np.exp(-(((u - 6) / 11) ** 2)) + app.brow_tilt * (u + 14) / 38
+        arch = e[1] + 13.0 + app.brow_arch * np.exp(-(((u - 6) / 11) ** 2)) + app.brow_tilt * (u + 14) / 38
         half = 0.5 * app.brow_thickness * (1.0 - 0.55 * smoothstep(-8, 22, u))
         wb = smoothstep(half + 1.0, half - 0.6, np.abs(v[:, 1] - arch)) * smoothstep(-16, -12, u) * smoothstep(24, 19, u)
-        wb *= (z > e[2]) * app.brow_darkness
+        wb *= (z > e[2]) * on_skin * app.brow_darkness
         col = col * (1 - wb[:, None]) + brow_rgb * wb[:, None]
 
     if hair is not None:

@@ -32,6 +32,7 @@ def _face(iod: float = 60.0) -> np.ndarray:
             pts[k] = (ex + dx, 100 + dy)
     pts[17:27, 1] = 100 - 0.4 * iod  # brows
     pts[17:27, 0] = np.linspace(cx - 50, cx + 50, 10)
+    pts[27] = (cx, 100)  # top of the nose bridge, level with the eye corners
     pts[33] = (cx, 100 + 0.7 * iod)  # nose base
     pts[48:68, 0] = np.linspace(cx - 25, cx + 25, 20)
     pts[48:68, 1] = 100 + 0.95 * iod
@@ -56,6 +57,17 @@ def test_measures_and_movement_on_hand_made_landmarks():
     assert move["AU6/AU7"] == pytest.approx(3 / iod)
     assert move["AU9/AU10"] == pytest.approx(0.08)
     assert move["AU43"] == pytest.approx(6 / iod)
+    # Heights are read from the top of the nose bridge (point 27): moving the eye corners or the
+    # brow tails, which the tracker moves with the lids and brows, leaves every measure alone;
+    # moving point 27 up moves them all by the same amount.
+    corners = base.copy()
+    corners[[36, 39, 42, 45], 1] += 4.0
+    corners[[17, 18, 25, 26], 1] += 5.0
+    assert au_movement(m0, measures_from_landmarks(corners)) == pytest.approx(dict.fromkeys(AU_GROUPS, 0.0))
+    bridge = base.copy()
+    bridge[27, 1] -= 3.0  # 3 px up: brows and upper lids nearer it, lip and lower lids further
+    move = au_movement(m0, measures_from_landmarks(bridge))
+    assert move == pytest.approx({"AU4": 3 / iod, "AU6/AU7": -3 / iod, "AU9/AU10": -3 / iod, "AU43": 3 / iod})
     with pytest.raises(ValueError, match=r"\(68, 2\)"):
         measures_from_landmarks(base[:60])
 
@@ -152,20 +164,21 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
     return np.array(out)
 
 
-# Floors measured on seed 11 (8 identities; share moving the FACS way, mean movement in IOD):
-# AU4 8/8 +0.052, AU6 6/8 +0.007, AU7 8/8 +0.016, AU9 7/8 +0.014, AU10 7/8 +0.027, AU43 8/8
-# +0.061. The tracker moves its lid and lip points far less than the rig moves the lids and lips
-# (AU7 raises the lower lid ~2 mm, about 0.035 IOD): issue 12's rank-correlation target is not
-# met yet (see the README's face-check table).
+# Floors measured on seed 11 (8 identities; share moving the FACS way, mean movement in IOD,
+# heights from the top of the nose bridge): AU4 8/8 +0.045, AU6 7/8 +0.013, AU7 6/8 +0.011,
+# AU9 5/8 +0.018, AU10 6/8 +0.049, AU43 8/8 +0.075. The tracker moves its lid points far less
+# than the rig moves the lids (AU7 raises the lower lid ~3 mm, about 0.05 IOD), and now and
+# then it fits a lip or lid badly (AU9: two of eight move -0.06): issue 12's rank-correlation
+# target is met for AU4 and AU43 only (see the README's face-check table).
 @pytest.mark.parametrize(
     "aus, key, share, mean",
     [
         ({"AU4": 5}, "AU4", 7 / 8, 0.03),
-        ({"AU6": 5}, "AU6/AU7", 5 / 8, 0.003),
-        ({"AU7": 5}, "AU6/AU7", 7 / 8, 0.008),
-        ({"AU9": 5}, "AU9/AU10", 6 / 8, 0.007),
-        ({"AU10": 5}, "AU9/AU10", 6 / 8, 0.012),
-        ({"AU43": 1}, "AU43", 7 / 8, 0.035),
+        ({"AU6": 5}, "AU6/AU7", 6 / 8, 0.008),
+        ({"AU7": 5}, "AU6/AU7", 5 / 8, 0.006),
+        ({"AU9": 5}, "AU9/AU10", 5 / 8, 0.01),
+        ({"AU10": 5}, "AU9/AU10", 5 / 8, 0.03),
+        ({"AU43": 1}, "AU43", 7 / 8, 0.05),
     ],
     ids=["AU4", "AU6", "AU7", "AU9", "AU10", "AU43"],
 )

@@ -109,6 +109,9 @@ PARAM_INDEX = {p[0]: i for i, p in enumerate(SHAPE_PARAMETERS)}
 EYE_RADIUS = 12.0  # mm, adult eyeball
 _UPPER_LID_GAP = (0.55, 1.65)  # inner/outer shell radius beyond the eyeball, mm
 _LOWER_LID_GAP = (0.4, 1.35)
+# The open lid margins, as angles about the eyeball centre (degrees): upper and lower margin
+# elevation at the middle, and the half-width at which they meet in the canthi.
+_LID_UPPER, _LID_LOWER, _LID_CORNER = 23.0, 16.5, 66.0
 
 
 @dataclass(frozen=True)
@@ -271,9 +274,9 @@ class BuiltinHead:
             z = zf - 16.0 - p["eye_depth"]
             out[side] = np.array([x, ey + 0.4 * s * p["asymmetry"], z])
             out["shape"][side] = {
-                "upper": np.radians(23.0) * p["eye_size"],
-                "lower": -np.radians(16.5) * p["eye_size"],
-                "corner": np.radians(58.0) * p["eye_width"],
+                "upper": np.radians(_LID_UPPER) * p["eye_size"],
+                "lower": -np.radians(_LID_LOWER) * p["eye_size"],
+                "corner": np.radians(_LID_CORNER) * p["eye_width"],
                 "tilt": np.radians(p["canthal_tilt"]),
                 "side": s,
             }
@@ -593,7 +596,7 @@ def _lid_closure(kind: str, rows: int, cols: int) -> np.ndarray:
     Rotation is proportional to the row parameter t (0 at the far edge, 1 at the margin),
     which keeps the shell on its sphere and never inverts its rows.
     """
-    shape = {"upper": np.radians(23.0), "lower": -np.radians(16.5), "corner": np.radians(58.0), "tilt": 0.0, "side": 1.0}
+    shape = {"upper": np.radians(_LID_UPPER), "lower": -np.radians(_LID_LOWER), "corner": np.radians(_LID_CORNER), "tilt": 0.0, "side": 1.0}
     beta = np.linspace(-np.radians(80), np.radians(80), cols)
     u = np.clip(beta / shape["corner"], -1, 1)
     g = np.cos(0.5 * np.pi * u) ** 0.9

@@ -225,7 +225,11 @@ def vertex_albedo(
             continue
         d = v[comp] - e
         g = np.arccos(np.clip(d[:, 2] / np.maximum(np.linalg.norm(d, axis=1), 1e-9), -1, 1))
-        c = np.tile([0.9, 0.88, 0.85], (len(comp), 1))
+        # Sclera: off-white, shaded towards the canthi (the ball turns away) and under the upper lid.
+        az = np.abs(np.arctan2(d[:, 0], d[:, 2]))
+        el = np.arctan2(d[:, 1], np.hypot(d[:, 0], d[:, 2]))
+        shade = (1 - 0.3 * smoothstep(0.45, 1.0, az)) * (1 - 0.2 * smoothstep(0.12, 0.4, el))
+        c = np.array([0.88, 0.85, 0.82]) * shade[:, None]
         c[g < 0.5] = iris * 0.75
         c[g < 0.45] = iris
         c[g < 0.3] = iris * 0.8

@@ -8,7 +8,8 @@ import numpy as np
 
 from generation.facs import DISTRACTOR_CODES, PAIN_CODES
 from generation.heatmaps import colorize, encode_heat16
-from generation.layout import encode_jpeg, encode_png
+from generation.layout import encode_jpeg
+from generation.png import encode_png
 from generation.pipeline import Frame, IdentityResult
 
 from .features import view_names

@@ -46,7 +46,7 @@ from generation.limits import check_shard_mb
 from generation.pipeline import GenerationConfig, IdentityResult, identity_name
 
 from .features import CONFIGS, DEFAULT_CONFIG, SPLITS, face_features, features_for
-from .integrity import is_unfinished_card, write_checksums, write_unfinished_card
+from .integrity import file_digest, is_unfinished_card, write_checksums, write_unfinished_card
 from .splits import assign_splits, demographic_splits, split_counts
 
 PIECES = "data/.pieces"
@@ -281,12 +281,15 @@ class SplitWritten:
     num_examples: int
     num_bytes: int  # Arrow (in-memory) size, as push_to_hub records it
     download_size: int  # Parquet bytes on disk
+    digests: dict[str, dict] = field(default_factory=dict)  # file -> integrity.file_digest, where known
 
 
-def _write_shard(job: tuple) -> tuple[int, int, int]:
-    """One shard job of ``write_shards`` (a top-level function, so a process pool can run it)."""
+def _write_shard(job: tuple) -> tuple[int, int, int, dict]:
+    """One shard job of ``write_shards`` (a top-level function, so a process pool can run it):
+    the shard, then its checksums, read back while the file is in the page cache and hashed in
+    the job's process rather than one after another at the end."""
     pieces, features, path = job
-    return concat_pieces_atomic(pieces, features, path)
+    return (*concat_pieces_atomic(pieces, features, path), file_digest(path))
 
 
 def write_shards(
@@ -305,9 +308,10 @@ def write_shards(
             jobs.append(([pieces[j] for j in group], features, out / rel))
             where.append((config, split, rel))
     written: dict[tuple[str, str], SplitWritten] = {}
-    for (config, split, rel), (rows, nbytes, size) in zip(where, map_fn(_write_shard, jobs)):
+    for (config, split, rel), (rows, nbytes, size, digest) in zip(where, map_fn(_write_shard, jobs)):
         s = written.setdefault((config, split), SplitWritten(config, split, [], 0, 0, 0))
         s.files.append(rel)
+        s.digests[rel] = digest
         s.num_examples += rows
         s.num_bytes += nbytes
         s.download_size += size
@@ -484,7 +488,7 @@ class HubWriter:
         if "meshes" in self.piece_configs:
             result.splits.append(write_faces(self.out, self.config.face_model, faces, parts))
         self._remove_stale_shards(result.files())
-        write_checksums(self.out, result.files())
+        write_checksums(self.out, result.files(), known={f: d for s in result.splits for f, d in s.digests.items()})
         write_card(self.out, result, settings=config_record(self.config)["config"])
         self._tidy_manifest()
         shutil.rmtree(self.out / PIECES, ignore_errors=True)

@@ -153,6 +153,18 @@ def parquet_column_options(features, schema) -> dict:
     return options
 
 
+def content_defined_chunking(features) -> bool:
+    """Whether a shard of ``features`` is written with content-defined chunking, as
+    ``Dataset.to_parquet`` writes: yes, except for float arrays (mesh vertices), where it
+    costs a third of the writing time and makes the file about 45 % larger (pages cut at
+    content boundaries compress worse), for no deduplication: regenerated vertices never
+    repeat byte for byte."""
+    from datasets import Array2D, Array3D, Array4D, Array5D
+
+    arrays = (Array2D, Array3D, Array4D, Array5D)
+    return not any(isinstance(f, arrays) and f.dtype.startswith("float") for f in features.values())
+
+
 def write_tables_atomic(
     tables: Iterable, features, path: Path, row_group_bytes: int | None = None, cdc: bool = True
 ) -> tuple[int, int, int]:
@@ -247,7 +259,8 @@ def piece_rows_count(path: Path) -> int | None:
 def concat_pieces_atomic(pieces: Sequence[Path], features, path: Path, row_group_bytes: int | None = None) -> tuple[int, int, int]:
     """Pieces (``write_piece_atomic``) -> one Parquet file at ``path`` (their rows in the order
     given), atomically, streaming (``write_tables_atomic``); returns (rows, Arrow bytes, file size)."""
-    return write_tables_atomic((read_piece(p) for p in pieces), features, path, row_group_bytes)
+    cdc = content_defined_chunking(features)
+    return write_tables_atomic((read_piece(p) for p in pieces), features, path, row_group_bytes, cdc=cdc)
 
 
 def plan_shards(sizes: Sequence[int], max_bytes: int) -> list[list[int]]:
@@ -525,6 +538,7 @@ __all__ = [
     "SplitWritten",
     "assign_splits",
     "concat_pieces_atomic",
+    "content_defined_chunking",
     "parquet_column_options",
     "piece_rows_count",
     "plan_shards",

@@ -274,6 +274,10 @@ def test_mesh_vertices_stored_compactly(big):
     assert vert.compression == "ZSTD" and "BYTE_STREAM_SPLIT" in vert.encodings
     assert not any("DICTIONARY" in e for e in vert.encodings)
     assert cols["pspi"].compression == "SNAPPY"
+    # content-defined chunking as datasets writes, except for the vertex floats (no dedup there)
+    frames = sorted((big / "data/frames").glob("train-*.parquet"))[0]
+    assert b"content_defined_chunking" in pq.read_metadata(frames).metadata
+    assert b"content_defined_chunking" not in pq.read_metadata(shard).metadata
 
 
 # --- 3. same bytes however the work is spread ----------------------------------------------------

@@ -10,7 +10,7 @@ Run: ``python benchmarks/bench_generate.py`` (``make bench``). Prints its number
   (b) end-to-end frames/s of the real ``pain3d generate`` path in-process (``pain3d.cli.main``
       with ``--quiet`` into a temporary folder, Hub layout), timed after a warm-up run (numba
       compile or cache load), then the same identities split into generation (rig + render +
-      heatmap), encoding (``HubWriter.piece_rows``: JPEG/PNG), writing the per-identity Parquet
+      heatmap), encoding (``HubWriter.piece_rows``: JPEG/PNG), writing the per-identity Arrow IPC
       pieces, and the finish (``HubWriter.finalize``: shards, card, plots).
   (c) peak resident memory of ``python -m pain3d generate --workers W`` run as a child
       process at two dataset sizes (default 120 and 240 identities, both past the point, about
@@ -361,7 +361,7 @@ def main() -> None:
         ("render", "    of which renderer calls"),
         ("heatmap", "    of which heatmap_from_maps"),
         ("encode", "  encoding: HubWriter.piece_rows (JPEG, PNG)"),
-        ("write", "  writing: Parquet pieces + manifest"),
+        ("write", "  writing: Arrow IPC pieces + manifest"),
         ("finish", "  finish: shards, card, plots"),
     ]:
         rows.append((label, f"{1000 * t[key] / n_frames:7.2f}", "ms/frame",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 DEFAULT_SCALE_MM = 10.0  # mm of displacement that maps to heat 1.0
@@ -44,15 +45,45 @@ def heatmap_from_maps(
     """Heatmap from a rendered (H, W, 4) ``vertex_displacement`` attribute map.
 
     view_rotation: (3, 3) world-to-view rotation of the camera that rendered the map (rows:
-    right, down, forward, as ``PerspectiveCamera.rotation_translation``).
+    right, down, forward, as ``PerspectiveCamera.rotation_translation``). One pass over the
+    pixels (numba); ``heatmap_reference`` is the same in NumPy (the same heat, directions
+    equal to float32 rounding).
     """
     if attr_map.ndim != 3 or attr_map.shape[2] != 4:
         raise ValueError(f"attr_map must have shape (H, W, 4), got {attr_map.shape}")
+    heat = np.empty(attr_map.shape[:2], dtype=np.float32)
+    direction = np.empty(attr_map.shape[:2] + (3,), dtype=np.float32)
+    rotation = np.ascontiguousarray(view_rotation, dtype=np.float32)
+    _heatmap_kernel(np.ascontiguousarray(attr_map, dtype=np.float32), rotation, np.float32(scale_mm), heat, direction)
+    return Heatmap(heat, direction, float(scale_mm))
+
+
+@numba.njit(cache=True, nogil=True)
+def _heatmap_kernel(attr, rot, scale, heat, direction):  # pragma: no cover - compiled
+    h, w = heat.shape
+    for y in range(h):
+        for x in range(w):
+            v = attr[y, x, 0] / scale
+            v = min(max(v, np.float32(0.0)), np.float32(1.0))
+            heat[y, x] = v
+            direction[y, x, 0] = direction[y, x, 1] = direction[y, x, 2] = 0.0
+            if v > 0:
+                # to view space, then flip (down, forward) to (up, towards the camera)
+                d0 = rot[0, 0] * attr[y, x, 1] + rot[0, 1] * attr[y, x, 2] + rot[0, 2] * attr[y, x, 3]
+                d1 = -(rot[1, 0] * attr[y, x, 1] + rot[1, 1] * attr[y, x, 2] + rot[1, 2] * attr[y, x, 3])
+                d2 = -(rot[2, 0] * attr[y, x, 1] + rot[2, 1] * attr[y, x, 2] + rot[2, 2] * attr[y, x, 3])
+                n = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+                if n > 1e-6:
+                    direction[y, x, 0], direction[y, x, 1], direction[y, x, 2] = d0 / n, d1 / n, d2 / n
+
+
+def heatmap_reference(
+    attr_map: np.ndarray, view_rotation: np.ndarray, scale_mm: float = DEFAULT_SCALE_MM
+) -> Heatmap:
+    """``heatmap_from_maps`` in plain NumPy: the reference the tests compare it with."""
     heat = np.clip(attr_map[..., 0] / scale_mm, 0.0, 1.0).astype(np.float32)
-    # Only the hot pixels (typically ~10% of the frame) get a direction; the rest stay 0.
     direction = np.zeros(heat.shape + (3,), dtype=np.float32)
     hot = heat > 0
-    # to view space, then flip (down, forward) to (up, towards the camera)
     d = attr_map[hot][:, 1:] @ np.asarray(view_rotation, dtype=np.float32).T
     d = d * np.array([1.0, -1.0, -1.0], dtype=np.float32)
     n = np.linalg.norm(d, axis=-1, keepdims=True)
@@ -61,7 +92,32 @@ def heatmap_from_maps(
 
 
 def colorize(heat: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 colour image of a [0, 1] heat map; exactly black where heat is 0."""
+    """(H, W, 3) uint8 colour image of a [0, 1] heat map; exactly black where heat is 0.
+    One pass over the pixels (numba), equal to ``colorize_reference`` pixel for pixel."""
+    h = np.ascontiguousarray(heat, dtype=np.float32)
+    out = np.empty(h.shape + (3,), dtype=np.uint8)
+    _colorize_kernel(h.reshape(-1), _CMAP, out.reshape(-1, 3))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _colorize_kernel(heat, cmap, out):  # pragma: no cover - compiled
+    last = cmap.shape[0] - 2
+    for k in range(heat.shape[0]):
+        v = min(max(heat[k], np.float32(0.0)), np.float32(1.0))
+        if not v > 0:  # heat 0 maps to exactly black (and NaN, which the reference refuses)
+            out[k, 0] = out[k, 1] = out[k, 2] = 0
+            continue
+        pos = v * np.float32(cmap.shape[0] - 1)
+        i = min(np.int32(pos), last)
+        t = np.float64(pos) - np.float64(i)  # float64 from here, as NumPy promotes float32 - int32
+        for c in range(3):
+            rgb = np.float64(cmap[i, c]) * (1.0 - t) + np.float64(cmap[i + 1, c]) * t + 0.5
+            out[k, c] = np.uint8(min(max(rgb, 0.0), 255.0))
+
+
+def colorize_reference(heat: np.ndarray) -> np.ndarray:
+    """``colorize`` in plain NumPy: the reference the tests compare it with."""
     h = np.clip(np.asarray(heat, dtype=np.float32), 0.0, 1.0)
     out = np.zeros(h.shape + (3,), dtype=np.uint8)  # heat 0 maps to exactly black
     lit = h != 0  # only these need the colour map (most of a frame is cold)

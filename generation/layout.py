@@ -30,6 +30,7 @@ from PIL import Image
 from .heatmaps import colorize, encode_heat16
 from .outdir import OutputDirError, prepare
 from .pipeline import Frame, GenerationConfig, IdentityResult
+from .png import encode_png
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "pain3d.json"
@@ -56,12 +57,6 @@ def mesh_stem(identity: str, expression: int) -> str:
 def encode_jpeg(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
-    return buf.getvalue()
-
-
-def encode_png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

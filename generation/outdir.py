@@ -30,7 +30,7 @@ OWNED_FILES = re.compile(
     |metrics\.json|roc\.png|confusion\.png|reliability\.png|groups\.png
     |\.[^/]+\.tmp
     |data/[a-z_]+/[^/]+\.parquet|data/[a-z_]+/\.[^/]+\.tmp
-    |data/\.pieces/[a-z_]+/[^/]+\.parquet|data/\.pieces/[a-z_]+/\.[^/]+\.tmp
+    |data/\.pieces/[a-z_]+/[^/]+\.(?:arrow|parquet)|data/\.pieces/[a-z_]+/\.[^/]+\.tmp
     |\.import-[^/]+/.+
     |frames/id_\d+/id_\d+_[^/]+\.(?:jpg|png|json|glb)|frames/\.id_\d+\.tmp/[^/]+
     |meshes/[^/]+/[^/]+\.(?:glb|obj|ply|mtl|png)|meshes/[^/]+/\.[^/]+\.tmp""",

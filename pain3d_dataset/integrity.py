@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from generation.layout import write_atomic
 
@@ -65,10 +65,13 @@ def file_digest(path: Path) -> dict:
     return rec
 
 
-def write_checksums(out: Path, files: Iterable[str]) -> None:
-    """Record ``files`` (relative to ``out``) in ``.pain3d/checksums.json``, atomically."""
+def write_checksums(out: Path, files: Iterable[str], known: Mapping[str, dict] | None = None) -> None:
+    """Record ``files`` (relative to ``out``) in ``.pain3d/checksums.json``, atomically;
+    ``known``: digests (``file_digest``) already computed where the files were written."""
     out = Path(out)
-    rec = {"format": CHECKSUMS_FORMAT, "algorithm": "sha256", "files": {rel: file_digest(out / rel) for rel in sorted(files)}}
+    known = known or {}
+    digests = {rel: known[rel] if rel in known else file_digest(out / rel) for rel in sorted(files)}
+    rec = {"format": CHECKSUMS_FORMAT, "algorithm": "sha256", "files": digests}
     (out / CHECKSUMS).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out / CHECKSUMS, (json.dumps(rec, indent=1, sort_keys=True) + "\n").encode())
 

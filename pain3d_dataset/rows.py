@@ -8,7 +8,8 @@ import numpy as np
 
 from generation.facs import DISTRACTOR_CODES, PAIN_CODES
 from generation.heatmaps import colorize, encode_heat16
-from generation.layout import encode_jpeg, encode_png
+from generation.layout import encode_jpeg
+from generation.png import encode_png
 from generation.pipeline import Frame, IdentityResult
 
 from .features import view_names
@@ -77,17 +78,21 @@ def appearance_record(extras: dict) -> str:
 def mesh_rows(result: IdentityResult, face_model: str, storage: str = "vertices") -> list[dict]:
     """Rows of the ``meshes`` config: one per expression (0 = neutral). ``storage`` "vertices":
     the vertex array and per-vertex albedo (uint8); "glb": the mesh as a GLB file
-    (``generation.mesh_asset``: albedo or UV texture, named parts, the labels)."""
-    from generation.mesh_asset import albedo_uint8, export_asset, identity_assets
+    (``generation.mesh_asset``: albedo or UV texture, named parts, the labels). The vertex
+    rows need no ``HeadAsset`` (whose parts check costs more than the row): the faces config
+    checks the parts once."""
+    from generation.mesh_asset import albedo_uint8, export_asset, identity_assets, mesh_labels
 
+    keys = ("identity", "expression", "face_model", "aus", "distractor_aus", "pspi")
+    if storage == "glb":
+        return [
+            {**{k: a.metadata[k] for k in keys}, "glb": export_asset(a, "glb", "mesh")["mesh.glb"]}
+            for a in identity_assets(result, face_model)
+        ]
+    albedo = albedo_uint8(result.albedo)
+    by_expr = {f.expression: f for f in result.frames if f.view == 0}
     rows = []
-    albedo = albedo_uint8(result.albedo) if storage == "vertices" else None
-    for asset in identity_assets(result, face_model):
-        labels = asset.metadata
-        if storage == "glb":
-            data = {"glb": export_asset(asset, "glb", "mesh")["mesh.glb"]}
-        else:
-            data = {"vertices": asset.vertices, "albedo": albedo}
-        rows.append({**{k: labels[k] for k in ("identity", "expression", "face_model")}, **data,
-                     **{k: labels[k] for k in ("aus", "distractor_aus", "pspi")}})
+    for e, verts in enumerate(result.meshes):
+        labels = mesh_labels(result.name, e, face_model, by_expr[e].aus, by_expr[e].distractor_aus)
+        rows.append({k: labels[k] for k in keys} | {"vertices": verts, "albedo": albedo})
     return rows

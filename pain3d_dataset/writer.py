@@ -13,9 +13,10 @@ shardable across processes.
       .pain3d/manifest.jsonl                     finished identities: identity, rank, split
       .pain3d/checksums.json                     size and SHA-256 of every shard (integrity.py)
 
-While generating, each identity is written as its own small Parquet "piece" per config,
-``data/.pieces/<config>/<identity>.parquet`` (temporary file + ``os.replace``), then recorded
-in the manifest. Any process may write any identity, in any order. ``finalize`` (one process,
+While generating, each identity is written as its own small Arrow IPC "piece" per config,
+``data/.pieces/<config>/<identity>.arrow`` (temporary file + ``os.replace``), then recorded
+in the manifest; Arrow IPC rather than Parquet because a piece is written once and read once:
+it skips Parquet's encoding of the nested mesh arrays, which cost more than the meshes' shard. Any process may write any identity, in any order. ``finalize`` (one process,
 after all identities; its shard jobs may run in a process pool) concatenates the pieces of each
 config and split in identity order into shards of bounded size, streaming a row group at a time
 (memory does not grow with the dataset), records their checksums, writes the card and removes
@@ -45,12 +46,15 @@ from generation.limits import check_shard_mb
 from generation.pipeline import GenerationConfig, IdentityResult, identity_name
 
 from .features import CONFIGS, DEFAULT_CONFIG, SPLITS, face_features, features_for
-from .integrity import is_unfinished_card, write_checksums, write_unfinished_card
+from .integrity import file_digest, is_unfinished_card, write_checksums, write_unfinished_card
 from .splits import assign_splits, demographic_splits, split_counts
 
 PIECES = "data/.pieces"
 CARD = "README.md"
 PIECE_CONFIGS = ("frames", "meshes")  # written per identity; "faces" is written once at the end
+# Arrow IPC compression of the pieces: the frames' images are already compressed; the meshes'
+# floats shrink to about a third with zstd (so the pieces take little more disk than the shards).
+PIECE_COMPRESSION = {"frames": None, "meshes": "zstd"}
 DEFAULT_MAX_SHARD_MB = 256.0
 
 
@@ -106,11 +110,6 @@ def rows_table(rows: list[dict], features):
     return table if table.schema.equals(schema, check_metadata=False) else table.cast(schema)
 
 
-def write_rows_atomic(rows: list[dict], features, path: Path, cdc: bool = True) -> int:
-    """Rows (images as encoded bytes, never re-encoded) -> one Parquet file, atomically."""
-    return write_tables_atomic([rows_table(rows, features)], features, path, cdc=cdc)[2]
-
-
 def write_table_atomic(table, features, path: Path) -> int:
     """An Arrow table already in ``features``' storage form -> one Parquet file, atomically,
     written by ``datasets`` exactly as ``Dataset.to_parquet`` writes (row groups, metadata)."""
@@ -152,6 +151,18 @@ def parquet_column_options(features, schema) -> dict:
             options["use_dictionary"] = [c for c in options["use_dictionary"] if c != leaf]
             options["column_encoding"] = {**options["column_encoding"], leaf: "BYTE_STREAM_SPLIT"}
     return options
+
+
+def content_defined_chunking(features) -> bool:
+    """Whether a shard of ``features`` is written with content-defined chunking, as
+    ``Dataset.to_parquet`` writes: yes, except for float arrays (mesh vertices), where it
+    costs a third of the writing time and makes the file about 45 % larger (pages cut at
+    content boundaries compress worse), for no deduplication: regenerated vertices never
+    repeat byte for byte."""
+    from datasets import Array2D, Array3D, Array4D, Array5D
+
+    arrays = (Array2D, Array3D, Array4D, Array5D)
+    return not any(isinstance(f, arrays) and f.dtype.startswith("float") for f in features.values())
 
 
 def write_tables_atomic(
@@ -210,22 +221,46 @@ def write_tables_atomic(
     return rows, nbytes, path.stat().st_size
 
 
-def concat_pieces_atomic(pieces: Sequence[Path], features, path: Path, row_group_bytes: int | None = None) -> tuple[int, int, int]:
-    """Parquet files -> one Parquet file at ``path`` (their rows in the order given),
-    atomically, streaming (``write_tables_atomic``); returns (rows, Arrow bytes, file size)."""
-    import pyarrow.parquet as pq
+def write_piece_atomic(table, path: Path, compression: str | None = None) -> int:
+    """An Arrow table -> one Arrow IPC file (a piece) at ``path``, atomically (temporary file,
+    fsync, rename); returns the file size."""
+    import pyarrow as pa
 
-    return write_tables_atomic((pq.read_table(p) for p in pieces), features, path, row_group_bytes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(path)
+    with open(tmp, "wb") as fh:
+        with pa.ipc.new_file(fh, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
+            writer.write_table(table)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path.stat().st_size
 
 
-def parquet_rows(path: Path) -> int | None:
-    """Rows in a Parquet file, or None when it cannot be read (torn, truncated, not Parquet)."""
-    import pyarrow.parquet as pq
+def read_piece(path: Path):
+    """The Arrow table of a piece written by ``write_piece_atomic``."""
+    import pyarrow as pa
+
+    with pa.OSFile(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def piece_rows_count(path: Path) -> int | None:
+    """Rows in a piece, or None when it cannot be read (torn, truncated, not Arrow IPC)."""
+    import pyarrow as pa
 
     try:
-        return pq.read_metadata(path).num_rows
+        with pa.OSFile(str(path)) as source:
+            return pa.ipc.open_file(source).count_rows()
     except Exception:  # noqa: BLE001 - any unreadable file counts as missing
         return None
+
+
+def concat_pieces_atomic(pieces: Sequence[Path], features, path: Path, row_group_bytes: int | None = None) -> tuple[int, int, int]:
+    """Pieces (``write_piece_atomic``) -> one Parquet file at ``path`` (their rows in the order
+    given), atomically, streaming (``write_tables_atomic``); returns (rows, Arrow bytes, file size)."""
+    cdc = content_defined_chunking(features)
+    return write_tables_atomic((read_piece(p) for p in pieces), features, path, row_group_bytes, cdc=cdc)
 
 
 def plan_shards(sizes: Sequence[int], max_bytes: int) -> list[list[int]]:
@@ -259,12 +294,15 @@ class SplitWritten:
     num_examples: int
     num_bytes: int  # Arrow (in-memory) size, as push_to_hub records it
     download_size: int  # Parquet bytes on disk
+    digests: dict[str, dict] = field(default_factory=dict)  # file -> integrity.file_digest, where known
 
 
-def _write_shard(job: tuple) -> tuple[int, int, int]:
-    """One shard job of ``write_shards`` (a top-level function, so a process pool can run it)."""
+def _write_shard(job: tuple) -> tuple[int, int, int, dict]:
+    """One shard job of ``write_shards`` (a top-level function, so a process pool can run it):
+    the shard, then its checksums, read back while the file is in the page cache and hashed in
+    the job's process rather than one after another at the end."""
     pieces, features, path = job
-    return concat_pieces_atomic(pieces, features, path)
+    return (*concat_pieces_atomic(pieces, features, path), file_digest(path))
 
 
 def write_shards(
@@ -283,9 +321,10 @@ def write_shards(
             jobs.append(([pieces[j] for j in group], features, out / rel))
             where.append((config, split, rel))
     written: dict[tuple[str, str], SplitWritten] = {}
-    for (config, split, rel), (rows, nbytes, size) in zip(where, map_fn(_write_shard, jobs)):
+    for (config, split, rel), (rows, nbytes, size, digest) in zip(where, map_fn(_write_shard, jobs)):
         s = written.setdefault((config, split), SplitWritten(config, split, [], 0, 0, 0))
         s.files.append(rel)
+        s.digests[rel] = digest
         s.num_examples += rows
         s.num_bytes += nbytes
         s.download_size += size
@@ -346,7 +385,7 @@ class HubWriter:
 
     # paths
     def piece(self, config: str, name: str) -> Path:
-        return self.out / PIECES / config / f"{name}.parquet"
+        return self.out / PIECES / config / f"{name}.arrow"
 
     @property
     def manifest(self) -> Path:
@@ -392,7 +431,7 @@ class HubWriter:
 
     def piece_ok(self, name: str) -> bool:
         want = {"frames": self.frames_per_identity, "meshes": self.meshes_per_identity}
-        return all(parquet_rows(self.piece(c, name)) == want[c] for c in self.piece_configs)
+        return all(piece_rows_count(self.piece(c, name)) == want[c] for c in self.piece_configs)
 
     def done(self, indices: Iterable[int] | None = None) -> set[str]:
         """Identities recorded in the manifest whose pieces are all present and readable, with
@@ -412,8 +451,8 @@ class HubWriter:
 
     def write_piece_rows(self, name: str, rows: dict[str, list[dict]]) -> None:
         for config in self.piece_configs:
-            # pieces are temporary: no content-defined chunking (the shards have it)
-            write_rows_atomic(rows[config], self.features(config), self.piece(config, name), cdc=False)
+            table = rows_table(rows[config], self.features(config))
+            write_piece_atomic(table, self.piece(config, name), PIECE_COMPRESSION[config])
 
     def write_pieces(self, result: IdentityResult) -> None:
         """One identity's rows -> its frames and meshes pieces (each atomic)."""
@@ -462,7 +501,7 @@ class HubWriter:
         if "meshes" in self.piece_configs:
             result.splits.append(write_faces(self.out, self.config.face_model, faces, parts))
         self._remove_stale_shards(result.files())
-        write_checksums(self.out, result.files())
+        write_checksums(self.out, result.files(), known={f: d for s in result.splits for f, d in s.digests.items()})
         write_card(self.out, result, settings=config_record(self.config)["config"])
         self._tidy_manifest()
         shutil.rmtree(self.out / PIECES, ignore_errors=True)
@@ -499,13 +538,16 @@ __all__ = [
     "SplitWritten",
     "assign_splits",
     "concat_pieces_atomic",
+    "content_defined_chunking",
     "parquet_column_options",
+    "piece_rows_count",
     "plan_shards",
+    "read_piece",
     "shard_name",
     "split_counts",
     "write_faces",
+    "write_piece_atomic",
     "rows_table",
-    "write_rows_atomic",
     "write_shards",
     "write_table_atomic",
     "write_tables_atomic",

@@ -34,7 +34,7 @@ from pain3d_dataset import hub as hub_module
 from pain3d_dataset.integrity import is_unfinished_card
 from pain3d_dataset.features import face_features, frame_features, mesh_features
 from pain3d_dataset.splits import demographic_splits
-from pain3d_dataset.writer import concat_pieces_atomic, plan_shards, write_table_atomic
+from pain3d_dataset.writer import concat_pieces_atomic, plan_shards, read_piece, write_piece_atomic, write_table_atomic
 
 IDS = 4
 BASE = ["--identities", str(IDS), "--expressions", "1", "--views", "1", "--size", "64", "--quiet"]
@@ -247,13 +247,13 @@ def test_concat_pieces_streams_row_groups(big, tmp_path):
     cuts = [0, 6, 7, 18, table.num_rows]  # uneven pieces, one of a single row
     pieces = []
     for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
-        pieces.append(tmp_path / f"piece{k}.parquet")
-        write_table_atomic(table.slice(a, b - a), features, pieces[-1])
+        pieces.append(tmp_path / f"piece{k}.arrow")
+        write_piece_atomic(table.slice(a, b - a), pieces[-1], compression="zstd" if k % 2 else None)
     for bound, groups in ((1, len(pieces)), (None, 1)):
         out = tmp_path / f"shard-{bound}.parquet"
         rows, nbytes, size = concat_pieces_atomic(pieces, features, out, row_group_bytes=bound)
         assert (rows, size) == (table.num_rows, out.stat().st_size)
-        assert nbytes == sum(pq.read_table(p).nbytes for p in pieces)  # Arrow size, as the card records it
+        assert nbytes == sum(read_piece(p).nbytes for p in pieces)  # Arrow size, as the card records it
         meta = pq.read_metadata(out)
         assert meta.num_row_groups == groups
         assert [meta.row_group(i).num_rows for i in range(groups)] == ([b - a for a, b in zip(cuts, cuts[1:])] if bound else [table.num_rows])
@@ -274,6 +274,10 @@ def test_mesh_vertices_stored_compactly(big):
     assert vert.compression == "ZSTD" and "BYTE_STREAM_SPLIT" in vert.encodings
     assert not any("DICTIONARY" in e for e in vert.encodings)
     assert cols["pspi"].compression == "SNAPPY"
+    # content-defined chunking as datasets writes, except for the vertex floats (no dedup there)
+    frames = sorted((big / "data/frames").glob("train-*.parquet"))[0]
+    assert b"content_defined_chunking" in pq.read_metadata(frames).metadata
+    assert b"content_defined_chunking" not in pq.read_metadata(shard).metadata
 
 
 # --- 3. same bytes however the work is spread ----------------------------------------------------
@@ -330,11 +334,11 @@ def test_resume_after_sigkill(tmp_path, capsys):
 
     # worse than SIGKILL can leave: a torn manifest line, a damaged piece recorded as done, a temp file
     first = json.loads(done[0])["identity"]
-    piece = out / "data/.pieces/frames" / f"{first}.parquet"
+    piece = out / "data/.pieces/frames" / f"{first}.arrow"
     piece.write_bytes(piece.read_bytes()[: piece.stat().st_size // 2])
     with open(man, "a") as fh:
         fh.write('{"identity": "id_000')
-    (out / "data/.pieces/meshes/.id_00011.parquet.tmp").write_bytes(b"half")
+    (out / "data/.pieces/meshes/.id_00011.arrow.tmp").write_bytes(b"half")
 
     code, _, err = run(["generate", "--out", out, *KILL, "--resume"], capsys)
     assert code == 0, err

@@ -132,8 +132,9 @@ class BoundRig:
         self._mouth_y = mouth_y
         self._mouth_half = 0.5 * abs(lm["mouth_left"][0] - lm["mouth_right"][0])
         self._lip_top = mouth_y + vermilion_heights(lm)[0]  # upper vermilion border
-        # Cache one displacement field per AU at full intensity.
-        self._fields = {au: self._field(movers) for au, movers in AU_MOVERS.items() if movers}
+        # One displacement field per AU at full intensity, made the first time the AU is posed
+        # (an identity's expressions use the pain AUs; distractors only when asked for).
+        self._fields: dict[str, np.ndarray] = {}
         self._jaw_w = self._jaw_weights()
 
     def _field(self, movers: tuple[Mover, ...]) -> np.ndarray:
@@ -186,11 +187,13 @@ class BoundRig:
         """(V, 3) float32 vertices of this identity with the given AU intensities."""
         aus = validate_aus(aus)
         v = self.neutral.astype(np.float64).copy()
-        for au, field in self._fields.items():
+        for au, movers in AU_MOVERS.items():
             level = aus.get(au, 0.0)
-            if level:
+            if level and movers:
+                if au not in self._fields:
+                    self._fields[au] = self._field(movers)
                 scale = level / (1.0 if au == "AU43" else 5.0)
-                v += scale * field
+                v += scale * self._fields[au]
         jaw = aus.get("AU26", 0.0)
         if jaw:
             ang = np.radians(JAW_DROP_DEG) * jaw / 5.0 * self._jaw_w

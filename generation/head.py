@@ -37,7 +37,7 @@ SHAPE_PARAMETERS: tuple[tuple[str, float, float, float, float], ...] = (
     ("cheekbone_prominence", 1.0, 0.25, -0.15, 0.05),
     ("cheek_fullness", 0.0, 1.5, -1.0, 0.8),
     ("brow_ridge", 1.0, 0.22, 0.0, -0.35),
-    ("eye_spacing", 0.0, 1.5, 0.0, -0.5),
+    ("eye_spacing", 0.0, 1.9, 0.0, -0.5),  # per eye: IPD sd 3.8 mm (Dodgson 2004)
     ("eye_height", 0.0, 1.5, 0.0, 0.0),
     ("eye_size", 1.0, 0.1, -0.12, 0.06),
     ("eye_width", 1.0, 0.05, 0.0, 0.0),

@@ -73,6 +73,8 @@ class Appearance:
     lip_hue: tuple[float, float, float]  # lip colour as a multiple of the skin colour
     wrinkles: float  # 0..1, from age
     seed: int
+    brow_height: float = 13.0  # mm from the eye centre to the brow's midline at its head
+    brow_span: tuple[float, float] = (-14.0, 22.0)  # where the brow starts and ends, mm from the eye centre (+ temple-wards)
 
 
 def monk_colour(step: float) -> np.ndarray:
@@ -116,7 +118,7 @@ def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) 
         hair=hair,
         hair_style=sample_hair(demo.gender, demo.ethnicity, age, rng),
         iris=iris,
-        brow_thickness=float(rng.uniform(4.0, 7.5) * (1.15 if man else 0.85)),
+        brow_thickness=float(rng.uniform(6.0, 12.0) if man else rng.uniform(4.0, 9.0)),
         brow_arch=float(rng.uniform(0.5, 4.5) * (0.7 if man else 1.2)),
         brow_tilt=float(rng.normal(0.0 if man else 2.0, 2.0)),
         brow_darkness=float(rng.uniform(0.6, 0.95)),
@@ -124,6 +126,8 @@ def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) 
         lip_hue=tuple(float(c) for c in lip_hue),
         wrinkles=float(np.clip((age - 0.45) / 0.5, 0, 1)),
         seed=int(rng.integers(0, 2**31 - 1)),
+        brow_height=float(np.clip(rng.normal(13.0 + (0.0 if man else 1.0), 1.8), 9.5, 17.0)),
+        brow_span=(float(rng.uniform(-18.0, -10.0)), float(rng.uniform(17.0, 27.0))),
     )
 
 
@@ -198,9 +202,9 @@ def vertex_albedo(
     for e in (le, re):
         s = np.sign(e[0]) if e[0] != 0 else 1.0
         u = (v[:, 0] - e[0]) * s  # + towards the temple
-        arch = e[1] + 13.0 + app.brow_arch * np.exp(-(((u - 6) / 11) ** 2)) + app.brow_tilt * (u + 14) / 38
+        arch = e[1] + app.brow_height + app.brow_arch * np.exp(-(((u - 6) / 11) ** 2)) + app.brow_tilt * (u + 14) / 38
         half = 0.5 * app.brow_thickness * (1.0 - 0.55 * smoothstep(-8, 22, u))
-        wb = smoothstep(half + 1.0, half - 0.6, np.abs(v[:, 1] - arch)) * smoothstep(-16, -12, u) * smoothstep(24, 19, u)
+        wb = smoothstep(half + 1.0, half - 0.6, np.abs(v[:, 1] - arch)) * smoothstep(app.brow_span[0] - 2, app.brow_span[0] + 2, u) * smoothstep(app.brow_span[1] + 2.5, app.brow_span[1] - 2.5, u)
         wb *= (z > e[2]) * on_skin * app.brow_darkness
         col = col * (1 - wb[:, None]) + brow_rgb * wb[:, None]
 
@@ -230,7 +234,7 @@ def vertex_albedo(
         el = np.arctan2(d[:, 1], np.hypot(d[:, 0], d[:, 2]))
         shade = (1 - 0.3 * smoothstep(0.45, 1.0, az)) * (1 - 0.2 * smoothstep(0.12, 0.4, el))
         c = np.array([0.88, 0.85, 0.82]) * shade[:, None]
-        c[g < 0.5] = iris * 0.75
+        c[g < 0.5] = iris * 0.45  # the dark limbal ring
         c[g < 0.45] = iris
         c[g < 0.3] = iris * 0.8
         c[g < 0.17] = 0.02

@@ -491,7 +491,10 @@ class BuiltinHead:
         line = idx[np.argmin(resid)]
         ym = y[line]
         # The lips' most protruding midline points (a posed mouth may leave a window empty).
-        up_rows, low_rows = np.where((y > ym + 0.5) & (y < ym + 8.0))[0], np.where((y > ym - 10.0) & (y < ym - 0.5))[0]
+        # The upper window stops below the nose: on a face whose upper lip has no bump of its
+        # own, z rises all the way to the nose tip.
+        up_top = ym + min(6.0, 0.3 * (y[tip] - ym))
+        up_rows, low_rows = np.where((y > ym + 0.5) & (y < up_top))[0], np.where((y > ym - 8.0) & (y < ym - 0.5))[0]
         upper = up_rows[np.argmax(z[up_rows])] if len(up_rows) else line + (1 if y[line + 1] > ym else -1)
         lower = low_rows[np.argmax(z[low_rows])] if len(low_rows) else line - (1 if y[line + 1] > ym else -1)
         chin = argmax_in(ym - 60, ym - 20, z)

@@ -75,6 +75,8 @@ class Appearance:
     seed: int
     brow_height: float = 13.0  # mm from the eye centre to the brow's midline at its head
     brow_span: tuple[float, float] = (-14.0, 22.0)  # where the brow starts and ends, mm from the eye centre (+ temple-wards)
+    lash_line: float = 0.8  # 0..1, darkness of the upper lash line (lash density, make-up)
+    under_eye: float = 0.3  # 0..1, darkness of the tear trough under each eye
 
 
 def monk_colour(step: float) -> np.ndarray:
@@ -128,6 +130,8 @@ def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) 
         seed=int(rng.integers(0, 2**31 - 1)),
         brow_height=float(np.clip(rng.normal(13.0 + (0.0 if man else 1.0), 1.8), 9.5, 17.0)),
         brow_span=(float(rng.uniform(-18.0, -10.0)), float(rng.uniform(17.0, 27.0))),
+        lash_line=float(min(rng.uniform(0.55, 0.85) + (0.25 if not man and rng.random() < 0.4 else 0.0), 1.0)),
+        under_eye=float(np.clip(rng.uniform(0.05, 0.45) + 0.4 * age, 0.0, 1.0)),
     )
 
 
@@ -197,7 +201,7 @@ def vertex_albedo(
     # the skin only (painted on the lids, they would rotate down over the eye when it closes).
     on_skin = np.ones(len(v), bool)
     for name, idx in mesh.regions.items():
-        if name.endswith("_lid"):
+        if name.endswith(("_lid", "_eyeball")):
             on_skin[idx] = False
     for e in (le, re):
         s = np.sign(e[0]) if e[0] != 0 else 1.0
@@ -245,7 +249,11 @@ def vertex_albedo(
             if lid is not None:
                 col[lid] = col[lid] * 0.97
             if margin is not None:
-                col[margin] = col[margin] * (0.18 if kind == "upper" else 0.55)
+                col[margin] = col[margin] * ((1.0 - 0.95 * app.lash_line) if kind == "upper" else 0.55)
+        # Tear trough: a darker crescent under the lower lid, towards the nose.
+        dx, dy = (v[:, 0] - e[0]) * np.sign(e[0] or 1.0), v[:, 1] - e[1]
+        trough = np.exp(-(((dy + 12.0 + 0.1 * dx) / 3.0) ** 2) - ((dx + 3.0) / 9.0) ** 2) * (v[:, 2] > e[2] + 8)
+        col *= (1 - 0.22 * app.under_eye * trough * on_skin)[:, None]
     return np.clip(col, 0, 1).astype(np.float32)
 
 

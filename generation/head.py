@@ -111,7 +111,7 @@ _UPPER_LID_GAP = (0.55, 1.65)  # inner/outer shell radius beyond the eyeball, mm
 _LOWER_LID_GAP = (0.4, 1.35)
 # The open lid margins, as angles about the eyeball centre (degrees): upper and lower margin
 # elevation at the middle, and the half-width at which they meet in the canthi.
-_LID_UPPER, _LID_LOWER, _LID_CORNER = 23.0, 16.5, 66.0
+_LID_UPPER, _LID_LOWER, _LID_CORNER = 23.0, 16.5, 58.0
 
 
 @dataclass(frozen=True)

@@ -73,10 +73,6 @@ class Appearance:
     lip_hue: tuple[float, float, float]  # lip colour as a multiple of the skin colour
     wrinkles: float  # 0..1, from age
     seed: int
-    brow_height: float = 13.0  # mm from the eye centre to the brow's midline at its head
-    brow_span: tuple[float, float] = (-14.0, 22.0)  # where the brow starts and ends, mm from the eye centre (+ temple-wards)
-    lash_line: float = 0.8  # 0..1, darkness of the upper lash line (lash density, make-up)
-    under_eye: float = 0.3  # 0..1, darkness of the tear trough under each eye
 
 
 def monk_colour(step: float) -> np.ndarray:
@@ -120,7 +116,7 @@ def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) 
         hair=hair,
         hair_style=sample_hair(demo.gender, demo.ethnicity, age, rng),
         iris=iris,
-        brow_thickness=float(rng.uniform(6.0, 12.0) if man else rng.uniform(4.0, 9.0)),
+        brow_thickness=float(rng.uniform(4.0, 7.5) * (1.15 if man else 0.85)),
         brow_arch=float(rng.uniform(0.5, 4.5) * (0.7 if man else 1.2)),
         brow_tilt=float(rng.normal(0.0 if man else 2.0, 2.0)),
         brow_darkness=float(rng.uniform(0.6, 0.95)),
@@ -128,10 +124,6 @@ def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) 
         lip_hue=tuple(float(c) for c in lip_hue),
         wrinkles=float(np.clip((age - 0.45) / 0.5, 0, 1)),
         seed=int(rng.integers(0, 2**31 - 1)),
-        brow_height=float(np.clip(rng.normal(13.0 + (0.0 if man else 1.0), 1.8), 9.5, 17.0)),
-        brow_span=(float(rng.uniform(-18.0, -10.0)), float(rng.uniform(17.0, 27.0))),
-        lash_line=float(min(rng.uniform(0.55, 0.85) + (0.25 if not man and rng.random() < 0.4 else 0.0), 1.0)),
-        under_eye=float(np.clip(rng.uniform(0.05, 0.45) + 0.4 * age, 0.0, 1.0)),
     )
 
 
@@ -206,9 +198,9 @@ def vertex_albedo(
     for e in (le, re):
         s = np.sign(e[0]) if e[0] != 0 else 1.0
         u = (v[:, 0] - e[0]) * s  # + towards the temple
-        arch = e[1] + app.brow_height + app.brow_arch * np.exp(-(((u - 6) / 11) ** 2)) + app.brow_tilt * (u + 14) / 38
+        arch = e[1] + 13.0 + app.brow_arch * np.exp(-(((u - 6) / 11) ** 2)) + app.brow_tilt * (u + 14) / 38
         half = 0.5 * app.brow_thickness * (1.0 - 0.55 * smoothstep(-8, 22, u))
-        wb = smoothstep(half + 1.0, half - 0.6, np.abs(v[:, 1] - arch)) * smoothstep(app.brow_span[0] - 2, app.brow_span[0] + 2, u) * smoothstep(app.brow_span[1] + 2.5, app.brow_span[1] - 2.5, u)
+        wb = smoothstep(half + 1.0, half - 0.6, np.abs(v[:, 1] - arch)) * smoothstep(-16, -12, u) * smoothstep(24, 19, u)
         wb *= (z > e[2]) * on_skin * app.brow_darkness
         col = col * (1 - wb[:, None]) + brow_rgb * wb[:, None]
 
@@ -249,11 +241,7 @@ def vertex_albedo(
             if lid is not None:
                 col[lid] = col[lid] * 0.97
             if margin is not None:
-                col[margin] = col[margin] * ((1.0 - 0.95 * app.lash_line) if kind == "upper" else 0.55)
-        # Tear trough: a darker crescent under the lower lid, towards the nose.
-        dx, dy = (v[:, 0] - e[0]) * np.sign(e[0] or 1.0), v[:, 1] - e[1]
-        trough = np.exp(-(((dy + 12.0 + 0.1 * dx) / 3.0) ** 2) - ((dx + 3.0) / 9.0) ** 2) * (v[:, 2] > e[2] + 8)
-        col *= (1 - 0.22 * app.under_eye * trough * on_skin)[:, None]
+                col[margin] = col[margin] * (0.18 if kind == "upper" else 0.55)
     return np.clip(col, 0, 1).astype(np.float32)
 
 

@@ -65,7 +65,12 @@ CASES = {
         rf"as generated\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
         rf"one light rig\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
     ]),
-    "compare_faces.py": ([], [
+    "geometry_swap.py": ([], [
+        rf"A warped onto B's landmarks, to A\s+{NUMBER}",
+        rf"A warped onto B's landmarks, to B\s+{NUMBER}",
+        rf"A to B\s+{NUMBER}",
+    ]),
+    "compare_faces.py": ([
         rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|",
         rf"\| Spearman rho, AU4 \| \+{NUMBER} \| \+{NUMBER} \|",
     ]),

@@ -70,7 +70,7 @@ CASES = {
         rf"A warped onto B's landmarks, to B\s+{NUMBER}",
         rf"A to B\s+{NUMBER}",
     ]),
-    "compare_faces.py": ([
+    "compare_faces.py": ([], [
         rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|",
         rf"\| Spearman rho, AU4 \| \+{NUMBER} \| \+{NUMBER} \|",
     ]),

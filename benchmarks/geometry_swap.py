@@ -94,9 +94,8 @@ def main() -> None:
     if d["from own"].size == 0:
         raise SystemExit(f"error: fewer than two faces found in {what}")
     print(f"{what}: {d['from own'].size} ordered pairs, median descriptor distance (same person below {SAME_PERSON})")
-    for name in ("from own", "to target", "own to target"):
-        label = {"from own": "A warped onto B's landmarks, to A", "to target": "A warped onto B's landmarks, to B",
-                 "own to target": "A to B"}[name]
+    labels = {"from own": "A warped onto B's landmarks, to A", "to target": "A warped onto B's landmarks, to B", "own to target": "A to B"}
+    for name, label in labels.items():
         print(f"  {label:<36} {np.median(d[name]):.3f}")
 
 

@@ -495,8 +495,9 @@ class BuiltinHead:
         # own, z rises all the way to the nose tip.
         up_top = ym + min(6.0, 0.3 * (y[tip] - ym))
         up_rows, low_rows = np.where((y > ym + 0.5) & (y < up_top))[0], np.where((y > ym - 8.0) & (y < ym - 0.5))[0]
-        upper = up_rows[np.argmax(z[up_rows])] if len(up_rows) else line + (1 if y[line + 1] > ym else -1)
-        lower = low_rows[np.argmax(z[low_rows])] if len(low_rows) else line - (1 if y[line + 1] > ym else -1)
+        up = 1 if y[line + 1] > ym else -1  # the row index step that goes up the face
+        upper = up_rows[np.argmax(z[up_rows])] if len(up_rows) else line + up
+        lower = low_rows[np.argmax(z[low_rows])] if len(low_rows) else line - up
         chin = argmax_in(ym - 60, ym - 20, z)
         # Lip corners: where the lip-line groove (depth below the rows 2 above and below) fades.
         groove = 0.5 * (grid[line - 2, :, 2] + grid[line + 2, :, 2]) - grid[line, :, 2]

@@ -46,8 +46,7 @@ def heatmap_from_maps(
 
     view_rotation: (3, 3) world-to-view rotation of the camera that rendered the map (rows:
     right, down, forward, as ``PerspectiveCamera.rotation_translation``). One pass over the
-    pixels (numba); ``heatmap_reference`` is the same in NumPy (the same heat, directions
-    equal to float32 rounding).
+    pixels (numba; tests/test_heatmap_kernels.py holds the NumPy reference it equals).
     """
     if attr_map.ndim != 3 or attr_map.shape[2] != 4:
         raise ValueError(f"attr_map must have shape (H, W, 4), got {attr_map.shape}")
@@ -77,23 +76,9 @@ def _heatmap_kernel(attr, rot, scale, heat, direction):  # pragma: no cover - co
                     direction[y, x, 0], direction[y, x, 1], direction[y, x, 2] = d0 / n, d1 / n, d2 / n
 
 
-def heatmap_reference(
-    attr_map: np.ndarray, view_rotation: np.ndarray, scale_mm: float = DEFAULT_SCALE_MM
-) -> Heatmap:
-    """``heatmap_from_maps`` in plain NumPy: the reference the tests compare it with."""
-    heat = np.clip(attr_map[..., 0] / scale_mm, 0.0, 1.0).astype(np.float32)
-    direction = np.zeros(heat.shape + (3,), dtype=np.float32)
-    hot = heat > 0
-    d = attr_map[hot][:, 1:] @ np.asarray(view_rotation, dtype=np.float32).T
-    d = d * np.array([1.0, -1.0, -1.0], dtype=np.float32)
-    n = np.linalg.norm(d, axis=-1, keepdims=True)
-    direction[hot] = np.where(n > 1e-6, d / np.maximum(n, 1e-6), 0.0)
-    return Heatmap(heat, direction, float(scale_mm))
-
-
 def colorize(heat: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 colour image of a [0, 1] heat map; exactly black where heat is 0.
-    One pass over the pixels (numba), equal to ``colorize_reference`` pixel for pixel."""
+    One pass over the pixels (numba; tests/test_heatmap_kernels.py holds the NumPy reference)."""
     h = np.ascontiguousarray(heat, dtype=np.float32)
     out = np.empty(h.shape + (3,), dtype=np.uint8)
     _colorize_kernel(h.reshape(-1), _CMAP, out.reshape(-1, 3))
@@ -105,7 +90,7 @@ def _colorize_kernel(heat, cmap, out):  # pragma: no cover - compiled
     last = cmap.shape[0] - 2
     for k in range(heat.shape[0]):
         v = min(max(heat[k], np.float32(0.0)), np.float32(1.0))
-        if not v > 0:  # heat 0 maps to exactly black (and NaN, which the reference refuses)
+        if not v > 0:  # heat 0 maps to exactly black (and NaN)
             out[k, 0] = out[k, 1] = out[k, 2] = 0
             continue
         pos = v * np.float32(cmap.shape[0] - 1)
@@ -114,19 +99,6 @@ def _colorize_kernel(heat, cmap, out):  # pragma: no cover - compiled
         for c in range(3):
             rgb = np.float64(cmap[i, c]) * (1.0 - t) + np.float64(cmap[i + 1, c]) * t + 0.5
             out[k, c] = np.uint8(min(max(rgb, 0.0), 255.0))
-
-
-def colorize_reference(heat: np.ndarray) -> np.ndarray:
-    """``colorize`` in plain NumPy: the reference the tests compare it with."""
-    h = np.clip(np.asarray(heat, dtype=np.float32), 0.0, 1.0)
-    out = np.zeros(h.shape + (3,), dtype=np.uint8)  # heat 0 maps to exactly black
-    lit = h != 0  # only these need the colour map (most of a frame is cold)
-    pos = h[lit] * (len(_CMAP) - 1)
-    i = np.minimum(pos.astype(np.int32), len(_CMAP) - 2)
-    t = (pos - i)[..., None]
-    rgb = _CMAP[i] * (1 - t) + _CMAP[i + 1] * t
-    out[lit] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-    return out
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:

@@ -37,7 +37,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -77,20 +77,24 @@ def _quiet_datasets():
             enable_progress_bars()
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")
-
-
-def write_dataset_atomic(ds, path: Path) -> int:
-    """``ds.to_parquet`` into a temporary file, fsync, then rename onto ``path``; returns the
-    file size. A killed run leaves either the old file, the new one, or a ``.*.tmp`` to sweep."""
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through: a temporary file beside it, fsynced and renamed
+    onto ``path`` when the block ends. A killed run leaves either the old file, the new one, or
+    a ``.*.tmp`` to sweep."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    with _quiet_datasets(), open(tmp, "wb") as fh:
-        ds.to_parquet(fh)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        yield fh
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def write_dataset_atomic(ds, path: Path) -> int:
+    """``ds.to_parquet`` onto ``path``, atomically (``_atomic_file``); returns the file size."""
+    with _quiet_datasets(), _atomic_file(path) as fh:
+        ds.to_parquet(fh)
     return path.stat().st_size
 
 
@@ -185,12 +189,10 @@ def write_tables_atomic(
     limit = _row_group_bytes() if row_group_bytes is None else max(1, int(row_group_bytes))
     schema = features.arrow_schema
     chunking = config.DEFAULT_CDC_OPTIONS if cdc else False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
     rows = nbytes = 0
     buffer: list = []
     buffered = 0
-    with open(tmp, "wb") as fh:
+    with _atomic_file(path) as fh:
         writer = pq.ParquetWriter(
             fh,
             schema=schema,
@@ -213,11 +215,8 @@ def write_tables_atomic(
         if chunking:
             writer.add_key_value_metadata({"content_defined_chunking": json.dumps(chunking)})
         writer.close()
-        fh.flush()
-        os.fsync(fh.fileno())
     del buffer
     pa.default_memory_pool().release_unused()  # Arrow's pool would otherwise keep the peak
-    os.replace(tmp, path)
     return rows, nbytes, path.stat().st_size
 
 
@@ -226,14 +225,9 @@ def write_piece_atomic(table, path: Path, compression: str | None = None) -> int
     fsync, rename); returns the file size."""
     import pyarrow as pa
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    with open(tmp, "wb") as fh:
+    with _atomic_file(path) as fh:
         with pa.ipc.new_file(fh, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
             writer.write_table(table)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return path.stat().st_size
 
 

@@ -1,11 +1,37 @@
-"""generation/heatmaps.py's compiled kernels against their NumPy references."""
+"""generation/heatmaps.py's compiled kernels against NumPy references written here."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from generation.heatmaps import colorize, colorize_reference, heatmap_from_maps, heatmap_reference
+from generation.heatmaps import _CMAP, Heatmap, colorize, heatmap_from_maps
+
+
+def heatmap_reference(attr_map: np.ndarray, view_rotation: np.ndarray, scale_mm: float) -> Heatmap:
+    """``heatmap_from_maps`` in plain NumPy: heat is displacement over scale, clipped to
+    [0, 1]; direction is the displacement in the view frame (y and z flipped), unit length."""
+    heat = np.clip(attr_map[..., 0] / scale_mm, 0.0, 1.0).astype(np.float32)
+    direction = np.zeros(heat.shape + (3,), dtype=np.float32)
+    hot = heat > 0
+    d = attr_map[hot][:, 1:] @ np.asarray(view_rotation, dtype=np.float32).T
+    d = d * np.array([1.0, -1.0, -1.0], dtype=np.float32)
+    n = np.linalg.norm(d, axis=-1, keepdims=True)
+    direction[hot] = np.where(n > 1e-6, d / np.maximum(n, 1e-6), 0.0)
+    return Heatmap(heat, direction, float(scale_mm))
+
+
+def colorize_reference(heat: np.ndarray) -> np.ndarray:
+    """``colorize`` in plain NumPy: linear interpolation in the colour map, exactly black at 0."""
+    h = np.clip(np.asarray(heat, dtype=np.float32), 0.0, 1.0)
+    out = np.zeros(h.shape + (3,), dtype=np.uint8)
+    lit = h != 0
+    pos = h[lit] * (len(_CMAP) - 1)
+    i = np.minimum(pos.astype(np.int32), len(_CMAP) - 2)
+    t = (pos - i)[..., None]
+    rgb = _CMAP[i] * (1 - t) + _CMAP[i + 1] * t
+    out[lit] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def test_colorize_equals_reference_pixel_for_pixel():

@@ -67,6 +67,7 @@ class FaceMeasures:
     lower_lid: float  # lower-lid points (40, 41, 46, 47) below the nose bridge's top
     nose_lip: float  # nose base (point 33) to the upper lip's top (point 51)
     landmarks: np.ndarray  # (68, 2) pixel coordinates
+    iod: float = 1.0  # the inter-ocular distance in pixels that the heights are divided by
 
 
 def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0, 0, 0, 0)) -> FaceMeasures:
@@ -92,18 +93,26 @@ def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0
         lower_lid=float((pts[[40, 41, 46, 47], 1].mean() - ref_y) / iod),
         nose_lip=float((pts[51, 1] - pts[33, 1]) / iod),
         landmarks=pts,
+        iod=float(iod),
     )
 
 
 def au_movement(neutral: FaceMeasures, pain: FaceMeasures) -> dict[str, float]:
     """Per AU group, how far the pain frame moved from the neutral one in the FACS direction
-    (positive = as the AU moves the face), in inter-ocular distances: brows down (AU4), lower
-    lids up (AU6/AU7), upper lip up (AU9/AU10), upper lids down (AU43)."""
+    (positive = as the AU moves the face): brows down (AU4), lower lids up (AU6/AU7), upper lip
+    up (AU9/AU10), upper lids down (AU43).
+
+    Both frames' pixel heights are divided by the *neutral* frame's inter-ocular distance: the
+    two frames share identity, view and camera, so the scale is the same, while the tracker's
+    eye corners move with the lids (AU43, AU6, AU7), so the pain frame's own distance would
+    carry the eyes' movement into every measure (it halved AU9/AU10's rank correlation).
+    """
+    s = pain.iod / neutral.iod
     return {
-        "AU4": neutral.brow_eye - pain.brow_eye,
-        "AU6/AU7": neutral.lower_lid - pain.lower_lid,
-        "AU9/AU10": neutral.lip_eye - pain.lip_eye,
-        "AU43": neutral.upper_lid - pain.upper_lid,
+        "AU4": neutral.brow_eye - s * pain.brow_eye,
+        "AU6/AU7": neutral.lower_lid - s * pain.lower_lid,
+        "AU9/AU10": neutral.lip_eye - s * pain.lip_eye,
+        "AU43": neutral.upper_lid - s * pain.upper_lid,
     }
 
 

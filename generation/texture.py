@@ -208,9 +208,16 @@ def vertex_albedo(
         strand = 1 + 0.12 * np.sin(v[:, 0] * 1.7 + v[:, 2] * 0.9) * rng.uniform(0.5, 1.0)
         hc = hair_rgb * strand[:, None]
         col = col * (1 - hair.scalp[:, None]) + hc * hair.scalp[:, None]
+        # Facial hair: the hair's colour a shade darker, broken into tufts so the skin shows
+        # through where it is sparse and at its edges; stubble is a faint shadow of it.
         style = app.hair_style
-        beard_a = hair.facial * (0.45 if style.facial == "stubble" else 0.92) * max(style.beard_density, 0.3)
-        beard_rgb = np.minimum(hair_rgb, 0.35) * 0.8 if style.facial != "stubble" else skin * 0.45 + 0.03
+        tufts = np.clip(1.0 + solid_noise(v, rng, 0.35, (1.5, 4.0)), 0.0, 1.0)
+        if style.facial == "stubble":
+            beard_a = 0.3 * hair.facial**1.5 * tufts
+            beard_rgb = skin * 0.5 + hair_rgb * 0.15
+        else:
+            beard_a = hair.facial**1.5 * (0.45 + 0.45 * style.beard_density) * tufts
+            beard_rgb = hair_rgb * 0.8 * strand[:, None]
         col = col * (1 - beard_a[:, None]) + beard_rgb * beard_a[:, None]
 
     # Baked ambient occlusion: creases and hollows (eye sockets, nasolabial folds, nostrils,

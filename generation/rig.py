@@ -54,10 +54,12 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
         Mover("eyes", 3.0, -21.0, 20.0, 14.0, (0.0, 5.0, 2.0)),
         Mover("eyes", 0.0, -12.0, 15.0, 9.0, (0.0, 2.5, 1.0)),
         Mover("eyes", 17.0, 0.0, 5.0, 9.0, (0.0, 0.0, -0.8)),  # crow's feet
+        Mover("eyes", 0.0, -7.0, 14.0, 4.5, (0.0, 0.6, 1.2)),  # the lid-cheek junction bulges up and forward
     ),
     "AU7": (
         Mover("eyes", 0.0, -10.5, 13.0, 8.0, (0.0, 1.6, 1.5)),
         Mover("eyes", 0.0, 9.5, 12.0, 7.0, (0.0, -1.2, 0.0)),
+        Mover("eyes", 0.0, -6.5, 12.0, 4.0, (0.0, 0.5, 1.0)),  # the tightened lower lid bunches up
     ),
     "AU9": (
         Mover("nose", 6.0, 22.0, 8.0, 12.0, (0.0, 4.5, 0.5)),
@@ -89,8 +91,10 @@ JAW_DROP_DEG = 9.0  # jaw rotation at AU26 = 5
 def eyelid_fractions(aus: Mapping[str, float]) -> tuple[float, float]:
     """(upper, lower) fractions of full lid travel for an AU configuration."""
     au = lambda k: float(aus.get(k, 0.0))  # noqa: E731
-    upper = np.clip(au("AU43") + 0.06 * au("AU7") + 0.03 * au("AU6") + 0.02 * au("AU4"), 0.0, 1.0)
-    lower = np.clip(0.16 * au("AU7") + 0.15 * au("AU6"), 0.0, 0.9)
+    # Closing (AU43), the lower lid rises a little and the upper lid comes down to meet it, so
+    # the closed lid line lies just above the open lower lid, not below it.
+    upper = np.clip(0.9 * au("AU43") + 0.06 * au("AU7") + 0.03 * au("AU6") + 0.02 * au("AU4"), 0.0, 1.0)
+    lower = np.clip(0.16 * au("AU7") + 0.15 * au("AU6") + 0.2 * au("AU43"), 0.0, 0.9)
     return float(upper), float(lower)
 
 

@@ -246,9 +246,9 @@ def vertex_albedo(
             lid = mesh.regions.get(f"{side}_{kind}_lid")
             margin = mesh.regions.get(f"{side}_{kind}_lid_margin")
             if lid is not None:
-                col[lid] = col[lid] * 0.97
+                col[lid] = col[lid] * (0.88 if kind == "upper" else 0.93)
             if margin is not None:
-                col[margin] = col[margin] * (0.18 if kind == "upper" else 0.55)
+                col[margin] = col[margin] * (0.18 if kind == "upper" else 0.3)
     return np.clip(col, 0, 1).astype(np.float32)
 
 

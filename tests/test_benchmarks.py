@@ -70,6 +70,9 @@ CASES = {
         rf"A warped onto B's landmarks, to B\s+{NUMBER}",
         rf"A to B\s+{NUMBER}",
     ]),
+    "tracker_jitter.py": ([], [
+        rf"renders \(3 identities, seed 11, 256 px\), 3 found\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}",
+    ]),
     "compare_faces.py": ([], [
         rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|",
         rf"\| Spearman rho, AU4 \| \+{NUMBER} \| \+{NUMBER} \|",

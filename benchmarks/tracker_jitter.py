@@ -1,0 +1,98 @@
+"""How steady dlib's 68-point tracker is on a face when nothing on the face moves.
+
+    python benchmarks/tracker_jitter.py [--identities 24] [--seed 11] [--photos DIR]
+
+Every face is scaled to an inter-ocular distance of 55 px (our 256² frontal renders' scale) and
+then shifted by a third and two thirds of a pixel, rescaled by +-2 % and brightened or darkened
+by 10 %. None of these moves a feature on the face, so every change in check-faces' landmark
+measures (inner brows, lower lids, upper lip, upper lids; heights from the top of the nose
+bridge, in inter-ocular distances) is the tracker's own noise. The script prints, per measure,
+the root-mean-square change, median over faces. An AU whose measure moves little more than this
+noise cannot reach a high rank correlation, however faithfully it is rigged.
+
+Faces are the generator's frontal neutral renders (``--identities``, ``--seed``), and with
+``--photos DIR`` also your own photographs (JPEG/PNG, one face each; none ship with pain3d) for
+comparison. Needs ``pain3d[facecheck]``. ``--quick``: 3 rendered identities.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from generation.facecheck import FaceChecker, largest, measures_from_landmarks
+
+MEASURES = ("brow_eye", "lower_lid", "lip_eye", "upper_lid")
+LABELS = {"brow_eye": "inner brows (AU4)", "lower_lid": "lower lids (AU6/AU7)", "lip_eye": "upper lip (AU9/AU10)", "upper_lid": "upper lids (AU43)"}
+IOD_PX = 55.0
+
+
+def _measures(checker: FaceChecker, image: np.ndarray) -> np.ndarray | None:
+    boxes = checker.detect(image)
+    if not boxes:
+        return None
+    m = measures_from_landmarks(checker.landmarks(image, largest(boxes)))
+    return np.array([getattr(m, k) for k in MEASURES])
+
+
+def _variants(image: np.ndarray) -> list[np.ndarray]:
+    """The same face, unchanged: sub-pixel shifts, +-2 % scale, +-10 % brightness."""
+    from PIL import Image, ImageEnhance
+
+    pil = Image.fromarray(image)
+    w, h = pil.size
+    out = [pil.transform((w, h), Image.AFFINE, (1, 0, dx, 0, 1, 0.7 * dx), Image.BICUBIC) for dx in (1 / 3, 2 / 3)]
+    out += [pil.resize((round(w * s), round(h * s)), Image.BICUBIC) for s in (0.98, 1.02)]
+    out += [ImageEnhance.Brightness(pil).enhance(b) for b in (0.9, 1.1)]
+    return [np.asarray(v.convert("RGB")) for v in out]
+
+
+def jitter(image: np.ndarray, checker: FaceChecker) -> np.ndarray | None:
+    """(4,) RMS change of the landmark measures over the variants, or None if no face."""
+    from PIL import Image
+
+    boxes = checker.detect(image)
+    if not boxes:
+        return None
+    pts = checker.landmarks(image, largest(boxes)).astype(np.float64)
+    s = IOD_PX / np.linalg.norm(pts[42:48].mean(0) - pts[36:42].mean(0))
+    image = np.asarray(Image.fromarray(image).resize((round(image.shape[1] * s), round(image.shape[0] * s)), Image.BICUBIC))
+    base = _measures(checker, image)
+    moved = [_measures(checker, v) for v in _variants(image)]
+    moved = [m for m in moved if m is not None]
+    if base is None or not moved:
+        return None
+    return np.sqrt(np.mean((np.array(moved) - base) ** 2, axis=0))
+
+
+def main() -> None:
+    from geometry_swap import photo_faces, rendered_faces
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--identities", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--photos", type=Path, help="a folder of your own face photographs (one face each)")
+    ap.add_argument("--quick", action="store_true", help="3 rendered identities")
+    args = ap.parse_args()
+    if args.quick:
+        args.identities = 3
+    if args.photos is not None and not args.photos.is_dir():
+        raise SystemExit(f"error: --photos {args.photos} is not a folder; give a folder of face photographs")
+    checker = FaceChecker()
+    sets = {f"renders ({args.identities} identities, seed {args.seed}, 256 px)": rendered_faces(args.identities, args.seed, 256)}
+    if args.photos:
+        sets[f"photographs ({args.photos})"] = photo_faces(args.photos)
+    print(f"RMS change of each landmark measure when nothing moves (inter-ocular distances, at {IOD_PX:.0f} px IOD; median over faces)")
+    print(f"  {'faces':<50} " + " ".join(f"{LABELS[k]:>22}" for k in MEASURES))
+    for name, images in sets.items():
+        rows = [j for j in (jitter(im, checker) for im in images) if j is not None]
+        if not rows:
+            raise SystemExit(f"error: no face found in the {name}")
+        med = np.median(rows, axis=0)
+        print(f"  {name + f', {len(rows)} found':<50} " + " ".join(f"{v:>22.4f}" for v in med))
+
+
+if __name__ == "__main__":
+    main()

@@ -91,10 +91,8 @@ JAW_DROP_DEG = 9.0  # jaw rotation at AU26 = 5
 def eyelid_fractions(aus: Mapping[str, float]) -> tuple[float, float]:
     """(upper, lower) fractions of full lid travel for an AU configuration."""
     au = lambda k: float(aus.get(k, 0.0))  # noqa: E731
-    # Closing (AU43), the lower lid rises a little and the upper lid comes down to meet it, so
-    # the closed lid line lies just above the open lower lid, not below it.
-    upper = np.clip(0.9 * au("AU43") + 0.06 * au("AU7") + 0.03 * au("AU6") + 0.02 * au("AU4"), 0.0, 1.0)
-    lower = np.clip(0.16 * au("AU7") + 0.15 * au("AU6") + 0.2 * au("AU43"), 0.0, 0.9)
+    upper = np.clip(au("AU43") + 0.06 * au("AU7") + 0.03 * au("AU6") + 0.02 * au("AU4"), 0.0, 1.0)
+    lower = np.clip(0.16 * au("AU7") + 0.15 * au("AU6"), 0.0, 0.9)
     return float(upper), float(lower)
 
 

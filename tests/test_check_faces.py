@@ -175,7 +175,7 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
 
 # Floors measured on seed 11 (8 identities; share moving the FACS way, mean movement in the
 # neutral frame's IOD, heights from the top of the nose bridge): AU4 8/8 +0.054, AU6 7/8
-# +0.015, AU7 7/8 +0.013, AU9 8/8 +0.039, AU10 8/8 +0.057, AU43 8/8 +0.065. The tracker moves
+# +0.015, AU7 7/8 +0.013, AU9 8/8 +0.039, AU10 8/8 +0.057, AU43 8/8 +0.073. The tracker moves
 # its lid points far less than the rig moves the lids (AU7 raises the lower lid ~3 mm, about
 # 0.05 IOD), and now and then it fits a lip or lid badly: issue 12's rank-correlation target
 # is met for AU4 and AU43 only (see the README's face-check table).
@@ -187,7 +187,7 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
         ({"AU7": 5}, "AU6/AU7", 5 / 8, 0.008),
         ({"AU9": 5}, "AU9/AU10", 7 / 8, 0.02),
         ({"AU10": 5}, "AU9/AU10", 7 / 8, 0.035),
-        ({"AU43": 1}, "AU43", 7 / 8, 0.05),
+        ({"AU43": 1}, "AU43", 7 / 8, 0.06),
     ],
     ids=["AU4", "AU6", "AU7", "AU9", "AU10", "AU43"],
 )

@@ -76,18 +76,28 @@ def swap_distances(images: list[np.ndarray], checker: FaceChecker) -> dict[str, 
     return {k: np.array(v) for k, v in out.items()}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--identities", type=int, default=8)
+def face_arguments(doc: str, identities: int, quick: str) -> argparse.ArgumentParser:
+    """The face-source options the face benchmarks share: rendered identities or --photos."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--identities", type=int, default=identities)
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--photos", type=Path, help="a folder of your own face photographs (one face each)")
-    ap.add_argument("--quick", action="store_true", help="3 rendered identities at 128 px")
+    ap.add_argument("--quick", action="store_true", help=quick)
+    return ap
+
+
+def check_photos(photos: Path | None) -> None:
+    if photos is not None and not photos.is_dir():
+        raise SystemExit(f"error: --photos {photos} is not a folder; give a folder of face photographs")
+
+
+def main() -> None:
+    ap = face_arguments(__doc__, 8, "3 rendered identities at 128 px")
+    ap.add_argument("--size", type=int, default=256)
     args = ap.parse_args()
     if args.quick:
         args.identities, args.size = 3, 128
-    if args.photos is not None and not args.photos.is_dir():
-        raise SystemExit(f"error: --photos {args.photos} is not a folder; give a folder of face photographs")
+    check_photos(args.photos)
     images = photo_faces(args.photos) if args.photos else rendered_faces(args.identities, args.seed, args.size)
     what = f"{len(images)} photographs from {args.photos}" if args.photos else f"{args.identities} rendered identities, seed {args.seed}, {args.size} px"
     d = swap_distances(images, FaceChecker(recognizer=True))

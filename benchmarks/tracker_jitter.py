@@ -17,9 +17,6 @@ comparison. Needs ``pain3d[facecheck]``. ``--quick``: 3 rendered identities.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 
 from generation.facecheck import FaceChecker, largest, measures_from_landmarks
@@ -68,18 +65,12 @@ def jitter(image: np.ndarray, checker: FaceChecker) -> np.ndarray | None:
 
 
 def main() -> None:
-    from geometry_swap import photo_faces, rendered_faces
+    from geometry_swap import check_photos, face_arguments, photo_faces, rendered_faces
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--identities", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--photos", type=Path, help="a folder of your own face photographs (one face each)")
-    ap.add_argument("--quick", action="store_true", help="3 rendered identities")
-    args = ap.parse_args()
+    args = face_arguments(__doc__, 24, "3 rendered identities").parse_args()
     if args.quick:
         args.identities = 3
-    if args.photos is not None and not args.photos.is_dir():
-        raise SystemExit(f"error: --photos {args.photos} is not a folder; give a folder of face photographs")
+    check_photos(args.photos)
     checker = FaceChecker()
     sets = {f"renders ({args.identities} identities, seed {args.seed}, 256 px)": rendered_faces(args.identities, args.seed, 256)}
     if args.photos:

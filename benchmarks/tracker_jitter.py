@@ -7,8 +7,10 @@ then shifted by a third and two thirds of a pixel, rescaled by +-2 % and brighte
 by 10 %. None of these moves a feature on the face, so every change in check-faces' landmark
 measures (inner brows, lower lids, upper lip, upper lids; heights from the top of the nose
 bridge, in inter-ocular distances) is the tracker's own noise. The script prints, per measure,
-the root-mean-square change, median over faces. An AU whose measure moves little more than this
-noise cannot reach a high rank correlation, however faithfully it is rigged.
+the root-mean-square change, median over faces. Then it renders each pain AU alone at its
+maximum on the same identities and prints how far its measure moves, and that over the noise:
+an AU whose measure moves little more than the noise cannot reach a high rank correlation in
+check-faces, however faithfully it is rigged.
 
 Faces are the generator's frontal neutral renders (``--identities``, ``--seed``), and with
 ``--photos DIR`` also your own photographs (JPEG/PNG, one face each; none ship with pain3d) for
@@ -64,6 +66,32 @@ def jitter(image: np.ndarray, checker: FaceChecker) -> np.ndarray | None:
     return np.sqrt(np.mean((np.array(moved) - base) ** 2, axis=0))
 
 
+# Each pain AU alone at its maximum, and the measure (index into MEASURES) that reads it.
+SINGLE_AUS = {"AU4": 0, "AU6": 1, "AU7": 1, "AU9": 2, "AU10": 2, "AU43": 3}
+
+
+def au_signal(identities: int, seed: int, checker: FaceChecker) -> dict[str, float]:
+    """Median movement of each AU's measure (check-faces' ``au_movement``, in the neutral
+    frame's IOD) between the frontal neutral render and the same face with that AU alone at
+    its maximum (5, or 1 for AU43)."""
+    from generation.facecheck import AU_GROUPS, au_movement
+    from generation.pipeline import GenerationConfig, Generator
+
+    group = {code: g for g, codes in AU_GROUPS.items() for code in codes}
+    out = {}
+    for au in SINGLE_AUS:
+        level = 1 if au == "AU43" else 5
+        gen = Generator(GenerationConfig(identities=identities, expressions=1, views=(0.0,), size=256, fixed_aus={au: level}, seed=seed))
+        moves = []
+        for i in range(identities):
+            frames = gen.identity(i).frames
+            m0, m1 = checker.measure(frames[0].image), checker.measure(frames[1].image)
+            if m0 is not None and m1 is not None:
+                moves.append(au_movement(m0, m1)[group[au]])
+        out[au] = float(np.median(moves)) if moves else float("nan")
+    return out
+
+
 def main() -> None:
     from geometry_swap import check_photos, face_arguments, photo_faces, rendered_faces
 
@@ -77,12 +105,19 @@ def main() -> None:
         sets[f"photographs ({args.photos})"] = photo_faces(args.photos)
     print(f"RMS change of each landmark measure when nothing moves (inter-ocular distances, at {IOD_PX:.0f} px IOD; median over faces)")
     print(f"  {'faces':<50} " + " ".join(f"{LABELS[k]:>22}" for k in MEASURES))
+    noise = None
     for name, images in sets.items():
         rows = [j for j in (jitter(im, checker) for im in images) if j is not None]
         if not rows:
             raise SystemExit(f"error: no face found in the {name}")
         med = np.median(rows, axis=0)
         print(f"  {name + f', {len(rows)} found':<50} " + " ".join(f"{v:>22.4f}" for v in med))
+        if noise is None:  # the renders come first
+            noise = med
+    signal = au_signal(args.identities, args.seed, checker)
+    print("\nEach pain AU alone at its maximum on the same renders: median movement of its measure, and that over the renders' noise")
+    for au, k in SINGLE_AUS.items():
+        print(f"  {au:<5} {LABELS[MEASURES[k]]:<22} movement {signal[au]:+.4f}   signal/noise {signal[au] / noise[k]:.1f}")
 
 
 if __name__ == "__main__":

@@ -422,7 +422,8 @@ def cmd_check_faces(args: argparse.Namespace) -> int:
     if total == 0:
         raise CLIError(f"{root}: no frames found (expected a folder written by pain3d generate)")
     bar = None if args.quiet else (lambda it: tqdm(it, total=total, desc="check-faces", unit="frame"))
-    report = check_faces(iter_face_records(root), FaceChecker(cnn=True, recognizer=True), progress=bar)
+    full = not args.aus_only
+    report = check_faces(iter_face_records(root), FaceChecker(cnn=full, recognizer=full), progress=bar, aus_only=args.aus_only)
     print(report.format())
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2))
@@ -505,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "measure of it. Needs pain3d[facecheck].")
     c.add_argument("dir", help="dataset folder written by pain3d generate (Hub or folder layout)")
     c.add_argument("--json", default=None, help="also write the report as JSON to this file")
+    c.add_argument("--aus-only", action="store_true",
+                   help="only the HOG detector and the landmark tracker: HOG detection and the AU rank correlations, "
+                        "without the CNN detector and the recognizer (several times faster; for iterating on a rig)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_check_faces)
     v = sub.add_parser("verify", help="check a Hub-layout dataset folder: card vs files, splits, images, labels")

@@ -212,6 +212,34 @@ def test_check_faces_command_on_a_small_dataset(tmp_path, capsys):
     assert rep["detection"]["yaw+0"]["HOG"] >= 0.95
     assert rep["distance"]["pairs"] == 28 and rep["distance"]["median"] > 0.42
     assert rep["pain_kept"] >= 0.95
+    # --aus-only: the same landmarks, so the same rank correlations, without the CNN detector
+    # and the recognizer.
+    code, text, err = run(["check-faces", out, "--aus-only", "--json", tmp_path / "aus.json", "--quiet"], capsys)
+    assert code == 0, err
+    fast = json.loads((tmp_path / "aus.json").read_text())
+    assert "identity distance" not in text and "Spearman" in text
+    assert fast["au_spearman"] == pytest.approx(rep["au_spearman"], nan_ok=True)
+    assert all(set(rates) == {"HOG"} for rates in fast["detection"].values())
+
+
+def test_aus_only_runs_neither_the_cnn_detector_nor_the_recognizer():
+    class TrackerOnly(_StubChecker):
+        def detect_cnn(self, img):
+            raise AssertionError("aus_only ran the CNN detector")
+
+        def descriptor(self, img, box):
+            raise AssertionError("aus_only ran the recognizer")
+
+    recs = _records()
+    full, fast = check_faces(recs, _StubChecker()), check_faces(recs, TrackerOnly(), aus_only=True)
+    assert fast.detection == {v: {"HOG": r["HOG"]} for v, r in full.detection.items()}
+    # Without the CNN detector, frames HOG misses (id0's turned ones) have no landmarks.
+    seen = [r for r in recs if r.expression and r.image[0, 0, 0] != 255]
+    assert fast.au_pairs["AU4"] == len(seen) < full.au_pairs["AU4"]
+    assert fast.au_spearman["AU4"] == pytest.approx(1.0) and np.isnan(fast.au_spearman["AU43"])
+    assert fast.distance == {} and np.isnan(fast.pain_kept)
+    text = fast.format()
+    assert "Spearman" in text and "identity distance" not in text and "own neutral" not in text
 
 
 def test_check_faces_rejects_a_folder_without_frames(tmp_path, capsys):

@@ -276,8 +276,8 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
 
     detectors = ("HOG",) if aus_only else ("HOG", "CNN")
     found: dict[str, dict[str, list[bool]]] = defaultdict(lambda: {d: [] for d in detectors})
-    neutral: dict[tuple[str, str], tuple[FaceMeasures, np.ndarray]] = {}
-    pain: list[tuple[FaceRecord, FaceMeasures, np.ndarray]] = []
+    neutral: dict[tuple[str, str], tuple[FaceMeasures, np.ndarray | None]] = {}
+    pain: list[tuple[FaceRecord, FaceMeasures, np.ndarray | None]] = []
     strata: dict[str, str] = {}
     yaws: dict[str, float] = {}
     n = 0

@@ -67,7 +67,7 @@ class FaceMeasures:
     lower_lid: float  # lower-lid points (40, 41, 46, 47) below the nose bridge's top
     nose_lip: float  # nose base (point 33) to the upper lip's top (point 51)
     landmarks: np.ndarray  # (68, 2) pixel coordinates
-    iod: float = 1.0  # the inter-ocular distance in pixels that the heights are divided by
+    iod: float  # the inter-ocular distance in pixels that the heights are divided by
 
 
 def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0, 0, 0, 0)) -> FaceMeasures:

@@ -211,14 +211,15 @@ def vertex_albedo(
         # Facial hair: the hair's colour a shade darker, broken into tufts so the skin shows
         # through where it is sparse and at its edges; stubble is a faint shadow of it.
         style = app.hair_style
-        tufts = np.clip(1.0 + solid_noise(v, rng, 0.35, (1.5, 4.0)), 0.0, 1.0)
-        if style.facial == "stubble":
-            beard_a = 0.3 * hair.facial**1.5 * tufts
-            beard_rgb = skin * 0.5 + hair_rgb * 0.15
-        else:
-            beard_a = hair.facial**1.5 * (0.45 + 0.45 * style.beard_density) * tufts
-            beard_rgb = hair_rgb * 0.8 * strand[:, None]
-        col = col * (1 - beard_a[:, None]) + beard_rgb * beard_a[:, None]
+        if style.facial != "none":
+            tufts = np.clip(1.0 + solid_noise(v, rng, 0.35, (1.5, 4.0)), 0.0, 1.0)
+            if style.facial == "stubble":
+                beard_a = 0.3 * hair.facial**1.5 * tufts
+                beard_rgb = skin * 0.5 + hair_rgb * 0.15
+            else:
+                beard_a = hair.facial**1.5 * (0.45 + 0.45 * style.beard_density) * tufts
+                beard_rgb = hair_rgb * 0.8 * strand[:, None]
+            col = col * (1 - beard_a[:, None]) + beard_rgb * beard_a[:, None]
 
     # Baked ambient occlusion: creases and hollows (eye sockets, nasolabial folds, nostrils,
     # lip corners) and surfaces facing down (under the brows, nose and jaw) get less light.

@@ -112,6 +112,8 @@ _LOWER_LID_GAP = (0.4, 1.35)
 # The open lid margins, as angles about the eyeball centre (degrees): upper and lower margin
 # elevation at the middle, and the half-width at which they meet in the canthi.
 _LID_UPPER, _LID_LOWER, _LID_CORNER = 23.0, 16.5, 58.0
+MOUTH_DEPTH = 12.0  # mm the mouth slot reaches behind the lip line
+_CORNER_GROOVE = 0.7  # mm: the lip corner is where the lip-line groove gets shallower than this
 
 
 @dataclass(frozen=True)
@@ -398,6 +400,10 @@ class BuiltinHead:
         ll = p["lower_lip"]
         z += 6.5 * ll * corner * np.exp(-(((Y - (ym - 5.2 * ll)) / (4.0 * ll)) ** 2))
         z -= 2.0 * smoothstep(mw + 1, mw - 6, ax) * np.exp(-(((Y - ym) / 0.9) ** 2))
+        # The mouth slot: between the lips the lip line runs MOUTH_DEPTH mm back into the head
+        # (the two rows nearest it; the rows are densest there), so lips that part (AU10, AU25,
+        # AU26) open onto a dark interior instead of stretched lip.
+        z -= MOUTH_DEPTH * smoothstep(mw - 8, mw - 14, ax) * np.exp(-(((Y - ym) / 0.5) ** 4))
         z -= 0.6 * np.exp(-((X / 2.6) ** 2)) * smoothstep(ym + 2, ym + 5, Y) * smoothstep(y_base, y_base - 3, Y)
         # Nasolabial folds from the alae to beside the mouth corners.
         d = segment_distance(ax, Y, 15.0 * nw + 4, y_tip - 4, mw + 3, ym - 4)
@@ -500,17 +506,23 @@ class BuiltinHead:
         lower = low_rows[np.argmax(z[low_rows])] if len(low_rows) else line - up
         chin = argmax_in(ym - 60, ym - 20, z)
         # Lip corners: where the lip-line groove (depth below the rows 2 above and below) fades.
+        # (An absolute depth: the mouth slot makes the middle of the groove far deeper than the
+        # lip-line crease that fades at the corners.)
         groove = 0.5 * (grid[line - 2, :, 2] + grid[line + 2, :, 2]) - grid[line, :, 2]
-        deep = groove > 0.4 * groove[cols // 2 - 1 : cols // 2 + 1].mean()
+        deep = groove > _CORNER_GROOVE
         front = grid[line, :, 2] > z[line] - 40
         corners = {}
         for name, side in (("mouth_left", 1.0), ("mouth_right", -1.0)):
             ok = np.where(deep & front & (side * grid[line, :, 0] > 0))[0]
             corners[name] = grid[line, ok[np.argmax(side * grid[line, ok, 0])]]
+        # The lip line's centre on the skin: its own row runs into the mouth slot, so its depth
+        # is that of the lips' surface either side.
+        centre = mid[line].copy()
+        centre[2] = 0.5 * (z[line - 2] + z[line + 2])
         return {
             "nose_tip": mid[tip],
             "nose_root": mid[root],
-            "mouth_center": mid[line],
+            "mouth_center": centre,
             **corners,
             "upper_lip": mid[upper],
             "lower_lip": mid[lower],

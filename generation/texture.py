@@ -182,6 +182,9 @@ def vertex_albedo(
     # vertices spread into a dark opening.
     line = np.exp(-(((y - my) / 1.0) ** 4)) * smoothstep(mw, mw - 4, ax)
     col = col * (1 - 0.85 * line[:, None]) + np.array([0.12, 0.03, 0.03]) * 0.85 * line[:, None]
+    # The mouth slot's own rows (the back of the mouth when the lips part): darker still.
+    back = np.exp(-(((y - my) / 0.5) ** 4)) * smoothstep(mw, mw - 4, ax)
+    col = col * (1 - 0.8 * back[:, None]) + np.array([0.05, 0.012, 0.012]) * 0.8 * back[:, None]
     # Nostrils: dark under the nose tip.
     ny = nose[1] - eye_y
     nost = np.exp(-(((ax - 6.0) / 2.6) ** 2) - ((y - (ny - 5.5)) / 1.8) ** 2) * (z < nose[2] - 8)

@@ -206,3 +206,37 @@ def test_rig_rejects_bad_aus(head, identities):
     with pytest.raises(ValueError):
         rig(identities[0], {"AU43": 3})
     assert set(PAIN_CODES) <= set(MAX)
+
+
+def test_parted_lips_open_onto_the_back_of_the_mouth(head, identities):
+    """Between the lips the lip line runs MOUTH_DEPTH mm into the head (the mouth slot), so lips
+    that part (jaw drop, AU25) show the back of the mouth there, not stretched lip skin; closed,
+    the opening is no taller than the lips' seam. The lip line's landmark stays on the skin."""
+    from generation.head import MOUTH_DEPTH
+    from generation.render import MeshRenderer, PerspectiveCamera
+
+    rig = AURig(head)
+    tmpl = head.template()
+    skin = tmpl.components["head"]
+    for v in identities:
+        lm = head.landmarks(v)
+        mc = lm["mouth_center"]
+        assert abs(mc[2] - 0.5 * (lm["upper_lip"][2] + lm["lower_lip"][2])) < 4.0
+        # The lips' inner edges on the midline: the surface vertices nearest the lip line.
+        s = v[skin]
+        surface = (np.abs(s[:, 0]) < 1.5) & (s[:, 2] > mc[2] - 6.0)
+        edges = []
+        for side in (1.0, -1.0):
+            ok = np.where(surface & (side * (s[:, 1] - mc[1]) > 0))[0]
+            edges.append(skin[ok[np.argmin(np.abs(s[ok, 1] - mc[1]))]])
+        cam = PerspectiveCamera(image_size=256, fov_deg=11.4, target=tuple(mc))  # 2.56 px per mm
+        for name, aus in (("closed", {}), ("parted", {"AU25": 5, "AU26": 5})):
+            posed = rig(v, aus)
+            depth = MeshRenderer()((posed, tmpl.faces), cam).depth
+            px, py, _ = cam.project(posed[edges].mean(axis=0, keepdims=True).astype(np.float64))[0]
+            behind = depth[int(round(py)), int(round(px))] - cam.distance  # mm behind the lip line's centre
+            band = depth[int(py) - 8 : int(py) + 9, 127:129].max(axis=1) - cam.distance  # +-3 mm
+            if name == "parted":
+                assert behind > 0.7 * MOUTH_DEPTH, behind
+            else:
+                assert (band > 8.0).sum() <= 3, band  # at most the ~1 mm seam

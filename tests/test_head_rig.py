@@ -240,3 +240,17 @@ def test_parted_lips_open_onto_the_back_of_the_mouth(head, identities):
                 assert behind > 0.7 * MOUTH_DEPTH, behind
             else:
                 assert (band > 8.0).sum() <= 3, band  # at most the ~1 mm seam
+
+
+def test_eyelid_travel_follows_facs():
+    """AU43 closes the upper lid; AU6/AU7 raise the lower lid most of the way and lower the upper
+    lid only slightly (FACS), so a tightened eye does not pass for a closing one."""
+    from generation.rig import eyelid_fractions
+
+    assert eyelid_fractions({"AU43": 1}) == (1.0, 0.0)
+    for au in ("AU6", "AU7"):
+        upper, lower = eyelid_fractions({au: 5})
+        assert lower >= 0.7 and 0.0 < upper <= 0.2, (au, upper, lower)
+        assert eyelid_fractions({au: 2})[1] < lower  # intensity scales the travel
+    upper, lower = eyelid_fractions({"AU6": 5, "AU7": 5})
+    assert upper <= 0.25 and lower == 0.9

@@ -1,6 +1,6 @@
 """What moves dlib's face recognizer on our faces: identity distances under render-level changes.
 
-    python benchmarks/identity_probe.py [--identities 24] [--seed 11] [--size 256]
+    python benchmarks/identity_probe.py [--identities 24] [--seed 11] [--size 256] [--photos DIR]
 
 Renders each identity's frontal neutral face as the generator does (``sample_person``), then
 again with one thing changed for every identity alike, and prints, per variant, the median,
@@ -15,13 +15,22 @@ again with one thing changed for every identity alike, and prints, per variant, 
 - ``shape x2``: the identity's shape vector doubled (twice the anthropometric spread).
 
 A variant that changes the faces' look for everyone alike and still leaves them one person shows
-that the recognizer does not read that property on these renders. Needs ``pain3d[facecheck]``.
-``--quick``: 4 identities at 128 px, two variants (seconds).
+that the recognizer does not read that property on these renders.
+
+Then the same faces as the recognizer reads them, each aligned 150 px chip edited in the image:
+
+- ``differences x2`` / ``x3``: every chip's difference from the identities' mean chip doubled or
+  tripled (does a wider spread of the differences the faces already have set them apart?);
+- ``on the photos' mean`` (with ``--photos DIR``, your own photographs of different people, one
+  face each; none ship with pain3d): every chip's difference from our mean chip added to the
+  photographs' mean chip instead, i.e. the same differences on a photographic face. The
+  photographs' own distances are printed first.
+
+Needs ``pain3d[facecheck]``. ``--quick``: 4 identities at 128 px, three variants (seconds).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from itertools import combinations
@@ -32,6 +41,7 @@ from generation.facecheck import SAME_PERSON, FaceChecker, largest
 from generation.pipeline import GenerationConfig, Generator, Person, sample_person
 from generation.render import Lights, MeshRenderer
 from generation.texture import vertex_albedo
+from geometry_swap import check_photos, face_arguments, photo_faces
 
 ONE_RIG = Lights(
     directions=((0.3, 0.4, 0.85), (-0.6, 0.1, 0.8)),
@@ -83,26 +93,44 @@ def faces(gen: Generator, seed: int, variant: str, drawn: dict[int, list[Person]
     return out
 
 
-def distances(images: list[np.ndarray], checker: FaceChecker) -> tuple[np.ndarray, int]:
-    """Pairwise descriptor distances of the faces found, and how many were found."""
-    desc = []
+def chips(images: list[np.ndarray], checker: FaceChecker) -> np.ndarray:
+    """(N, 150, 150, 3) float aligned chips of the faces found in ``images``."""
+    out = []
     for im in images:
         boxes = checker.detect(im)
         if boxes:
-            desc.append(checker.descriptor(im, largest(boxes)))
-    return np.array([float(np.linalg.norm(a - b)) for a, b in combinations(desc, 2)]), len(desc)
+            out.append(checker.chip(im, largest(boxes)))
+    return np.array(out, dtype=np.float64)
+
+
+def chip_distances(chip_images: np.ndarray, checker: FaceChecker) -> np.ndarray:
+    """Pairwise descriptor distances of aligned chips (float, clipped to 0..255)."""
+    desc = [checker.chip_descriptor(np.clip(np.rint(c), 0, 255).astype(np.uint8)) for c in chip_images]
+    return np.array([float(np.linalg.norm(a - b)) for a, b in combinations(desc, 2)])
+
+
+def distances(images: list[np.ndarray], checker: FaceChecker) -> tuple[np.ndarray, int]:
+    """Pairwise descriptor distances of the faces found, and how many were found."""
+    found = chips(images, checker)
+    return chip_distances(found, checker), len(found)
+
+
+def row(variant: str, found: int, d: np.ndarray, seconds: float) -> str:
+    if d.size == 0:
+        return f"{variant:<20} {found:>6}   (fewer than two faces found: no distances)"
+    return (f"{variant:<20} {found:>6} {np.median(d):>7.3f} {np.percentile(d, 95):>7.3f} "
+            f"{(d > SAME_PERSON).mean():>9.1%} {seconds:>6.1f}s")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--identities", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=11)
+    ap = face_arguments(__doc__, 24, "4 identities at 128 px, three variants")
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--quick", action="store_true", help="4 identities at 128 px, two variants")
     args = ap.parse_args()
+    check_photos(args.photos)
     variants = ["as generated", "one light rig", "grey backdrop", "photo grain", "double resolution", "shape x2"]
+    edits = [2.0, 3.0]
     if args.quick:
-        args.identities, args.size, variants = 4, 128, variants[:2]
+        args.identities, args.size, variants, edits = 4, 128, variants[:2], edits[:1]
     gen = Generator(GenerationConfig(identities=args.identities, expressions=0, views=(0.0,), size=args.size, seed=args.seed))
     checker = FaceChecker(recognizer=True)
     print(f"{args.identities} identities, frontal neutral, {args.size} px, seed {args.seed}")
@@ -111,11 +139,20 @@ def main() -> None:
     for variant in variants:
         t = time.perf_counter()
         d, found = distances(faces(gen, args.seed, variant, drawn), checker)
-        if d.size == 0:
-            print(f"{variant:<20} {found:>6}   (fewer than two faces found: no distances)")
-            continue
-        print(f"{variant:<20} {found:>6} {np.median(d):>7.3f} {np.percentile(d, 95):>7.3f} "
-              f"{(d > SAME_PERSON).mean():>9.1%} {time.perf_counter() - t:>6.1f}s")
+        print(row(variant, found, d, time.perf_counter() - t))
+    ours = chips(faces(gen, args.seed, "as generated", drawn), checker)
+    mean = ours.mean(axis=0)
+    for k in edits:
+        t = time.perf_counter()
+        print(row(f"differences x{k:g}", len(ours), chip_distances(mean + k * (ours - mean), checker), time.perf_counter() - t))
+    if args.photos:
+        photos = chips(photo_faces(args.photos), checker)
+        if len(photos) < 2:
+            raise SystemExit(f"error: fewer than two faces found in {args.photos}; give photographs of different people")
+        t = time.perf_counter()
+        print(row("photographs", len(photos), chip_distances(photos, checker), time.perf_counter() - t))
+        t = time.perf_counter()
+        print(row("on the photos' mean", len(ours), chip_distances(photos.mean(axis=0) + (ours - mean), checker), time.perf_counter() - t))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ _INNER_BROWS = [19, 20, 21, 22, 23, 24]  # the inner three points of each brow
 _NOSE_BRIDGE_TOP = 27  # on the nasal bones between the eyes: no pain AU moves it
 _UPPER_LIP = [49, 50, 51, 52, 53]  # outer contour of the upper lip
 SAME_PERSON = 0.6  # dlib's threshold on the descriptor distance
+CHIP_SIZE = 150  # px, the aligned face chip the recognizer reads
 
 # The pain AUs as PSPI groups them, each with the landmark measure that should grow with it.
 AU_GROUPS: dict[str, tuple[str, ...]] = {
@@ -162,13 +163,25 @@ class FaceChecker:
 
     def descriptor(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """(128,) face descriptor of the face in ``box`` (dlib's aligned 150 px chip)."""
+        return self.chip_descriptor(self.chip(rgb, box))
+
+    def chip(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """(150, 150, 3) uint8: the face in ``box`` aligned on its landmarks as the recognizer
+        reads it (dlib's ``get_face_chip``, 25 % padding), for measuring edits of the chip itself."""
         import dlib
 
-        if self.recognizer is None:
-            raise ValueError("FaceChecker(recognizer=True) is needed for descriptors")
         img = np.ascontiguousarray(rgb)
         shape = self.predictor(img, dlib.rectangle(*[int(b) for b in box]))
-        return np.asarray(self.recognizer.compute_face_descriptor(img, shape), dtype=np.float64)
+        return np.asarray(dlib.get_face_chip(img, shape, size=CHIP_SIZE, padding=0.25))
+
+    def chip_descriptor(self, chip: np.ndarray) -> np.ndarray:
+        """(128,) face descriptor of an aligned (150, 150, 3) uint8 chip (``chip``)."""
+        if self.recognizer is None:
+            raise ValueError("FaceChecker(recognizer=True) is needed for descriptors")
+        chip = np.asarray(chip)
+        if chip.shape != (CHIP_SIZE, CHIP_SIZE, 3) or chip.dtype != np.uint8:
+            raise ValueError(f"a chip is a ({CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 image, got {chip.shape} {chip.dtype}")
+        return np.asarray(self.recognizer.compute_face_descriptor(np.ascontiguousarray(chip)), dtype=np.float64)
 
     def measure(self, rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> FaceMeasures | None:
         """Landmark measures of the face in ``box``, else of the largest HOG face; None if none."""

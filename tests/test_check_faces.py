@@ -174,8 +174,8 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
 
 
 # Floors measured on seed 11 (8 identities; share moving the FACS way, mean movement in the
-# neutral frame's IOD, heights from the top of the nose bridge): AU4 8/8 +0.054, AU6 7/8
-# +0.015, AU7 7/8 +0.013, AU9 8/8 +0.039, AU10 8/8 +0.057, AU43 8/8 +0.073. The tracker moves
+# neutral frame's IOD, heights from the top of the nose bridge): AU4 8/8 +0.056, AU6 7/8
+# +0.015, AU7 7/8 +0.016, AU9 8/8 +0.034, AU10 7/8 +0.047, AU43 8/8 +0.080. The tracker moves
 # its lid points far less than the rig moves the lids (AU7 raises the lower lid ~3 mm, about
 # 0.05 IOD), and now and then it fits a lip or lid badly: issue 12's rank-correlation target
 # is met for AU4 and AU43 only (see the README's face-check table).
@@ -194,6 +194,41 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
 def test_tracker_sees_the_au_move_in_its_facs_direction(checker, aus, key, share, mean):
     move = _movement(checker, aus, key)
     assert (move > 0).mean() >= share and move.mean() > mean, move
+
+
+def test_chip_is_the_face_aligned_whatever_its_place_and_size():
+    """``FaceChecker.chip`` is the aligned 150 px face the recognizer reads: the same face moved
+    within a larger canvas or scaled by 1.25 gives nearly the same chip and descriptor (measured:
+    1.3 and 2.6 grey levels apart, descriptors 0.05 and 0.07 apart; dlib's same person is < 0.6),
+    and ``descriptor`` is the chip's descriptor."""
+    from PIL import Image
+
+    from generation.facecheck import CHIP_SIZE, FaceChecker, largest
+    from generation.pipeline import GenerationConfig, Generator
+
+    gen = Generator(GenerationConfig(identities=1, expressions=0, views=(0.0,), size=256, seed=11))
+    image = gen.identity(0).frames[0].image
+    checker = FaceChecker(recognizer=True)
+    canvas = np.full((420, 420, 3), 90, np.uint8)
+    canvas[70:326, 120:376] = image
+    scaled = np.asarray(Image.fromarray(image).resize((320, 320), Image.BICUBIC))
+    chips, descs = [], []
+    for img in (image, canvas, scaled):
+        box = largest(checker.detect(img))
+        chip = checker.chip(img, box)
+        assert chip.shape == (CHIP_SIZE, CHIP_SIZE, 3) and chip.dtype == np.uint8
+        chips.append(chip.astype(np.float64))
+        descs.append(checker.chip_descriptor(chip))
+        np.testing.assert_allclose(checker.descriptor(img, box), descs[-1])
+    for chip, desc in zip(chips[1:], descs[1:]):
+        assert np.abs(chip - chips[0]).mean() < 6.0
+        assert np.linalg.norm(desc - descs[0]) < 0.2
+    # A different face is further away than either copy.
+    other = Generator(GenerationConfig(identities=2, expressions=0, views=(0.0,), size=256, seed=11)).identity(1).frames[0].image
+    d_other = np.linalg.norm(checker.descriptor(other, largest(checker.detect(other))) - descs[0])
+    assert d_other > 2 * max(np.linalg.norm(d - descs[0]) for d in descs[1:])
+    with pytest.raises(ValueError, match=r"\(150, 150, 3\) uint8"):
+        checker.chip_descriptor(np.zeros((128, 128, 3), np.uint8))
 
 
 def test_check_faces_command_on_a_small_dataset(tmp_path, capsys):

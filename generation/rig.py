@@ -3,8 +3,9 @@
 Each AU is a set of ``Mover``s (a smooth, compactly supported push of skin placed relative to
 the face's landmarks, following FACS: AU4 pulls the brows down and together, AU6 raises the
 cheeks, AU9 lifts the nasal wings, AU10 the upper lip, ...) plus eyelid rotations about the
-eyeball centres (AU43 closes the upper lid; AU6/AU7 raise the lower lid). Rotating lids about
-the eyeball centre keeps them on their shells, so they never pass through the eyeballs.
+eyeball centres (AU43 closes the upper lid; AU6/AU7 raise the lower lid, and a closing upper
+lid stops on a raised lower one). Rotating lids about the eyeball centre keeps them on their
+shells, so they never pass through the eyeballs.
 Works on any ``FaceModel`` (built-in head or FLAME): placement comes from its landmarks.
 """
 
@@ -143,6 +144,10 @@ class BoundRig:
         # (an identity's expressions use the pain AUs; distractors only when asked for).
         self._fields: dict[str, np.ndarray] = {}
         self._jaw_w = self._jaw_weights()
+        # Per eye, the lower lid's full travel over the upper's (at their margins): a raised
+        # lower lid stops a closing upper lid that much earlier.
+        travel = {(lid.side, lid.kind): float(np.max(lid.closure)) for lid in rig.model.eyelids()}
+        self._lid_ratio = {side: travel[(side, "lower")] / travel[(side, "upper")] for side, kind in travel if kind == "upper"}
 
     def _field(self, movers: tuple[Mover, ...]) -> np.ndarray:
         x, y = self._x, self._y
@@ -214,7 +219,9 @@ class BoundRig:
             v[:, 2] += nz - p[:, 2]
         up, low = eyelid_fractions(aus)
         for lid in self.rig.model.eyelids():
-            frac = up if lid.kind == "upper" else low
+            # Closing lids meet where the lower one is: squeezed shut (AU6/AU7 with AU43), the
+            # upper lid stops on the raised lower lid, so the closed eye's lash line sits higher.
+            frac = min(up, 1.0 - low * self._lid_ratio[lid.side]) if lid.kind == "upper" else low
             if frac <= 0:
                 continue
             centre = self.landmarks[f"{lid.side}_eye"]

@@ -254,3 +254,23 @@ def test_eyelid_travel_follows_facs():
         assert eyelid_fractions({au: 2})[1] < lower  # intensity scales the travel
     upper, lower = eyelid_fractions({"AU6": 5, "AU7": 5})
     assert upper <= 0.25 and lower == 0.9
+
+
+def test_squeezed_shut_lids_meet_on_the_raised_lower_lid(head, identities):
+    """AU43 with AU6/AU7 (the pain squeeze): the upper lid stops on the raised lower lid, so the
+    eye is still closed (the upper margin reaches the lower one) but its lash line sits higher
+    than a relaxed closed eye's, as a squeezed eye's does."""
+    rig = AURig(head)
+    tmpl = head.template()
+
+    def margin(posed, eye, kind):
+        lid = posed[tmpl.components[f"left_{kind}_lid"]]
+        front = lid[(lid[:, 2] > eye[2] + 8) & (np.abs(lid[:, 0] - eye[0]) < 2.0)]
+        return front[:, 1].min() - eye[1] if kind == "upper" else front[:, 1].max() - eye[1]
+
+    for v in identities:
+        eye = head.landmarks(v)["left_eye"]
+        relaxed = rig(v, {"AU43": 1})
+        squeezed = rig(v, {"AU43": 1, "AU6": 5, "AU7": 5})
+        assert margin(squeezed, eye, "upper") <= margin(squeezed, eye, "lower")  # still closed
+        assert margin(squeezed, eye, "upper") > margin(relaxed, eye, "upper") + 1.0

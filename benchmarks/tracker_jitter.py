@@ -5,8 +5,9 @@
 Every face is scaled to an inter-ocular distance of 55 px (our 256² frontal renders' scale) and
 then shifted by a third and two thirds of a pixel, rescaled by +-2 % and brightened or darkened
 by 10 %. None of these moves a feature on the face, so every change in check-faces' landmark
-measures (inner brows, lower lids, upper lip, upper lids; heights from the top of the nose
-bridge, in inter-ocular distances) is the tracker's own noise. The script prints, per measure,
+measures (inner brows, lower lids, upper lip: heights from the top of the nose bridge, in
+inter-ocular distances; the eye aspect ratio, a ratio of the eye's own points) is the
+tracker's own noise. The script prints, per measure,
 the root-mean-square change, median over faces. Then it renders each pain AU alone at its
 maximum on the same identities and prints how far its measure moves, and that over the noise:
 an AU whose measure moves little more than the noise cannot reach a high rank correlation in
@@ -23,8 +24,8 @@ import numpy as np
 
 from generation.facecheck import FaceChecker, largest, measures_from_landmarks
 
-MEASURES = ("brow_eye", "lower_lid", "lip_eye", "upper_lid")
-LABELS = {"brow_eye": "inner brows (AU4)", "lower_lid": "lower lids (AU6/AU7)", "lip_eye": "upper lip (AU9/AU10)", "upper_lid": "upper lids (AU43)"}
+MEASURES = ("brow_eye", "lower_lid", "lip_eye", "eye_aspect")
+LABELS = {"brow_eye": "inner brows (AU4)", "lower_lid": "lower lids (AU6/AU7)", "lip_eye": "upper lip (AU9/AU10)", "eye_aspect": "eye aspect ratio (AU43)"}
 IOD_PX = 55.0
 
 
@@ -103,21 +104,21 @@ def main() -> None:
     sets = {f"renders ({args.identities} identities, seed {args.seed}, 256 px)": rendered_faces(args.identities, args.seed, 256)}
     if args.photos:
         sets[f"photographs ({args.photos})"] = photo_faces(args.photos)
-    print(f"RMS change of each landmark measure when nothing moves (inter-ocular distances, at {IOD_PX:.0f} px IOD; median over faces)")
-    print(f"  {'faces':<50} " + " ".join(f"{LABELS[k]:>22}" for k in MEASURES))
+    print(f"RMS change of each landmark measure when nothing moves (inter-ocular distances; the eye aspect ratio in its own units; at {IOD_PX:.0f} px IOD; median over faces)")
+    print(f"  {'faces':<50} " + " ".join(f"{LABELS[k]:>24}" for k in MEASURES))
     noise = None
     for name, images in sets.items():
         rows = [j for j in (jitter(im, checker) for im in images) if j is not None]
         if not rows:
             raise SystemExit(f"error: no face found in the {name}")
         med = np.median(rows, axis=0)
-        print(f"  {name + f', {len(rows)} found':<50} " + " ".join(f"{v:>22.4f}" for v in med))
+        print(f"  {name + f', {len(rows)} found':<50} " + " ".join(f"{v:>24.4f}" for v in med))
         if noise is None:  # the renders come first
             noise = med
     signal = au_signal(args.identities, args.seed, checker)
     print("\nEach pain AU alone at its maximum on the same renders: median movement of its measure, and that over the renders' noise")
     for au, k in SINGLE_AUS.items():
-        print(f"  {au:<5} {LABELS[MEASURES[k]]:<22} movement {signal[au]:+.4f}   signal/noise {signal[au] / noise[k]:.1f}")
+        print(f"  {au:<5} {LABELS[MEASURES[k]]:<24} movement {signal[au]:+.4f}   signal/noise {signal[au] / noise[k]:.1f}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ AU_MEASURES = {
     "AU4": "inner brows lowered towards the top of the nose bridge",
     "AU6/AU7": "lower lids raised towards the top of the nose bridge",
     "AU9/AU10": "upper lip raised towards the top of the nose bridge",
-    "AU43": "upper lids lowered towards the top of the nose bridge",
+    "AU43": "eye aspect ratio (lid gap over eye width) fallen",
 }
 
 
@@ -55,16 +55,15 @@ class FaceMeasures:
     """Geometry read off the 68 landmarks, in inter-ocular distances (eye-corner midpoints).
 
     Heights are taken from the top of the nose bridge (point 27, over the nasal bones, which no
-    pain AU moves; the tracker's eye corners move with the lids), positive upwards for the brows
-    and upper lids, downwards for the lower lids and the lip. ``brow_eye`` uses the inner brows,
-    which AU4 lowers most.
+    pain AU moves; the tracker's eye corners move with the lids), positive upwards for the
+    brows, downwards for the lower lids and the lip. ``brow_eye`` uses the inner brows, which
+    AU4 lowers most.
     """
 
     box: tuple[int, int, int, int]  # left, top, right, bottom
     eye_aspect: float  # mean eye aspect ratio (EAR); low when the eyes are closed
     brow_eye: float  # inner brows' (points 19-24) height above the nose bridge's top
     lip_eye: float  # upper lip's outer contour (points 50-52) below the nose bridge's top
-    upper_lid: float  # upper-lid points (37, 38, 43, 44) above the nose bridge's top
     lower_lid: float  # lower-lid points (40, 41, 46, 47) below the nose bridge's top
     nose_lip: float  # nose base (point 33) to the upper lip's top (point 51)
     landmarks: np.ndarray  # (68, 2) pixel coordinates
@@ -90,7 +89,6 @@ def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0
         eye_aspect=float(0.5 * (ear(_RIGHT_EYE) + ear(_LEFT_EYE))),
         brow_eye=float((ref_y - pts[_INNER_BROWS][:, 1].mean()) / iod),
         lip_eye=float((pts[[50, 51, 52], 1].mean() - ref_y) / iod),
-        upper_lid=float((ref_y - pts[[37, 38, 43, 44], 1].mean()) / iod),
         lower_lid=float((pts[[40, 41, 46, 47], 1].mean() - ref_y) / iod),
         nose_lip=float((pts[51, 1] - pts[33, 1]) / iod),
         landmarks=pts,
@@ -101,7 +99,9 @@ def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0
 def au_movement(neutral: FaceMeasures, pain: FaceMeasures) -> dict[str, float]:
     """Per AU group, how far the pain frame moved from the neutral one in the FACS direction
     (positive = as the AU moves the face): brows down (AU4), lower lids up (AU6/AU7), upper lip
-    up (AU9/AU10), upper lids down (AU43).
+    up (AU9/AU10), eyes closed (AU43: the fall of the eye aspect ratio, the lids' gap over the
+    eye's width, Soukupova and Cech 2016; it counts a closed eye wherever the lids meet, and a
+    squeezed-shut eye's lids meet higher than a relaxed one's).
 
     Both frames' pixel heights are divided by the *neutral* frame's inter-ocular distance: the
     two frames share identity, view and camera, so the scale is the same, while the tracker's
@@ -113,7 +113,7 @@ def au_movement(neutral: FaceMeasures, pain: FaceMeasures) -> dict[str, float]:
         "AU4": neutral.brow_eye - s * pain.brow_eye,
         "AU6/AU7": neutral.lower_lid - s * pain.lower_lid,
         "AU9/AU10": neutral.lip_eye - s * pain.lip_eye,
-        "AU43": neutral.upper_lid - s * pain.upper_lid,
+        "AU43": neutral.eye_aspect - pain.eye_aspect,
     }
 
 

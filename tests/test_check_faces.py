@@ -46,20 +46,20 @@ def test_measures_and_movement_on_hand_made_landmarks():
     m0 = measures_from_landmarks(base)
     assert m0.brow_eye == pytest.approx(0.4)
     assert m0.lip_eye == pytest.approx(0.9)
-    assert m0.upper_lid == pytest.approx(6 / iod) and m0.lower_lid == pytest.approx(6 / iod)
+    assert m0.eye_aspect == pytest.approx(0.4) and m0.lower_lid == pytest.approx(6 / iod)  # lid gap 12 px over a 30 px eye
     pain = base.copy()
     pain[17:27, 1] += 0.05 * iod  # brows down by 0.05 IOD
     pain[[40, 41, 46, 47], 1] -= 3.0  # lower lids up 3 px
     pain[[50, 51, 52], 1] -= 0.08 * iod  # upper lip up
-    pain[[37, 38, 43, 44], 1] += 6.0  # upper lids down onto the corner line
+    pain[[37, 38, 43, 44], 1] += 6.0  # upper lids down onto the corner line: gap 12 -> 3 px
     move = au_movement(m0, measures_from_landmarks(pain))
     assert move["AU4"] == pytest.approx(0.05)
     assert move["AU6/AU7"] == pytest.approx(3 / iod)
     assert move["AU9/AU10"] == pytest.approx(0.08)
-    assert move["AU43"] == pytest.approx(6 / iod)
+    assert move["AU43"] == pytest.approx(0.4 - 0.1)  # the eye aspect ratio, 12/30 -> 3/30
     # Heights are read from the top of the nose bridge (point 27): moving the eye corners or the
     # brow tails, which the tracker moves with the lids and brows, leaves every measure alone;
-    # moving point 27 up moves them all by the same amount.
+    # moving point 27 up moves every height by the same amount (not the eye aspect ratio).
     corners = base.copy()
     corners[[36, 39, 42, 45], 1] += 4.0
     corners[[17, 18, 25, 26], 1] += 5.0
@@ -74,9 +74,9 @@ def test_measures_and_movement_on_hand_made_landmarks():
     assert m1.iod == pytest.approx(0.9 * iod) and m1.lip_eye == pytest.approx(0.9 * iod / m1.iod)
     assert au_movement(m0, m1) == pytest.approx(dict.fromkeys(AU_GROUPS, 0.0))
     bridge = base.copy()
-    bridge[27, 1] -= 3.0  # 3 px up: brows and upper lids nearer it, lip and lower lids further
+    bridge[27, 1] -= 3.0  # 3 px up: brows nearer it, lip and lower lids further
     move = au_movement(m0, measures_from_landmarks(bridge))
-    assert move == pytest.approx({"AU4": 3 / iod, "AU6/AU7": -3 / iod, "AU9/AU10": -3 / iod, "AU43": 3 / iod})
+    assert move == pytest.approx({"AU4": 3 / iod, "AU6/AU7": -3 / iod, "AU9/AU10": -3 / iod, "AU43": 0.0})
     with pytest.raises(ValueError, match=r"\(68, 2\)"):
         measures_from_landmarks(base[:60])
 
@@ -174,11 +174,12 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
 
 
 # Floors measured on seed 11 (8 identities; share moving the FACS way, mean movement in the
-# neutral frame's IOD, heights from the top of the nose bridge): AU4 8/8 +0.056, AU6 7/8
-# +0.015, AU7 7/8 +0.016, AU9 8/8 +0.034, AU10 7/8 +0.047, AU43 8/8 +0.080. The tracker moves
+# neutral frame's IOD, heights from the top of the nose bridge; AU43: the fall of the eye aspect
+# ratio): AU4 8/8 +0.056, AU6 7/8 +0.015, AU7 7/8 +0.016, AU9 8/8 +0.034, AU10 7/8 +0.047, AU43
+# 8/8 +0.157 (an open eye's ratio is about 0.3). The tracker moves
 # its lid points far less than the rig moves the lids (AU7 raises the lower lid ~3 mm, about
 # 0.05 IOD), and now and then it fits a lip or lid badly: issue 12's rank-correlation target
-# is met for AU4 and AU43 only (see the README's face-check table).
+# is near for AU4 and AU43 only (see the README's face-check table).
 @pytest.mark.parametrize(
     "aus, key, share, mean",
     [
@@ -187,7 +188,7 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
         ({"AU7": 5}, "AU6/AU7", 5 / 8, 0.008),
         ({"AU9": 5}, "AU9/AU10", 7 / 8, 0.02),
         ({"AU10": 5}, "AU9/AU10", 7 / 8, 0.035),
-        ({"AU43": 1}, "AU43", 7 / 8, 0.06),
+        ({"AU43": 1}, "AU43", 7 / 8, 0.1),
     ],
     ids=["AU4", "AU6", "AU7", "AU9", "AU10", "AU43"],
 )

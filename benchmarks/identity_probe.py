@@ -109,12 +109,6 @@ def chip_distances(chip_images: np.ndarray, checker: FaceChecker) -> np.ndarray:
     return np.array([float(np.linalg.norm(a - b)) for a, b in combinations(desc, 2)])
 
 
-def distances(images: list[np.ndarray], checker: FaceChecker) -> tuple[np.ndarray, int]:
-    """Pairwise descriptor distances of the faces found, and how many were found."""
-    found = chips(images, checker)
-    return chip_distances(found, checker), len(found)
-
-
 def row(variant: str, found: int, d: np.ndarray, seconds: float) -> str:
     if d.size == 0:
         return f"{variant:<20} {found:>6}   (fewer than two faces found: no distances)"
@@ -136,11 +130,15 @@ def main() -> None:
     print(f"{args.identities} identities, frontal neutral, {args.size} px, seed {args.seed}")
     print(f"{'variant':<20} {'found':>6} {'median':>7} {'p95':>7} {'over ' + str(SAME_PERSON):>9} {'time':>7}")
     drawn: dict[int, list[Person]] = {}
+    ours = np.empty(0)
     for variant in variants:
         t = time.perf_counter()
-        d, found = distances(faces(gen, args.seed, variant, drawn), checker)
-        print(row(variant, found, d, time.perf_counter() - t))
-    ours = chips(faces(gen, args.seed, "as generated", drawn), checker)
+        found = chips(faces(gen, args.seed, variant, drawn), checker)
+        print(row(variant, len(found), chip_distances(found, checker), time.perf_counter() - t))
+        if variant == "as generated":
+            ours = found  # the chip-level variants below edit these
+    if len(ours) < 2:
+        raise SystemExit("error: fewer than two rendered faces found; nothing to edit")
     mean = ours.mean(axis=0)
     for k in edits:
         t = time.perf_counter()

@@ -112,6 +112,10 @@ class AURig:
     def __init__(self, model: FaceModel) -> None:
         self.model = model
         self._skin = skin_mask(model)
+        # Per eye, the lower lid's full travel over the upper's (at their margins): a raised
+        # lower lid stops a closing upper lid that much earlier.
+        travel = {(lid.side, lid.kind): float(np.max(lid.closure)) for lid in model.eyelids()}
+        self._lid_ratio = {side: travel[(side, "lower")] / travel[(side, "upper")] for side, kind in travel if kind == "upper"}
 
     def bind(self, neutral: np.ndarray) -> "BoundRig":
         return BoundRig(self, np.asarray(neutral, dtype=np.float32))
@@ -144,10 +148,6 @@ class BoundRig:
         # (an identity's expressions use the pain AUs; distractors only when asked for).
         self._fields: dict[str, np.ndarray] = {}
         self._jaw_w = self._jaw_weights()
-        # Per eye, the lower lid's full travel over the upper's (at their margins): a raised
-        # lower lid stops a closing upper lid that much earlier.
-        travel = {(lid.side, lid.kind): float(np.max(lid.closure)) for lid in rig.model.eyelids()}
-        self._lid_ratio = {side: travel[(side, "lower")] / travel[(side, "upper")] for side, kind in travel if kind == "upper"}
 
     def _field(self, movers: tuple[Mover, ...]) -> np.ndarray:
         x, y = self._x, self._y
@@ -221,7 +221,7 @@ class BoundRig:
         for lid in self.rig.model.eyelids():
             # Closing lids meet where the lower one is: squeezed shut (AU6/AU7 with AU43), the
             # upper lid stops on the raised lower lid, so the closed eye's lash line sits higher.
-            frac = min(up, 1.0 - low * self._lid_ratio[lid.side]) if lid.kind == "upper" else low
+            frac = min(up, 1.0 - low * self.rig._lid_ratio[lid.side]) if lid.kind == "upper" else low
             if frac <= 0:
                 continue
             centre = self.landmarks[f"{lid.side}_eye"]

@@ -3,8 +3,9 @@
 A hair layer lifts the skin along its normals where hair grows (volume on the crown, a fringe
 over the forehead, a curtain of long hair beside the neck, a beard along the jaw) and says how
 much hair covers each vertex, so the albedo paints exactly the lifted skin. Hairlines are
-smooth curves (widow's peak, receding temples, side parts), not mesh rows. Works on any face
-model: positions are taken relative to its landmarks.
+smooth curves (widow's peak, receding temples, side parts, the sideburn running down and back
+to the ear), not mesh rows, and the volume tapers to nothing at them. Works on any face model:
+positions are taken relative to its landmarks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from .curves import smoothstep
 from .face_model import vermilion_heights
-from .mesh import vertex_normals
+from .mesh import neighbour_mean_matrix, vertex_normals
 
 # Scalp styles: (volume on the crown mm, volume at the sides mm, long, fringe, frizz/curl mm).
 HAIR_STYLES: Mapping[str, tuple[float, float, bool, bool, float]] = {
@@ -33,6 +34,7 @@ HAIR_STYLES: Mapping[str, tuple[float, float, bool, bool, float]] = {
     "afro": (30.0, 24.0, False, False, 2.5),
     "coily_short": (6.0, 5.0, False, False, 1.2),
 }
+HAIR_TAPER_ROUNDS = 40  # smoothing rounds of the coverage that tapers the hair volume
 FACIAL_HAIR = ("none", "stubble", "moustache", "goatee", "beard", "full_beard")
 
 
@@ -45,6 +47,7 @@ class HairStyle:
     recession: float  # mm the hairline recedes at the temples
     part: float  # -1..1, side of the part (asymmetric volume and hairline); 0 = none
     length: float  # mm below eye level that long hair reaches
+    sideburn: float = 18.0  # mm below eye level that the hair in front of the ears reaches
     facial: str = "none"
     beard_density: float = 0.0  # 0..1
 
@@ -86,6 +89,7 @@ def sample_hair(gender: str, ethnicity: str, age: float, rng: np.random.Generato
         recession=float(recession),
         part=float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.0)) if style in ("side_part", "bob", "long", "short") else 0.0,
         length=float(rng.uniform(60.0, 160.0)),
+        sideburn=float(rng.uniform(18.0, 30.0) if gender == "man" else rng.uniform(6.0, 16.0)),
         facial=facial,
         beard_density=density,
     )
@@ -112,7 +116,11 @@ def hair_layer(vertices: np.ndarray, faces: np.ndarray, landmarks: dict[str, np.
         front = smoothstep(line - 1.5, line + 2.5, y)
         # Sides and back: above the ears, behind the temples; the nape for long hair.
         back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(-32, -20, y)
-        sides = smoothstep(60, 66, ax) * smoothstep(-4, 4, y) * smoothstep(face_z - 20, face_z - 35, z)
+        # Sides: hair behind a curve that runs from the temple down and back to the sideburn's
+        # foot in front of the ear (one smooth hairline, not the corner of two straight edges).
+        t = smoothstep(np.maximum(line, 10.0), -hair.sideburn, y)
+        edge = face_z - 52.0 - 16.0 * t
+        sides = smoothstep(edge + 3.0, edge - 3.0, z) * smoothstep(-hair.sideburn - 4.0, -hair.sideburn + 2.0, y) * smoothstep(44, 56, ax)
         scalp = np.maximum.reduce([front, back, sides])
         if long_hair:
             nape = smoothstep(face_z - 88, face_z - 105, z) * smoothstep(-hair.length - 10, -hair.length + 10, y)
@@ -132,10 +140,18 @@ def hair_layer(vertices: np.ndarray, faces: np.ndarray, landmarks: dict[str, np.
         bun = np.exp(-((x / 22) ** 2) - ((y - 40) / 22) ** 2) * smoothstep(face_z - 100, face_z - 140, z)
         thick = thick + 35.0 * bun
     ripple = frizz * np.sin(0.9 * v[:, 0]) * np.sin(0.8 * v[:, 1] + 0.7 * v[:, 2])
-    offsets = n * (scalp * (thick + ripple))[:, None]
+    # Volume tapers to nothing at the hair's edges (hair lies flat at the hairline): lifting
+    # every covered vertex by the full thickness raises a cliff along the mesh's cells, which
+    # draws the hairline as a staircase. The taper follows the coverage smoothed over the mesh.
+    mean = neighbour_mean_matrix(len(v), faces)
+    soft = scalp.copy()
+    for _ in range(HAIR_TAPER_ROUNDS):
+        soft = 0.5 * soft + 0.5 * (mean @ soft)
+    lift = scalp * smoothstep(0.5, 1.0, soft)
+    offsets = n * (lift * (thick + ripple))[:, None]
     if long_hair:
         # Hair hangs: below the ears it falls straight down beside the neck, not along it.
-        hang = scalp * smoothstep(-5, -45, y) * smoothstep(face_z - 95, face_z - 120, z)
+        hang = lift * smoothstep(-5, -45, y) * smoothstep(face_z - 95, face_z - 120, z)
         width = 66.0 + side
         push = np.maximum(width - ax, 0.0) * hang
         offsets[:, 0] += np.sign(x) * push

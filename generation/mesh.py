@@ -7,9 +7,13 @@ frontal view), +y up, +z out of the face towards the frontal camera.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 
 @dataclass
@@ -149,3 +153,16 @@ def merge(parts: dict[str, Mesh]) -> Mesh:
             regions[r] = (idx + n).astype(np.int32)
         n += len(m.vertices)
     return Mesh(np.concatenate(verts), np.concatenate(faces), np.concatenate(colors), regions, comps)
+
+
+def neighbour_mean_matrix(n_vertices: int, faces: np.ndarray) -> csr_matrix:
+    """Sparse (V, V) matrix that maps per-vertex values to each vertex's mean over its edge
+    neighbours (an edge shared by two faces counts twice); smooths values over a mesh
+    (ambient occlusion, the hair volume's taper)."""
+    from scipy.sparse import csr_matrix, diags
+
+    f = np.asarray(faces)
+    i = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
+    j = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
+    adj = csr_matrix((np.ones(len(i)), (i, j)), shape=(n_vertices, n_vertices))
+    return diags(1.0 / np.maximum(np.asarray(adj.sum(axis=1))[:, 0], 1)) @ adj

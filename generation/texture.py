@@ -15,7 +15,7 @@ from .curves import smoothstep
 from .demographics import Demographics
 from .face_model import vermilion_heights
 from .hair import HairLayer, HairStyle, sample_hair
-from .mesh import Mesh, vertex_normals
+from .mesh import Mesh, neighbour_mean_matrix, vertex_normals
 
 # Monk Skin Tone scale, light (1) to dark (10), sRGB.
 MONK_SCALE = np.array(
@@ -276,16 +276,11 @@ def ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, iterations: int =
     (outwards = the vertex sits in a hollow); openness to the sky: surfaces facing down see
     less of the upper hemisphere's light.
     """
-    from scipy.sparse import csr_matrix, diags
-
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces)
     n = vertex_normals(v.astype(np.float32), f).astype(np.float64)
-    i = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
-    j = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
     # Half the mean of the neighbours, as one sparse matrix (6x faster than summing per edge).
-    adj = csr_matrix((np.ones(len(i)), (i, j)), shape=(len(v), len(v)))
-    half_mean = diags(0.5 / np.maximum(np.asarray(adj.sum(axis=1))[:, 0], 1)) @ adj
+    half_mean = 0.5 * neighbour_mean_matrix(len(v), f)
     smooth = v.copy()
     for _ in range(iterations):
         smooth = 0.5 * smooth + half_mean @ smooth

@@ -1,0 +1,81 @@
+"""Hair as geometry: the volume tapers to its hairline, and the side hairline is one curve."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from generation.face_model import skin_mask
+from generation.hair import HAIR_STYLES, HairStyle, hair_layer
+from generation.head import BuiltinHead
+from generation.mesh import neighbour_mean_matrix
+
+
+@pytest.fixture(scope="module")
+def head_and_face():
+    head = BuiltinHead()
+    tmpl = head.template()
+    v = head.identity(head.sample_shape(np.random.default_rng(3)), age=0.4, gender=-1)
+    return head, tmpl, v, head.landmarks(v)
+
+
+def style(name: str, **kw) -> HairStyle:
+    base = HairStyle(style=name, hairline=50.0, recession=4.0, part=0.0, length=100.0, sideburn=22.0)
+    return replace(base, **kw)
+
+
+def test_neighbour_mean_matrix_averages_edge_neighbours():
+    # Two triangles sharing the edge 1-2: vertex 0 sees 1 and 2, vertex 1 sees 0, 2 (twice), 3.
+    faces = np.array([[0, 1, 2], [1, 3, 2]])
+    m = neighbour_mean_matrix(4, faces).toarray()
+    assert np.allclose(m.sum(1), 1.0)
+    assert np.allclose(m[0], [0, 0.5, 0.5, 0])
+    assert np.allclose(m[1], [0.25, 0, 0.5, 0.25])
+    assert np.allclose(m @ np.array([1.0, 2.0, 3.0, 4.0]), [2.5, 2.75, 2.25, 2.5])
+
+
+@pytest.mark.parametrize("name", [s for s, spec in HAIR_STYLES.items() if max(spec[0], spec[1]) >= 4.0])
+def test_hair_volume_tapers_to_the_hairline(head_and_face, name):
+    """Across the hairline (mesh edges whose ends' coverage differs), the hair's height above
+    the skin changes by at most half the style's thickness: hair lies flat at its edge. Lifting
+    every covered vertex by the full thickness raised a cliff along the mesh cells, drawn as a
+    staircase (a jump of the whole thickness, 1.0-1.2 times it, on every style)."""
+    head, tmpl, v, lm = head_and_face
+    hair = hair_layer(v, tmpl.faces, lm, skin_mask(head), style(name))
+    f = tmpl.faces
+    edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    crossing = np.abs(hair.scalp[edges[:, 0]] - hair.scalp[edges[:, 1]]) > 0.3
+    assert crossing.sum() > 50  # the style has a hairline
+    height = np.linalg.norm(hair.offsets, axis=1)
+    jump = np.abs(height[edges[crossing, 0]] - height[edges[crossing, 1]])
+    thickness = max(HAIR_STYLES[name][0], HAIR_STYLES[name][1])
+    assert jump.max() < 0.5 * thickness
+    # ... and the volume is still there inside the hairline.
+    assert height[hair.scalp > 0.99].max() > 0.9 * thickness
+
+
+def test_side_hairline_runs_back_from_the_temple_to_the_sideburn(head_and_face):
+    """In front of the ear the hair's edge is one curve running down and back from the temple to
+    the sideburn's foot (it was the corner of a horizontal and a vertical edge: blocks)."""
+    head, tmpl, v, lm = head_and_face
+    eye_y = 0.5 * (lm["left_eye"][1] + lm["right_eye"][1])
+    face_z = float(lm["nose_tip"][2])
+    skin = skin_mask(head)
+    hair = hair_layer(v, tmpl.faces, lm, skin, style("short", sideburn=22.0))
+    x, y, z = v[:, 0], v[:, 1] - eye_y, v[:, 2]
+    side = skin & (np.abs(x) > 50) & (z > face_z - 110)
+
+    def front_edge(lo, hi):
+        """The frontmost z of hair on the side of the head between heights lo and hi."""
+        covered = side & (hair.scalp > 0.5) & (y > lo) & (y < hi)
+        assert covered.any(), f"no hair beside the face between {lo} and {hi} mm"
+        return face_z - z[covered].max()
+
+    edges = [front_edge(h - 3, h + 3) for h in (25.0, 10.0, -5.0, -15.0)]
+    assert np.all(np.diff(edges) > -0.5)  # never forward again on the way down ...
+    assert edges[-1] - edges[0] > 8.0  # ... and well back at the sideburn
+    # Nothing in front of the ear below the sideburn's foot.
+    below = side & (y < -22.0 - 6.0) & (z > face_z - 75)
+    assert hair.scalp[below].max() < 0.05

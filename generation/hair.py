@@ -17,7 +17,7 @@ import numpy as np
 
 from .curves import smoothstep
 from .face_model import vermilion_heights
-from .mesh import neighbour_mean_matrix, vertex_normals
+from .mesh import Mesh, vertex_normals
 
 # Scalp styles: (volume on the crown mm, volume at the sides mm, long, fringe, frizz/curl mm).
 HAIR_STYLES: Mapping[str, tuple[float, float, bool, bool, float]] = {
@@ -95,11 +95,10 @@ def sample_hair(gender: str, ethnicity: str, age: float, rng: np.random.Generato
     )
 
 
-def hair_layer(vertices: np.ndarray, faces: np.ndarray, landmarks: dict[str, np.ndarray], skin: np.ndarray,
-               hair: HairStyle) -> HairLayer:
+def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, hair: HairStyle) -> HairLayer:
     """The hair layer of a neutral mesh; ``skin`` (V,) bool marks vertices hair may lift
     (not eyeballs or lids)."""
-    v = np.asarray(vertices, dtype=np.float64)
+    v = mesh.vertices.astype(np.float64)
     le, re = landmarks["left_eye"], landmarks["right_eye"]
     cx, eye_y = 0.5 * (le[0] + re[0]), 0.5 * (le[1] + re[1])
     face_z = float(landmarks["nose_tip"][2])
@@ -129,7 +128,7 @@ def hair_layer(vertices: np.ndarray, faces: np.ndarray, landmarks: dict[str, np.
             scalp = np.maximum(scalp, smoothstep(face_z - 60, face_z - 75, z) * smoothstep(-40, -30, y))
     scalp = scalp * skin
     facial = _facial_cover(x, y, z, landmarks, eye_y, hair) * skin
-    n = vertex_normals(v.astype(np.float32), faces).astype(np.float64)
+    n = vertex_normals(mesh.vertices, mesh.faces).astype(np.float64)
     # Thickness: crown volume above the temples, less at the sides; curl adds a ripple.
     thick = side + (crown - side) * smoothstep(20, 90, y) * smoothstep(55, 15, ax)
     if hair.part:
@@ -143,7 +142,7 @@ def hair_layer(vertices: np.ndarray, faces: np.ndarray, landmarks: dict[str, np.
     # Volume tapers to nothing at the hair's edges (hair lies flat at the hairline): lifting
     # every covered vertex by the full thickness raises a cliff along the mesh's cells, which
     # draws the hairline as a staircase. The taper follows the coverage smoothed over the mesh.
-    mean = neighbour_mean_matrix(len(v), faces)
+    mean = mesh.neighbour_mean()
     soft = scalp.copy()
     for _ in range(HAIR_TAPER_ROUNDS):
         soft = 0.5 * soft + 0.5 * (mean @ soft)

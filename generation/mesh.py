@@ -26,6 +26,8 @@ class Mesh:
     regions: name -> (K,) int32 vertex indices (e.g. "brows", "upper_lip").
     components: name -> (K,) int32 vertex indices of separately closed parts
         (e.g. "head", "left_eyeball").
+    Meshes made by ``with_vertices`` share one cache of what depends on the topology alone
+    (``neighbour_mean``), so an identity's meshes build it once per template, not per mesh.
     """
 
     vertices: np.ndarray
@@ -33,6 +35,7 @@ class Mesh:
     colors: np.ndarray | None = None
     regions: dict[str, np.ndarray] = field(default_factory=dict)
     components: dict[str, np.ndarray] = field(default_factory=dict)
+    _topology: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.vertices = np.ascontiguousarray(self.vertices, dtype=np.float32)
@@ -52,7 +55,13 @@ class Mesh:
 
     def with_vertices(self, vertices: np.ndarray) -> "Mesh":
         """The same topology, colours and regions with new vertex positions."""
-        return Mesh(vertices, self.faces, self.colors, self.regions, self.components)
+        return Mesh(vertices, self.faces, self.colors, self.regions, self.components, self._topology)
+
+    def neighbour_mean(self) -> csr_matrix:
+        """``neighbour_mean_matrix`` of this mesh, built once for all meshes of its topology."""
+        if "neighbour_mean" not in self._topology:
+            self._topology["neighbour_mean"] = neighbour_mean_matrix(len(self.vertices), self.faces)
+        return self._topology["neighbour_mean"]
 
 
 def face_normals(vertices: np.ndarray, faces: np.ndarray, normalize: bool = True) -> np.ndarray:

@@ -250,7 +250,7 @@ def sample_person(model: FaceModel, template: Mesh, demo: Demographics, size: in
     bare = model.identity(shape, age=age, gender=demo.gender_value, ethnicity=demo.ethnicity)
     app = sample_appearance(demo, age, rng)
     landmarks = model.landmarks(bare)
-    hair = hair_layer(bare, template.faces, landmarks, skin_mask(model), app.hair_style)
+    hair = hair_layer(template.with_vertices(bare), landmarks, skin_mask(model), app.hair_style)
     neutral = (bare + hair.offsets).astype(np.float32)
     colors = vertex_albedo(template.with_vertices(neutral), landmarks, app, hair)
     bg = background(size, rng)

@@ -15,7 +15,7 @@ from .curves import smoothstep
 from .demographics import Demographics
 from .face_model import vermilion_heights
 from .hair import HairLayer, HairStyle, sample_hair
-from .mesh import Mesh, neighbour_mean_matrix, vertex_normals
+from .mesh import Mesh, vertex_normals
 
 # Monk Skin Tone scale, light (1) to dark (10), sRGB.
 MONK_SCALE = np.array(
@@ -226,7 +226,7 @@ def vertex_albedo(
 
     # Baked ambient occlusion: creases and hollows (eye sockets, nasolabial folds, nostrils,
     # lip corners) and surfaces facing down (under the brows, nose and jaw) get less light.
-    col *= ambient_occlusion(mesh.vertices, mesh.faces)[:, None]
+    col *= ambient_occlusion(mesh)[:, None]
 
     # Eyes: sclera, iris with a darker limbus, pupil; lash lines on the lid margins.
     iris = np.asarray(IRIS_COLOURS[app.iris])
@@ -269,18 +269,17 @@ def solid_noise(points: np.ndarray, rng: np.random.Generator, std: float, wavele
     return std * np.sqrt(2.0 / waves) * np.cos(arg).sum(axis=1, dtype=np.float64)
 
 
-def ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, iterations: int = 6) -> np.ndarray:
+def ambient_occlusion(mesh: Mesh, iterations: int = 6) -> np.ndarray:
     """(V,) float64 in [0.55, 1]: a cheap occlusion estimate from the mesh alone.
 
     Concavity: how far a few rounds of neighbour averaging move each vertex along its normal
     (outwards = the vertex sits in a hollow); openness to the sky: surfaces facing down see
     less of the upper hemisphere's light.
     """
-    v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(faces)
-    n = vertex_normals(v.astype(np.float32), f).astype(np.float64)
+    v = mesh.vertices.astype(np.float64)
+    n = vertex_normals(mesh.vertices, mesh.faces).astype(np.float64)
     # Half the mean of the neighbours, as one sparse matrix (6x faster than summing per edge).
-    half_mean = 0.5 * neighbour_mean_matrix(len(v), f)
+    half_mean = 0.5 * mesh.neighbour_mean()
     smooth = v.copy()
     for _ in range(iterations):
         smooth = 0.5 * smooth + half_mean @ smooth

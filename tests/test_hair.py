@@ -10,7 +10,7 @@ import pytest
 from generation.face_model import skin_mask
 from generation.hair import HAIR_STYLES, HairStyle, hair_layer
 from generation.head import BuiltinHead
-from generation.mesh import neighbour_mean_matrix
+from generation.mesh import Mesh, neighbour_mean_matrix
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,12 @@ def test_neighbour_mean_matrix_averages_edge_neighbours():
     assert np.allclose(m[0], [0, 0.5, 0.5, 0])
     assert np.allclose(m[1], [0.25, 0, 0.5, 0.25])
     assert np.allclose(m @ np.array([1.0, 2.0, 3.0, 4.0]), [2.5, 2.75, 2.25, 2.5])
+    # A mesh and its with_vertices copies share one matrix (built once per topology).
+    mesh = Mesh(np.random.default_rng(0).random((4, 3)), faces)
+    copy = mesh.with_vertices(mesh.vertices + 1.0)
+    assert copy.neighbour_mean() is mesh.neighbour_mean()
+    assert np.allclose(mesh.neighbour_mean().toarray(), m)
+    assert Mesh(mesh.vertices, faces).neighbour_mean() is not mesh.neighbour_mean()
 
 
 @pytest.mark.parametrize("name", [s for s, spec in HAIR_STYLES.items() if max(spec[0], spec[1]) >= 4.0])
@@ -43,7 +49,7 @@ def test_hair_volume_tapers_to_the_hairline(head_and_face, name):
     every covered vertex by the full thickness raised a cliff along the mesh cells, drawn as a
     staircase (a jump of the whole thickness, 1.0-1.2 times it, on every style)."""
     head, tmpl, v, lm = head_and_face
-    hair = hair_layer(v, tmpl.faces, lm, skin_mask(head), style(name))
+    hair = hair_layer(tmpl.with_vertices(v), lm, skin_mask(head), style(name))
     f = tmpl.faces
     edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
     crossing = np.abs(hair.scalp[edges[:, 0]] - hair.scalp[edges[:, 1]]) > 0.3
@@ -63,7 +69,7 @@ def test_side_hairline_runs_back_from_the_temple_to_the_sideburn(head_and_face):
     eye_y = 0.5 * (lm["left_eye"][1] + lm["right_eye"][1])
     face_z = float(lm["nose_tip"][2])
     skin = skin_mask(head)
-    hair = hair_layer(v, tmpl.faces, lm, skin, style("short", sideburn=22.0))
+    hair = hair_layer(tmpl.with_vertices(v), lm, skin, style("short", sideburn=22.0))
     x, y, z = v[:, 0], v[:, 1] - eye_y, v[:, 2]
     side = skin & (np.abs(x) > 50) & (z > face_z - 110)
 

@@ -84,7 +84,7 @@ def test_facial_hair_is_tufts_of_the_hair_colour_not_a_flat_block():
 
     def paint(facial: str, density: float):
         a = replace(app, hair_style=replace(app.hair_style, facial=facial, beard_density=density))
-        hair = hair_layer(v, tmpl.faces, lm, skin_mask(head), a.hair_style)
+        hair = hair_layer(tmpl.with_vertices(v), lm, skin_mask(head), a.hair_style)
         return vertex_albedo(tmpl.with_vertices(v), lm, a, hair), hair.facial
 
     bare, _ = paint("none", 0.0)

@@ -31,8 +31,10 @@ def rows(rep: dict) -> dict[str, str]:
     }
     for view, rates in rep["detection"].items():
         out[f"found, {view} (HOG / CNN)"] = f"{rates['HOG']:.1%} / {rates['CNN']:.1%}"
+    intervals = rep.get("au_spearman_ci", {})  # reports before the intervals have none
     for group, rho in rep["au_spearman"].items():
-        out[f"Spearman rho, {group}"] = f"{rho:+.2f}"
+        lo, hi = intervals.get(group, (float("nan"), float("nan")))
+        out[f"Spearman rho, {group}"] = f"{rho:+.2f}" + (f" [{lo:+.2f}, {hi:+.2f}]" if lo == lo else "")
     return out
 
 
@@ -53,6 +55,7 @@ def _tiny(distinct: float) -> dict:
         "pain_kept": 1.0,
         "detection": {"yaw+0": {"HOG": 1.0, "CNN": 1.0}},
         "au_spearman": {"AU4": 0.5},
+        "au_spearman_ci": {"AU4": [0.4, 0.6]},
     }
 
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -235,6 +235,8 @@ class FaceReport:
     within_stratum_distinct: float = float("nan")  # share of same-stratum pairs over 0.6
     pain_kept: float = float("nan")  # share of pain frames within 0.6 of their own neutral
     au_spearman: dict[str, float] = field(default_factory=dict)
+    # 95 % interval of each rho over resampled identities (frames of one face are not independent)
+    au_spearman_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     au_pairs: dict[str, int] = field(default_factory=dict)
     identity_view: str = ""
 
@@ -259,8 +261,12 @@ class FaceReport:
         if not np.isnan(self.pain_kept):
             lines.append(f"pain frames within {SAME_PERSON} of their own neutral: {self.pain_kept:.1%}")
         lines.append("Spearman rho, AU label vs landmark movement (pain - neutral, same identity and view):")
+        if self.au_spearman_ci:
+            lines.append("  (95 % interval: the identities resampled with replacement)")
         for g, rho in self.au_spearman.items():
-            lines.append(f"  {g:<9} {rho:+.3f}  ({self.au_pairs[g]} pairs; {AU_MEASURES[g]})")
+            lo, hi = self.au_spearman_ci.get(g, (float("nan"), float("nan")))
+            ci = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else ""
+            lines.append(f"  {g:<9} {rho:+.3f}{ci}  ({self.au_pairs[g]} pairs; {AU_MEASURES[g]})")
         return "\n".join(lines)
 
 
@@ -275,9 +281,39 @@ def _distance_stats(d: np.ndarray) -> dict[str, float]:
     }
 
 
+def spearman_interval(
+    groups: Sequence[str], x: np.ndarray, y: np.ndarray, draws: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Bootstrap interval of Spearman's rho between ``x`` and ``y``, resampling whole ``groups``
+    (identities) with replacement: the frames of one face share its tracker errors, so
+    resampling frames would understate how much rho moves from one set of faces to another.
+    (nan, nan) with fewer than two groups; draws without variation are left out."""
+    from scipy.stats import rankdata
+
+    groups = np.asarray(groups)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    names, inverse = np.unique(groups, return_inverse=True)
+    if len(names) < 2:
+        return float("nan"), float("nan")
+    members = [np.flatnonzero(inverse == k) for k in range(len(names))]
+    rng = np.random.default_rng(seed)
+    rhos = []
+    for _ in range(draws):
+        idx = np.concatenate([members[k] for k in rng.integers(0, len(names), len(names))])
+        rx, ry = rankdata(x[idx]), rankdata(y[idx])
+        if np.ptp(rx) > 0 and np.ptp(ry) > 0:
+            rhos.append(np.corrcoef(rx, ry)[0, 1])
+    if not rhos:
+        return float("nan"), float("nan")
+    tail = 50.0 * (1.0 - level)
+    lo, hi = np.percentile(rhos, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
 def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=None, aus_only: bool = False) -> FaceReport:
     """Detection per view (HOG and CNN), identity distances between neutral faces (overall and
-    per stratum), pain frames kept as their identity, and Spearman rho per pain AU group.
+    per stratum), pain frames kept as their identity, and Spearman rho per pain AU group with
+    its 95 % interval over resampled identities (``spearman_interval``).
 
     ``checker`` needs ``cnn=True`` and ``recognizer=True``, unless ``aus_only``: then only the
     HOG detector and the landmark tracker run (HOG detection rates and the AU rank correlations,
@@ -333,7 +369,7 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         report.distance = _distance_stats(np.array(all_d))
         report.within_stratum_distinct = _distance_stats(np.array(same_d))["distinct"]
         report.distance_by_stratum = {s: _distance_stats(np.array(v)) for s, v in sorted(by_stratum.items())}
-    kept, labels, moves = [], defaultdict(list), defaultdict(list)
+    kept, labels, moves, who = [], defaultdict(list), defaultdict(list), []
     for rec, m, desc in pain:
         base = neutral.get((rec.identity, rec.view))
         if base is None:
@@ -341,6 +377,7 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         if desc is not None:
             kept.append(float(np.linalg.norm(desc - base[1])) < SAME_PERSON)
         move = au_movement(base[0], m)
+        who.append(rec.identity)
         for g, codes in AU_GROUPS.items():
             labels[g].append(max(float(rec.aus.get(c, 0.0)) for c in codes))
             moves[g].append(move[g])
@@ -350,4 +387,5 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         report.au_pairs[g] = int(x.size)
         ok = x.size > 2 and np.ptp(x) > 0 and np.ptp(y) > 0
         report.au_spearman[g] = float(spearmanr(x, y).statistic) if ok else float("nan")
+        report.au_spearman_ci[g] = spearman_interval(who, x, y) if ok else (float("nan"), float("nan"))
     return report

@@ -77,7 +77,7 @@ CASES = {
     ]),
     "compare_faces.py": ([], [
         rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|",
-        rf"\| Spearman rho, AU4 \| \+{NUMBER} \| \+{NUMBER} \|",
+        rf"\| Spearman rho, AU4 \| \+{NUMBER} \[\+{NUMBER}, \+{NUMBER}\] \| \+{NUMBER} \[\+{NUMBER}, \+{NUMBER}\] \|",
     ]),
     "table2.py": ([], [
         rf"\| 3DPain RGB \| ViTPain Baseline \| {NUMBER} \|",

@@ -17,6 +17,7 @@ from generation.facecheck import (
     au_movement,
     check_faces,
     measures_from_landmarks,
+    spearman_interval,
 )
 from helpers import run
 
@@ -147,8 +148,40 @@ def test_report_matches_a_hand_computation():
     # AU43 does not move any stubbed landmark: no variation, reported as NaN, not as a number.
     assert np.isnan(rep.au_spearman["AU43"])
     assert spearmanr(labels, [3 * a / 60 for a in labels]).statistic == pytest.approx(1.0)
+    # Resampling identities cannot break a perfect ranking; no variation, no interval.
+    assert rep.au_spearman_ci["AU4"] == pytest.approx((1.0, 1.0))
+    assert np.isnan(rep.au_spearman_ci["AU43"]).all()
     text = rep.format()
     assert "yaw-30" in text and "Spearman" in text and set(AU_GROUPS) <= set(rep.au_spearman)
+
+
+def test_spearman_interval_resamples_identities():
+    rng = np.random.default_rng(1)
+
+    def sample(n_groups, per_group, r=0.6, shared=False):
+        """Bivariate normal pairs with correlation r; ``shared``: a group's frames are one draw."""
+        draws = rng.multivariate_normal([0, 0], [[1, r], [r, 1]], n_groups if shared else n_groups * per_group)
+        xy = np.repeat(draws, per_group, axis=0) if shared else draws
+        return np.repeat([f"id{k}" for k in range(n_groups)], per_group), xy[:, 0], xy[:, 1]
+
+    # Independent frames: the interval holds the population's Spearman rho, (6/pi) asin(r/2),
+    # and the sample's, and narrows with more identities.
+    g, x, y = sample(200, 5)
+    lo, hi = spearman_interval(g, x, y, draws=400, seed=0)
+    assert lo < 6 / np.pi * np.arcsin(0.3) < hi and lo < spearmanr(x, y).statistic < hi
+    assert hi - lo < 0.12
+    g, x, y = sample(20, 5)
+    lo20, hi20 = spearman_interval(g, x, y, draws=400, seed=0)
+    assert hi20 - lo20 > 2 * (hi - lo)
+    # A face's frames repeating one draw are one observation, not ten: resampling identities
+    # gives a wider interval than pretending each frame were its own identity.
+    g, x, y = sample(12, 10, shared=True)
+    by_face = spearman_interval(g, x, y, draws=400, seed=0)
+    by_frame = spearman_interval(np.arange(len(x)).astype(str), x, y, draws=400, seed=0)
+    assert by_face[1] - by_face[0] > 2 * (by_frame[1] - by_frame[0])
+    # Same seed, same interval; one identity has no interval.
+    assert spearman_interval(g, x, y, draws=400, seed=0) == by_face
+    assert np.isnan(spearman_interval(["a"] * 5, np.arange(5.0), np.arange(5.0))).all()
 
 
 # --------------------------------------------------------------------------- dlib on renders

@@ -4,7 +4,8 @@ Written for this project (no third-party model files). The skin is a lofted surf
 horizontal cross-sections, closed by a pole at the crown and a cap under the neck) sculpted
 with smooth analytic features (brow ridge, eye sockets, nose, cheekbones, lips, jaw, chin,
 ears). Each eye is a separate closed eyeball plus two closed eyelid shells that rotate about
-the eyeball centre, so the rig can close the eyes without lids passing through the eyeballs.
+the eyeball centre, so the rig can close the eyes without lids passing through the eyeballs;
+each lid carries its lashes as a fin along its margin, turning with it.
 Identity is a vector of ``N_SHAPE`` values in standard-deviation units: one per feature
 parameter, then one per correlated whole-face mode. Age, gender and population shift the
 means (e.g. older faces get deeper nasolabial folds, thinner lips, jowls). Rows of the skin
@@ -112,6 +113,7 @@ _LOWER_LID_GAP = (0.4, 1.35)
 # The open lid margins, as angles about the eyeball centre (degrees): upper and lower margin
 # elevation at the middle, and the half-width at which they meet in the canthi.
 _LID_UPPER, _LID_LOWER, _LID_CORNER = 23.0, 16.5, 58.0
+_LASH_UPPER, _LASH_LOWER = 6.0, 2.0  # mm the lashes reach beyond the lid in the middle
 MOUTH_DEPTH = 12.0  # mm the mouth slot reaches behind the lip line
 _CORNER_GROOVE = 0.7  # mm: the lip corner is where the lip-line groove gets shallower than this
 
@@ -462,10 +464,12 @@ class BuiltinHead:
             for kind in ("upper", "lower"):
                 a, b = self._layout[f"{side}_{kind}_lid"]
                 out[f"{side}_{kind}_lid"] = np.arange(a, b, dtype=np.int32)
-                # Rows nearest the margin (lash line): loop positions R-2, R-1 (outer), R (inner).
+                # Loop positions per column: outer rows 0..R-1, the lashes' tip R, inner rows R+1..2R.
+                # The lash line: the two outer rows nearest the margin, the lashes, the inner margin.
                 R = self.res.lid_rows
-                pos = np.arange(b - a - 2) % (2 * R)
-                out[f"{side}_{kind}_lid_margin"] = (a + np.where((pos >= R - 2) & (pos <= R))[0]).astype(np.int32)
+                pos = np.arange(b - a - 2) % (2 * R + 1)
+                out[f"{side}_{kind}_lid_margin"] = (a + np.where((pos >= R - 2) & (pos <= R + 1))[0]).astype(np.int32)
+                out[f"{side}_{kind}_lid_lashes"] = (a + np.where(pos == R)[0]).astype(np.int32)
             a, b = self._layout[f"{side}_eyeball"]
             out[f"{side}_eyeball"] = np.arange(a, b, dtype=np.int32)
         return out
@@ -558,6 +562,12 @@ def _eye_ring_angles(rings: int) -> np.ndarray:
     return np.concatenate([front, back])
 
 
+def _almond(beta: np.ndarray, corner: float) -> np.ndarray:
+    """The lid margins' profile across the eye: 1 in the middle, 0 at the canthi (azimuth
+    ``corner``), almond-shaped between."""
+    return np.cos(0.5 * np.pi * np.clip(beta / corner, -1, 1)) ** 0.9
+
+
 def _socket_depth(X: np.ndarray, Y: np.ndarray, center: np.ndarray, shape: dict) -> np.ndarray:
     """Skin depth of the eye socket: on a sphere inside the lid slab, behind the eyeball in
     the opening (enlarged by a few degrees so the step stays hidden under the lids)."""
@@ -575,8 +585,7 @@ def _socket_depth(X: np.ndarray, Y: np.ndarray, center: np.ndarray, shape: dict)
     z = z + 0.12 * np.maximum(-dy - 5.0, 0.0) ** 2  # the cheek meets the lower lid sooner
     beta = np.arcsin(np.clip(dx / r_skin, -1, 1))
     alpha = np.arcsin(np.clip(dy / (r_skin * np.cos(beta)), -1, 1))
-    u = np.clip(beta / shape["corner"], -1, 1)
-    g = np.cos(0.5 * np.pi * u) ** 0.9
+    g = _almond(beta, shape["corner"])
     tilt = shape["tilt"] * 0.5 * (beta * shape["side"]) / shape["corner"]
     m = np.radians(5.0)
     inside = np.minimum(tilt + shape["upper"] * g + m - alpha, alpha - (tilt + shape["lower"] * g) + m)
@@ -589,8 +598,7 @@ def _lid_angles(kind: str, shape: dict, rows: int, cols: int, closure: float = 0
     """(rows, cols) elevation angles and (cols,) azimuths of a lid shell's grid."""
     beta = np.linspace(-np.radians(80), np.radians(80), cols)
     # The lid margin: an almond outline meeting at the canthi, tilted by the canthal angle.
-    u = np.clip(beta / shape["corner"], -1, 1)
-    g = np.cos(0.5 * np.pi * u) ** 0.9
+    g = _almond(beta, shape["corner"])
     tilt = shape["tilt"] * 0.5 * (beta * shape["side"]) / shape["corner"]
     margin_u = tilt + shape["upper"] * g
     margin_l = tilt + shape["lower"] * g
@@ -614,24 +622,24 @@ def _lid_closure(kind: str, rows: int, cols: int) -> np.ndarray:
     """
     shape = {"upper": np.radians(_LID_UPPER), "lower": -np.radians(_LID_LOWER), "corner": np.radians(_LID_CORNER), "tilt": 0.0, "side": 1.0}
     beta = np.linspace(-np.radians(80), np.radians(80), cols)
-    u = np.clip(beta / shape["corner"], -1, 1)
-    g = np.cos(0.5 * np.pi * u) ** 0.9
+    g = _almond(beta, shape["corner"])
     t = np.linspace(0.0, 1.0, rows)[:, None]
     if kind == "upper":
         travel = (shape["upper"] - shape["lower"]) * g + np.radians(3.0)
     else:
         travel = 0.5 * (shape["upper"] - shape["lower"]) * g
     per_vertex = t * travel[None, :]  # (rows, cols)
-    # Shell vertex order: for each column, the loop outer rows 0..R-1 then inner rows R-1..0,
-    # followed by the two end-cap centres.
-    loop = np.concatenate([per_vertex, per_vertex[::-1]], axis=0)  # (2R, cols)
+    # Shell vertex order: for each column, the loop outer rows 0..R-1, the lashes' tip (it turns
+    # with the margin), then inner rows R-1..0, followed by the two end-cap centres.
+    loop = np.concatenate([per_vertex, per_vertex[-1:], per_vertex[::-1]], axis=0)  # (2R + 1, cols)
     body = loop.T.reshape(-1)
     caps = np.array([loop[:, 0].mean(), loop[:, -1].mean()])
     return np.concatenate([body, caps]).astype(np.float32)
 
 
 def _lid_shell(center: np.ndarray, shape: dict, kind: str, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """A closed eyelid slab on two spheres about the eyeball centre.
+    """A closed eyelid slab on two spheres about the eyeball centre, with a fin of lashes
+    along its margin.
 
     Directions are (sin b, cos b sin a, cos b cos a): rotating about the x axis through the
     centre changes the elevation a only, which is how the rig opens and closes the lid.
@@ -640,12 +648,19 @@ def _lid_shell(center: np.ndarray, shape: dict, kind: str, rows: int, cols: int)
     gap = _UPPER_LID_GAP if kind == "upper" else _LOWER_LID_GAP
     r_in, r_out = EYE_RADIUS + gap[0], EYE_RADIUS + gap[1]
     # Thinner towards the margin, as real lids are.
-    loop_a = np.concatenate([alpha, alpha[::-1]], axis=0)  # (2R, cols)
-    radius = np.concatenate([np.full(rows, r_out), np.full(rows, r_in)])[:, None]
+    # The lashes: a fin from the margin, out and away from the eye (up for the upper lid), long
+    # in the middle and short at the canthi. Open, the upper lashes point forward and up, a dark
+    # band over the eye; closed, they point forward and down, seen end-on: a thin line.
+    g = _almond(beta, shape["corner"])
+    length, lift = (_LASH_UPPER, np.radians(8.0)) if kind == "upper" else (_LASH_LOWER, -np.radians(5.0))
+    tip_a = alpha[-1] + lift * g
+    tip_r = r_out + length * (0.25 + 0.75 * g)
+    loop_a = np.concatenate([alpha, tip_a[None], alpha[::-1]], axis=0)  # (2R + 1, cols)
+    radius = np.concatenate([np.full((rows, len(beta)), r_out), tip_r[None], np.full((rows, len(beta)), r_in)])
     b = beta[None, :]
     d = np.stack([np.sin(b) * np.ones_like(loop_a), np.cos(b) * np.sin(loop_a), np.cos(b) * np.cos(loop_a)], -1)
-    pts = (d * radius[..., None]).transpose(1, 0, 2).reshape(-1, 3)  # column-major: (cols, 2R)
-    n_loop = 2 * rows
+    pts = (d * radius[..., None]).transpose(1, 0, 2).reshape(-1, 3)  # column-major: (cols, 2R + 1)
+    n_loop = 2 * rows + 1
     f = grid_faces(cols, n_loop, wrap_cols=True)
     cap0 = pts[:n_loop].mean(0)
     cap1 = pts[-n_loop:].mean(0)

@@ -274,21 +274,29 @@ def test_check_faces_command_on_a_small_dataset(tmp_path, capsys):
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["frames"] == 8 * 3 * 3 and rep["identities"] == 8
     assert "identity distance" in text and "Spearman" in text
-    # Floors measured on this batch (seed 5, 128 px): every detector finds every face, the
-    # frontal neutral faces are 28 pairs with median distance ~0.49, pain keeps identity.
+    # Floors measured on this batch (seed 5, 128 px): the CNN detector finds every face and HOG
+    # every frontal one, the frontal neutral faces are 28 pairs with median distance ~0.49, pain
+    # keeps identity.
     for view, rates in rep["detection"].items():
         assert rates["CNN"] >= 0.95, (view, rates)
     assert rep["detection"]["yaw+0"]["HOG"] >= 0.95
     assert rep["distance"]["pairs"] == 28 and rep["distance"]["median"] > 0.42
     assert rep["pain_kept"] >= 0.95
-    # --aus-only: the same landmarks, so the same rank correlations, without the CNN detector
-    # and the recognizer.
+    # --aus-only: the same landmarks without the CNN detector and the recognizer, so the same
+    # rank correlations over the frames HOG finds; frames only the CNN finds drop out (at 128
+    # px HOG misses a few turned frames).
     code, text, err = run(["check-faces", out, "--aus-only", "--json", tmp_path / "aus.json", "--quiet"], capsys)
     assert code == 0, err
     fast = json.loads((tmp_path / "aus.json").read_text())
     assert "identity distance" not in text and "Spearman" in text
-    assert fast["au_spearman"] == pytest.approx(rep["au_spearman"], nan_ok=True)
-    assert all(set(rates) == {"HOG"} for rates in fast["detection"].values())
+    assert fast["detection"] == {v: {"HOG": r["HOG"]} for v, r in rep["detection"].items()}
+    hog_missed = any(r["HOG"] < 1.0 for r in rep["detection"].values())
+    for g in AU_GROUPS:
+        if hog_missed:
+            assert fast["au_pairs"][g] < rep["au_pairs"][g]
+        else:
+            assert fast["au_pairs"][g] == rep["au_pairs"][g]
+            assert fast["au_spearman"][g] == pytest.approx(rep["au_spearman"][g], nan_ok=True)
 
 
 def test_aus_only_runs_neither_the_cnn_detector_nor_the_recognizer():

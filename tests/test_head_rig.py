@@ -274,3 +274,24 @@ def test_squeezed_shut_lids_meet_on_the_raised_lower_lid(head, identities):
         squeezed = rig(v, {"AU43": 1, "AU6": 5, "AU7": 5})
         assert margin(squeezed, eye, "upper") <= margin(squeezed, eye, "lower")  # still closed
         assert margin(squeezed, eye, "upper") > margin(relaxed, eye, "upper") + 1.0
+
+
+def test_lashes_rise_over_an_open_eye_and_lie_end_on_over_a_closed_one(head, identities):
+    """The upper lashes (a fin along the lid margin that turns with it) point forward and up on
+    an open eye, a dark band over the opening seen from the front, and forward and down on a
+    closed eye, seen end-on: a thin line, so a closed eye reads as closed. Measured as the
+    frontal height of the lash tips over the margin they grow from, in the middle of the eye."""
+    rig = AURig(head)
+    tips = head.template().regions["left_upper_lid_lashes"]
+    for v in identities:
+        eye = head.landmarks(v)["left_eye"]
+        for aus in ({}, {"AU43": 1}):
+            posed = rig(v, aus)
+            mid = np.abs(posed[tips, 0] - eye[0]) < 2.0
+            assert mid.sum() >= 1
+            # The vertex before each tip in the lid's loop is the outer margin it grows from.
+            band = posed[tips[mid], 1] - posed[tips[mid] - 1, 1]
+            if aus:
+                assert np.all(np.abs(band) < 1.5), band
+            else:
+                assert np.all(band > 3.0), band

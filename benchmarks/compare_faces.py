@@ -21,16 +21,19 @@ TARGETS = {
 
 
 def rows(rep: dict) -> dict[str, str]:
-    """The measures of one report as formatted cells."""
-    out = {
-        "pairs over 0.6": f"{rep['distance']['distinct']:.1%}",
-        "same-stratum pairs over 0.6": f"{rep['within_stratum_distinct']:.1%}",
-        "median distance": f"{rep['distance']['median']:.3f}",
-        "5th percentile distance": f"{rep['distance']['p5']:.3f}",
-        "pain frames kept": f"{rep['pain_kept']:.1%}",
-    }
+    """The measures of one report as formatted cells (a ``--aus-only`` report has no identity
+    measures and no CNN detection: those cells stay empty)."""
+    out = {}
+    if rep["distance"]:
+        out = {
+            "pairs over 0.6": f"{rep['distance']['distinct']:.1%}",
+            "same-stratum pairs over 0.6": f"{rep['within_stratum_distinct']:.1%}",
+            "median distance": f"{rep['distance']['median']:.3f}",
+            "5th percentile distance": f"{rep['distance']['p5']:.3f}",
+            "pain frames kept": f"{rep['pain_kept']:.1%}",
+        }
     for view, rates in rep["detection"].items():
-        out[f"found, {view} (HOG / CNN)"] = f"{rates['HOG']:.1%} / {rates['CNN']:.1%}"
+        out[f"found, {view} (HOG / CNN)"] = " / ".join(f"{rates[d]:.1%}" if d in rates else "-" for d in ("HOG", "CNN"))
     intervals = rep.get("au_spearman_ci", {})  # reports before the intervals have none
     for group, rho in rep["au_spearman"].items():
         lo, hi = intervals.get(group, (float("nan"), float("nan")))
@@ -48,12 +51,14 @@ def table(reports: list[dict], names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _tiny(distinct: float) -> dict:
+def _tiny(distinct: float | None) -> dict:
+    """A hand-made report; ``distinct`` None: as ``check-faces --aus-only`` writes it."""
+    full = distinct is not None
     return {
-        "distance": {"distinct": distinct, "median": 0.5, "p5": 0.4, "pairs": 3},
-        "within_stratum_distinct": 0.0,
-        "pain_kept": 1.0,
-        "detection": {"yaw+0": {"HOG": 1.0, "CNN": 1.0}},
+        "distance": {"distinct": distinct, "median": 0.5, "p5": 0.4, "pairs": 3} if full else {},
+        "within_stratum_distinct": 0.0 if full else float("nan"),
+        "pain_kept": 1.0 if full else float("nan"),
+        "detection": {"yaw+0": {"HOG": 1.0, "CNN": 1.0} if full else {"HOG": 1.0}},
         "au_spearman": {"AU4": 0.5},
         "au_spearman_ci": {"AU4": [0.4, 0.6]},
     }
@@ -66,7 +71,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="compare two built-in tiny reports")
     args = ap.parse_args()
     if args.quick:
-        reports, names = [_tiny(0.25), _tiny(0.5)], ["a", "b"]
+        reports, names = [_tiny(0.25), _tiny(0.5), _tiny(None)], ["a", "b", "aus-only"]
     else:
         if not args.reports:
             ap.error("give two or more check-faces JSON reports, or --quick")

@@ -76,7 +76,8 @@ CASES = {
         rf"AU43\s+eye aspect ratio \(AU43\)\s+movement \+[0-9.]+\s+signal/noise {NUMBER}",
     ]),
     "compare_faces.py": ([], [
-        rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|",
+        rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|  \|",
+        rf"\| found, yaw\+0 \(HOG / CNN\) \| {NUMBER}% / {NUMBER}% \| {NUMBER}% / {NUMBER}% \| {NUMBER}% / - \|",
         rf"\| Spearman rho, AU4 \| \+{NUMBER} \[\+{NUMBER}, \+{NUMBER}\] \| \+{NUMBER} \[\+{NUMBER}, \+{NUMBER}\] \|",
     ]),
     "table2.py": ([], [

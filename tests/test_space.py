@@ -502,17 +502,29 @@ def _not_blank(im: np.ndarray) -> bool:
     return len(np.unique(im.reshape(-1, 3), axis=0)) > 500 and float(im.std()) > 10
 
 
+def _head_change(im: np.ndarray, before: np.ndarray) -> int:
+    """How many pixels differ from ``before`` by more than 16 levels in some channel: the head
+    fills a few per cent of the canvas, so a new expression hardly moves the whole canvas's
+    mean (closing the eyes, lowering the brows and wrinkling the nose change ~1,500 pixels)."""
+    if im.shape != before.shape:
+        return im.shape[0] * im.shape[1]
+    return int((np.abs(im.astype(int) - before).max(-1) > 16).sum())
+
+
 def _changed(im: np.ndarray, before: np.ndarray) -> bool:
-    return im.shape != before.shape or float(np.abs(im.astype(int) - before).mean()) > 0.05
+    return _head_change(im, before) >= 300
 
 
-def _canvas_when(page, selector: str, ok, timeout_s: float = 30.0) -> np.ndarray:
-    """The element's pixels (a screenshot) once ``ok(pixels)`` holds; fails after ``timeout_s``."""
+def _canvas_when(page, selector: str, ok, timeout_s: float = 30.0, shots: Path | None = None) -> np.ndarray:
+    """The element's pixels (a screenshot) once ``ok(pixels)`` holds; fails after ``timeout_s``
+    (saving the last screenshot under ``shots``, to look at)."""
     end = time.time() + timeout_s
     while True:
         im = np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB"))
         if ok(im):
             return im
+        if time.time() >= end and shots is not None:
+            Image.fromarray(im).save(shots / "canvas_timeout.png")
         assert time.time() < end, f"{selector} did not render as expected within {timeout_s} s"
         page.wait_for_timeout(300)
 
@@ -549,7 +561,19 @@ def test_browser_slider_and_upload(server, tmp_path):
             page.wait_for_function("src => document.querySelector('#heat img').src !== src", arg=heat_src)
             assert page.locator("#au9 input[type=number]").input_value() == "4"
             # the 3D view follows the sliders: eyes closed, nose wrinkled, brows down
-            head_after = _canvas_when(page, "#head3d canvas", lambda im: _not_blank(im) and _changed(im, head_before))
+            Image.fromarray(head_before).save(shots / "head3d_before.png")
+            diffs = []
+
+            def moved(im):
+                diffs.append(_head_change(im, head_before))
+                return _not_blank(im) and _changed(im, head_before)
+
+            try:
+                head_after = _canvas_when(page, "#head3d canvas", moved, shots=shots)
+            except AssertionError:
+                raise AssertionError(f"3D view unchanged: pixels changed {diffs[:3]} ... "
+                                     f"{diffs[-3:]} (screenshots in {shots})")
+            print(f"3D view: {diffs[-1]} pixels changed")
             Image.fromarray(head_after).save(shots / "head3d.png")
             # the download button produces the zip
             page.locator("#download-btn").click()

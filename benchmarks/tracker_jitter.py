@@ -4,10 +4,11 @@
 
 Every face is scaled to an inter-ocular distance of 55 px (our 256² frontal renders' scale) and
 then shifted by a third and two thirds of a pixel, rescaled by +-2 % and brightened or darkened
-by 10 %. None of these moves a feature on the face, so every change in check-faces' landmark
-measures (inner brows, lower lids, upper lip: heights from the top of the nose bridge, in
-inter-ocular distances; the eye aspect ratio, a ratio of the eye's own points) is the
-tracker's own noise. The script prints, per measure,
+by 10 %. None of these moves a feature on the face, so once each variant's landmarks are mapped
+back onto the unshifted, unscaled image, every change in check-faces' landmark measures
+(``au_movement``: the rows of the inner brows, lower lids and upper lip, in inter-ocular
+distances; the eye aspect ratio, a ratio of the eye's own points) is the tracker's own noise.
+The script prints, per measure,
 the root-mean-square change, median over faces. Then it renders each pain AU alone at its
 maximum on the same identities and prints how far its measure moves, and that over the noise:
 an AU whose measure moves little more than the noise cannot reach a high rank correlation in
@@ -22,63 +23,70 @@ from __future__ import annotations
 
 import numpy as np
 
-from generation.facecheck import FaceChecker, largest, measures_from_landmarks
+from generation.facecheck import AU_GROUPS, FaceChecker, au_movement, largest, measures_from_landmarks
 
-MEASURES = ("brow_eye", "lower_lid", "lip_eye", "eye_aspect")
-LABELS = {"brow_eye": "inner brows (AU4)", "lower_lid": "lower lids (AU6/AU7)", "lip_eye": "upper lip (AU9/AU10)", "eye_aspect": "eye aspect ratio (AU43)"}
+GROUPS = tuple(AU_GROUPS)  # check-faces' measures, one per pain AU group
+LABELS = {"AU4": "inner brows (AU4)", "AU6/AU7": "lower lids (AU6/AU7)", "AU9/AU10": "upper lip (AU9/AU10)", "AU43": "eye aspect ratio (AU43)"}
 IOD_PX = 55.0
+_SHIFTS = (1 / 3, 2 / 3)  # px, to the left (and 0.7 of it upwards)
+_SCALES = (0.98, 1.02)
 
 
-def _measures(checker: FaceChecker, image: np.ndarray) -> np.ndarray | None:
+def _landmarks(checker: FaceChecker, image: np.ndarray) -> np.ndarray | None:
     boxes = checker.detect(image)
-    if not boxes:
-        return None
-    m = measures_from_landmarks(checker.landmarks(image, largest(boxes)))
-    return np.array([getattr(m, k) for k in MEASURES])
+    return None if not boxes else checker.landmarks(image, largest(boxes))
 
 
-def _variants(image: np.ndarray) -> list[np.ndarray]:
-    """The same face, unchanged: sub-pixel shifts, +-2 % scale, +-10 % brightness."""
+def _variants(image: np.ndarray) -> list[tuple[np.ndarray, object]]:
+    """The same face, unchanged: sub-pixel shifts, +-2 % scale, +-10 % brightness; each with the
+    map that takes its landmark coordinates back onto ``image``."""
     from PIL import Image, ImageEnhance
 
     pil = Image.fromarray(image)
     w, h = pil.size
-    out = [pil.transform((w, h), Image.AFFINE, (1, 0, dx, 0, 1, 0.7 * dx), Image.BICUBIC) for dx in (1 / 3, 2 / 3)]
-    out += [pil.resize((round(w * s), round(h * s)), Image.BICUBIC) for s in (0.98, 1.02)]
-    out += [ImageEnhance.Brightness(pil).enhance(b) for b in (0.9, 1.1)]
-    return [np.asarray(v.convert("RGB")) for v in out]
+    # PIL's affine (1, 0, dx, 0, 1, dy) samples the input at (x + dx, y + dy): the face moves by (-dx, -dy).
+    out = [(pil.transform((w, h), Image.AFFINE, (1, 0, dx, 0, 1, 0.7 * dx), Image.BICUBIC),
+            lambda p, dx=dx: p + np.array([dx, 0.7 * dx])) for dx in _SHIFTS]
+    out += [(pil.resize((round(w * s), round(h * s)), Image.BICUBIC),
+             lambda p, s=s, w=w, h=h: p * np.array([w / round(w * s), h / round(h * s)])) for s in _SCALES]
+    out += [(ImageEnhance.Brightness(pil).enhance(b), lambda p: p) for b in (0.9, 1.1)]
+    return [(np.asarray(v.convert("RGB")), back) for v, back in out]
 
 
 def jitter(image: np.ndarray, checker: FaceChecker) -> np.ndarray | None:
-    """(4,) RMS change of the landmark measures over the variants, or None if no face."""
+    """(4,) RMS of check-faces' ``au_movement`` (in ``GROUPS`` order) between the face and its
+    unchanged variants, or None if no face."""
     from PIL import Image
 
-    boxes = checker.detect(image)
-    if not boxes:
+    pts = _landmarks(checker, image)
+    if pts is None:
         return None
-    pts = checker.landmarks(image, largest(boxes)).astype(np.float64)
     s = IOD_PX / np.linalg.norm(pts[42:48].mean(0) - pts[36:42].mean(0))
     image = np.asarray(Image.fromarray(image).resize((round(image.shape[1] * s), round(image.shape[0] * s)), Image.BICUBIC))
-    base = _measures(checker, image)
-    moved = [_measures(checker, v) for v in _variants(image)]
-    moved = [m for m in moved if m is not None]
-    if base is None or not moved:
+    base = _landmarks(checker, image)
+    if base is None:
         return None
-    return np.sqrt(np.mean((np.array(moved) - base) ** 2, axis=0))
+    m0 = measures_from_landmarks(base)
+    moves = []
+    for variant, back in _variants(image):
+        pts = _landmarks(checker, variant)
+        if pts is not None:
+            move = au_movement(m0, measures_from_landmarks(back(pts)))
+            moves.append([move[g] for g in GROUPS])
+    return np.sqrt(np.mean(np.square(moves), axis=0)) if moves else None
 
 
-# Each pain AU alone at its maximum, and the measure (index into MEASURES) that reads it.
+# Each pain AU alone at its maximum, and the measure (index into GROUPS) that reads it.
 SINGLE_AUS = {"AU4": 0, "AU6": 1, "AU7": 1, "AU9": 2, "AU10": 2, "AU43": 3}
 
 
-def au_signal(identities: int, seed: int, checker: FaceChecker) -> dict[str, float]:
-    """Median movement of each AU's measure (check-faces' ``au_movement``, in the neutral
-    frame's IOD) between the frontal neutral render and the same face with that AU alone at
-    its maximum (5, or 1 for AU43)."""
-    from generation.facecheck import AU_GROUPS, au_movement
+def au_signal(identities: int, seed: int, checker: FaceChecker) -> dict[str, np.ndarray]:
+    """Per pain AU, the median movement of every measure (check-faces' ``au_movement`` in
+    ``GROUPS`` order, in the neutral frame's IOD) between the frontal neutral render and the
+    same face with that AU alone at its maximum (5, or 1 for AU43): its own measure's movement,
+    and how much it moves the others (what a tracker reads into them)."""
     from generation.pipeline import GenerationConfig, Generator
 
-    group = {code: g for g, codes in AU_GROUPS.items() for code in codes}
     out = {}
     for au in SINGLE_AUS:
         level = 1 if au == "AU43" else 5
@@ -88,8 +96,9 @@ def au_signal(identities: int, seed: int, checker: FaceChecker) -> dict[str, flo
             frames = gen.identity(i).frames
             m0, m1 = checker.measure(frames[0].image), checker.measure(frames[1].image)
             if m0 is not None and m1 is not None:
-                moves.append(au_movement(m0, m1)[group[au]])
-        out[au] = float(np.median(moves)) if moves else float("nan")
+                move = au_movement(m0, m1)
+                moves.append([move[g] for g in GROUPS])
+        out[au] = np.median(moves, axis=0) if moves else np.full(len(GROUPS), np.nan)
     return out
 
 
@@ -105,7 +114,7 @@ def main() -> None:
     if args.photos:
         sets[f"photographs ({args.photos})"] = photo_faces(args.photos)
     print(f"RMS change of each landmark measure when nothing moves (inter-ocular distances; the eye aspect ratio in its own units; at {IOD_PX:.0f} px IOD; median over faces)")
-    print(f"  {'faces':<50} " + " ".join(f"{LABELS[k]:>24}" for k in MEASURES))
+    print(f"  {'faces':<50} " + " ".join(f"{LABELS[k]:>24}" for k in GROUPS))
     noise = None
     for name, images in sets.items():
         rows = [j for j in (jitter(im, checker) for im in images) if j is not None]
@@ -118,7 +127,11 @@ def main() -> None:
     signal = au_signal(args.identities, args.seed, checker)
     print("\nEach pain AU alone at its maximum on the same renders: median movement of its measure, and that over the renders' noise")
     for au, k in SINGLE_AUS.items():
-        print(f"  {au:<5} {LABELS[MEASURES[k]]:<24} movement {signal[au]:+.4f}   signal/noise {signal[au] / noise[k]:.1f}")
+        print(f"  {au:<5} {LABELS[GROUPS[k]]:<24} movement {signal[au][k]:+.4f}   signal/noise {signal[au][k] / noise[k]:.1f}")
+    print("\n... and how far it moves every measure (rows: the AU alone; columns: the measures; positive = the measure's own FACS direction)")
+    print(f"  {'':<5} " + " ".join(f"{LABELS[g]:>24}" for g in GROUPS))
+    for au in SINGLE_AUS:
+        print(f"  {au:<5} " + " ".join(f"{v:>+24.4f}" for v in signal[au]))
 
 
 if __name__ == "__main__":

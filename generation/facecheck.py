@@ -22,8 +22,8 @@ import numpy as np
 _RIGHT_EYE = list(range(36, 42))  # subject's right (image left)
 _LEFT_EYE = list(range(42, 48))
 _INNER_BROWS = [19, 20, 21, 22, 23, 24]  # the inner three points of each brow
-_NOSE_BRIDGE_TOP = 27  # on the nasal bones between the eyes: no pain AU moves it
-_UPPER_LIP = [49, 50, 51, 52, 53]  # outer contour of the upper lip
+_LOWER_LIDS = [40, 41, 46, 47]  # the lower lid's two points on each eye
+_UPPER_LIP_TOP = [50, 51, 52]  # the middle of the upper lip's outer contour (AU10 lifts it most)
 SAME_PERSON = 0.6  # dlib's threshold on the descriptor distance
 CHIP_SIZE = 150  # px, the aligned face chip the recognizer reads
 
@@ -35,9 +35,9 @@ AU_GROUPS: dict[str, tuple[str, ...]] = {
     "AU43": ("AU43",),
 }
 AU_MEASURES = {
-    "AU4": "inner brows lowered towards the top of the nose bridge",
-    "AU6/AU7": "lower lids raised towards the top of the nose bridge",
-    "AU9/AU10": "upper lip raised towards the top of the nose bridge",
+    "AU4": "inner brows lowered",
+    "AU6/AU7": "lower lids raised",
+    "AU9/AU10": "upper lip raised",
     "AU43": "eye aspect ratio (lid gap over eye width) fallen",
 }
 
@@ -52,22 +52,23 @@ def _model_file(name: str) -> Path:
 
 @dataclass(frozen=True)
 class FaceMeasures:
-    """Geometry read off the 68 landmarks, in inter-ocular distances (eye-corner midpoints).
+    """Geometry read off the 68 landmarks: where the AU-moved features sit in the image.
 
-    Heights are taken from the top of the nose bridge (point 27, over the nasal bones, which no
-    pain AU moves; the tracker's eye corners move with the lids), positive upwards for the
-    brows, downwards for the lower lids and the lip. ``brow_eye`` uses the inner brows, which
-    AU4 lowers most.
+    The heights are image rows in pixels (y grows downwards). A pain frame and its neutral
+    frame share identity, camera and head pose, so the image itself is the frame of reference:
+    a feature's row moves only if the face moved it (or the tracker erred). No landmark is a
+    fixed point to measure from: the top of the nose bridge (point 27), used before, moves down
+    with AU4 (the glabella's skin goes down with the brows; in the tracker by a fifth of the
+    brows' movement) and adds its own noise to every height.
     """
 
     box: tuple[int, int, int, int]  # left, top, right, bottom
     eye_aspect: float  # mean eye aspect ratio (EAR); low when the eyes are closed
-    brow_eye: float  # inner brows' (points 19-24) height above the nose bridge's top
-    lip_eye: float  # upper lip's outer contour (points 50-52) below the nose bridge's top
-    lower_lid: float  # lower-lid points (40, 41, 46, 47) below the nose bridge's top
-    nose_lip: float  # nose base (point 33) to the upper lip's top (point 51)
+    brow_y: float  # the inner brows' (points 19-24) mean row, px; AU4 lowers them most
+    lower_lid_y: float  # the lower-lid points' (40, 41, 46, 47) mean row, px
+    lip_y: float  # the upper lip's outer contour (points 50-52), mean row, px
     landmarks: np.ndarray  # (68, 2) pixel coordinates
-    iod: float  # the inter-ocular distance in pixels that the heights are divided by
+    iod: float  # the inter-ocular distance (eye-corner midpoints) in pixels, the movements' ruler
 
 
 def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0, 0, 0, 0)) -> FaceMeasures:
@@ -82,37 +83,34 @@ def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0
 
     re = 0.5 * (pts[36] + pts[39])
     le = 0.5 * (pts[42] + pts[45])
-    iod = np.linalg.norm(le - re)
-    ref_y = pts[_NOSE_BRIDGE_TOP, 1]
     return FaceMeasures(
         box=tuple(int(b) for b in box),
         eye_aspect=float(0.5 * (ear(_RIGHT_EYE) + ear(_LEFT_EYE))),
-        brow_eye=float((ref_y - pts[_INNER_BROWS][:, 1].mean()) / iod),
-        lip_eye=float((pts[[50, 51, 52], 1].mean() - ref_y) / iod),
-        lower_lid=float((pts[[40, 41, 46, 47], 1].mean() - ref_y) / iod),
-        nose_lip=float((pts[51, 1] - pts[33, 1]) / iod),
+        brow_y=float(pts[_INNER_BROWS, 1].mean()),
+        lower_lid_y=float(pts[_LOWER_LIDS, 1].mean()),
+        lip_y=float(pts[_UPPER_LIP_TOP, 1].mean()),
         landmarks=pts,
-        iod=float(iod),
+        iod=float(np.linalg.norm(le - re)),
     )
 
 
 def au_movement(neutral: FaceMeasures, pain: FaceMeasures) -> dict[str, float]:
     """Per AU group, how far the pain frame moved from the neutral one in the FACS direction
     (positive = as the AU moves the face): brows down (AU4), lower lids up (AU6/AU7), upper lip
-    up (AU9/AU10), eyes closed (AU43: the fall of the eye aspect ratio, the lids' gap over the
-    eye's width, Soukupova and Cech 2016; it counts a closed eye wherever the lids meet, and a
-    squeezed-shut eye's lids meet higher than a relaxed one's).
+    up (AU9/AU10), each in the neutral frame's inter-ocular distances; eyes closed (AU43: the
+    fall of the eye aspect ratio, the lids' gap over the eye's width, Soukupova and Cech 2016;
+    it counts a closed eye wherever the lids meet, and a squeezed-shut eye's lids meet higher
+    than a relaxed one's).
 
-    Both frames' pixel heights are divided by the *neutral* frame's inter-ocular distance: the
-    two frames share identity, view and camera, so the scale is the same, while the tracker's
-    eye corners move with the lids (AU43, AU6, AU7), so the pain frame's own distance would
-    carry the eyes' movement into every measure (it halved AU9/AU10's rank correlation).
+    Both frames must share the camera and the head's pose (a generated pair does): the rows are
+    compared as they are. The ruler is the *neutral* frame's inter-ocular distance, since the
+    tracker's eye corners move with the lids (AU43, AU6, AU7).
     """
-    s = pain.iod / neutral.iod
+    iod = neutral.iod
     return {
-        "AU4": neutral.brow_eye - s * pain.brow_eye,
-        "AU6/AU7": neutral.lower_lid - s * pain.lower_lid,
-        "AU9/AU10": neutral.lip_eye - s * pain.lip_eye,
+        "AU4": (pain.brow_y - neutral.brow_y) / iod,
+        "AU6/AU7": (neutral.lower_lid_y - pain.lower_lid_y) / iod,
+        "AU9/AU10": (neutral.lip_y - pain.lip_y) / iod,
         "AU43": neutral.eye_aspect - pain.eye_aspect,
     }
 
@@ -238,6 +236,8 @@ class FaceReport:
     # 95 % interval of each rho over resampled identities (frames of one face are not independent)
     au_spearman_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     au_pairs: dict[str, int] = field(default_factory=dict)
+    # per AU group and label level: pairs, median movement and its interquartile range
+    au_levels: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     identity_view: str = ""
 
     def as_dict(self) -> dict:
@@ -267,7 +267,23 @@ class FaceReport:
             lo, hi = self.au_spearman_ci.get(g, (float("nan"), float("nan")))
             ci = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else ""
             lines.append(f"  {g:<9} {rho:+.3f}{ci}  ({self.au_pairs[g]} pairs; {AU_MEASURES[g]})")
+        if self.au_levels:
+            lines.append("movement by label level: median [interquartile range], inter-ocular distances (AU43: eye aspect ratio)")
+            for g, levels in self.au_levels.items():
+                lines.append(f"  {g:<9} " + "  ".join(f"{v['level']:g}: {v['median']:+.3f} [{v['iqr']:.3f}]" for v in levels))
         return "\n".join(lines)
+
+
+def movement_by_level(labels: np.ndarray, moves: np.ndarray) -> list[dict[str, float]]:
+    """Per distinct label value: the number of pairs, the median movement and its interquartile
+    range. A rank correlation is high when the medians climb by more than the ranges are wide."""
+    labels, moves = np.asarray(labels, dtype=np.float64), np.asarray(moves, dtype=np.float64)
+    out = []
+    for level in np.unique(labels):
+        m = moves[labels == level]
+        q1, med, q3 = np.percentile(m, [25, 50, 75])
+        out.append({"level": float(level), "pairs": int(m.size), "median": float(med), "iqr": float(q3 - q1)})
+    return out
 
 
 def _distance_stats(d: np.ndarray) -> dict[str, float]:
@@ -388,4 +404,5 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         ok = x.size > 2 and np.ptp(x) > 0 and np.ptp(y) > 0
         report.au_spearman[g] = float(spearmanr(x, y).statistic) if ok else float("nan")
         report.au_spearman_ci[g] = spearman_interval(who, x, y) if ok else (float("nan"), float("nan"))
+        report.au_levels[g] = movement_by_level(x, y) if x.size else []
     return report

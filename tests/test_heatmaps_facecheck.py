@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from generation.facecheck import au_movement
 from generation.heatmaps import colorize, encode_heat16, heatmap_from_maps, vertex_displacement
 from generation.pipeline import GenerationConfig, Generator
 
@@ -104,20 +105,21 @@ def _deltas(checker, aus, n=8):
     for res in results:
         m0, m1 = checker.measure(res.frames[0].image), checker.measure(res.frames[1].image)
         assert m0 is not None and m1 is not None
-        out.append((m1.eye_aspect - m0.eye_aspect, m1.brow_eye - m0.brow_eye, m1.lip_eye - m0.lip_eye))
+        move = au_movement(m0, m1)  # positive: the way FACS says the AU moves the face
+        out.append((move["AU43"], move["AU4"], move["AU9/AU10"]))
     return np.array(out)
 
 
 def test_landmarks_see_eyes_closed_at_au43(checker):
     d = _deltas(checker, {"AU43": 1})
-    assert (d[:, 0] < -0.08).mean() >= 7 / 8 and d[:, 0].mean() < -0.1, d[:, 0]
+    assert (d[:, 0] > 0.08).mean() >= 7 / 8 and d[:, 0].mean() > 0.1, d[:, 0]
 
 
 def test_landmarks_see_brows_lowered_at_au4(checker):
     d = _deltas(checker, {"AU4": 5})
-    assert (d[:, 1] < 0).mean() >= 7 / 8 and d[:, 1].mean() < -0.02, d[:, 1]
+    assert (d[:, 1] > 0).mean() >= 7 / 8 and d[:, 1].mean() > 0.02, d[:, 1]
 
 
 def test_landmarks_see_upper_lip_raised_at_au10(checker):
     d = _deltas(checker, {"AU10": 5})
-    assert (d[:, 2] < 0).mean() >= 6 / 8 and d[:, 2].mean() < -0.01, d[:, 2]
+    assert (d[:, 2] > 0).mean() >= 6 / 8 and d[:, 2].mean() > 0.01, d[:, 2]

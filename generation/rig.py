@@ -68,12 +68,14 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
         Mover("nose", 0.0, 20.0, 11.0, 9.0, (0.0, 0.0, -1.0), bilateral=False, ripple=4.0),  # root wrinkles
         Mover("nose", 13.0, -4.0, 10.0, 12.0, (0.0, 4.5, 1.2)),  # alae raised
         Mover("nose", 17.0, -12.0, 5.0, 9.0, (0.0, 2.0, -1.2)),  # nasolabial furrow, upper end
+        Mover("nose", 5.0, -5.0, 8.0, 7.0, (0.0, 3.0, 0.0)),  # nostrils raised with the alae
         Mover("mouth", 0.0, 5.0, 16.0, 9.0, (0.0, 5.0, 0.5), bilateral=False, only="above", ramp=True),
         Mover("eyes", -12.0, 14.0, 22.0, 22.0, (0.0, -2.0, 0.0)),
     ),
     "AU10": (
         Mover("mouth", 0.0, 4.0, 20.0, 14.0, (0.0, 7.0, 1.5), bilateral=False, only="above", ramp=True),
         Mover("mouth", -8.0, 14.0, 8.0, 10.0, (0.0, 2.5, 1.8)),  # the nasolabial bulge
+        Mover("nose", 5.0, -5.0, 8.0, 7.0, (0.0, 1.5, 0.0)),  # nostril wings raised
     ),
     "AU43": (Mover("eyes", 0.0, 9.5, 12.0, 7.0, (0.0, -1.5, 0.0)),),
     "AU1": (Mover("eyes", -12.0, 14.0, 14.0, 14.0, (0.0, 5.0, 0.0)),),

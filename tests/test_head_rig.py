@@ -186,6 +186,19 @@ def test_au_directions_follow_facs(head, identities):
         assert corner[0] > 1.0 and corner[1] > 1.0
 
 
+def test_nostrils_rise_with_au9_and_au10(head, identities):
+    """FACS: AU9 raises the nostril wings, AU10 widens and raises them; the dark nostrils under
+    the tip (where the texture paints them) go up with the alae, not only the wings' sides."""
+    rig = AURig(head)
+    for v in identities:
+        tip = head.landmarks(v)["nose_tip"]
+        nostrils = (np.abs(np.abs(v[:, 0] - tip[0]) - 6.0) < 2.5) & (np.abs(v[:, 1] - (tip[1] - 5.5)) < 2.0) & (v[:, 2] < tip[2] - 8) & (v[:, 2] > tip[2] - 25)
+        assert nostrils.sum() >= 4
+        lift9 = (rig(v, {"AU9": 5}) - v)[nostrils, 1].mean()
+        lift10 = (rig(v, {"AU10": 5}) - v)[nostrils, 1].mean()
+        assert lift9 > 1.5 and lift10 > 0.6, (lift9, lift10)  # mm; 0.25 and 0.03 without the nostril movers
+
+
 def test_intensity_scales_and_composes(head, identities):
     rig = AURig(head).bind(identities[0])
     v0 = identities[0]

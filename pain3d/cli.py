@@ -503,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Face detection per view (dlib HOG and CNN), identity distances between neutral faces "
                                    "(dlib ResNet descriptors; the same person below 0.6), pain frames kept as their "
                                    "identity, and Spearman rho between each pain AU label and a 68-point landmark "
-                                   "measure of it. Needs pain3d[facecheck].")
+                                   "measure of it (pain minus neutral, same identity and view), with the measure's "
+                                   "median movement at each label level. Needs pain3d[facecheck].")
     c.add_argument("dir", help="dataset folder written by pain3d generate (Hub or folder layout)")
     c.add_argument("--json", default=None, help="also write the report as JSON to this file")
     c.add_argument("--aus-only", action="store_true",

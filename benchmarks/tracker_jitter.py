@@ -23,18 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from generation.facecheck import AU_GROUPS, FaceChecker, au_movement, largest, measures_from_landmarks
+from generation.facecheck import AU_GROUPS, FaceChecker, au_movement, measures_from_landmarks
 
 GROUPS = tuple(AU_GROUPS)  # check-faces' measures, one per pain AU group
 LABELS = {"AU4": "inner brows (AU4)", "AU6/AU7": "lower lids (AU6/AU7)", "AU9/AU10": "upper lip (AU9/AU10)", "AU43": "eye aspect ratio (AU43)"}
 IOD_PX = 55.0
 _SHIFTS = (1 / 3, 2 / 3)  # px, to the left (and 0.7 of it upwards)
 _SCALES = (0.98, 1.02)
-
-
-def _landmarks(checker: FaceChecker, image: np.ndarray) -> np.ndarray | None:
-    boxes = checker.detect(image)
-    return None if not boxes else checker.landmarks(image, largest(boxes))
 
 
 def _variants(image: np.ndarray) -> list[tuple[np.ndarray, object]]:
@@ -58,20 +53,19 @@ def jitter(image: np.ndarray, checker: FaceChecker) -> np.ndarray | None:
     unchanged variants, or None if no face."""
     from PIL import Image
 
-    pts = _landmarks(checker, image)
-    if pts is None:
+    m = checker.measure(image)
+    if m is None:
         return None
-    s = IOD_PX / np.linalg.norm(pts[42:48].mean(0) - pts[36:42].mean(0))
+    s = IOD_PX / np.linalg.norm(m.landmarks[42:48].mean(0) - m.landmarks[36:42].mean(0))
     image = np.asarray(Image.fromarray(image).resize((round(image.shape[1] * s), round(image.shape[0] * s)), Image.BICUBIC))
-    base = _landmarks(checker, image)
-    if base is None:
+    m0 = checker.measure(image)
+    if m0 is None:
         return None
-    m0 = measures_from_landmarks(base)
     moves = []
     for variant, back in _variants(image):
-        pts = _landmarks(checker, variant)
-        if pts is not None:
-            move = au_movement(m0, measures_from_landmarks(back(pts)))
+        m1 = checker.measure(variant)
+        if m1 is not None:
+            move = au_movement(m0, measures_from_landmarks(back(m1.landmarks)))
             moves.append([move[g] for g in GROUPS])
     return np.sqrt(np.mean(np.square(moves), axis=0)) if moves else None
 

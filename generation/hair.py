@@ -142,11 +142,7 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
     # Volume tapers to nothing at the hair's edges (hair lies flat at the hairline): lifting
     # every covered vertex by the full thickness raises a cliff along the mesh's cells, which
     # draws the hairline as a staircase. The taper follows the coverage smoothed over the mesh.
-    mean = mesh.neighbour_mean()
-    soft = scalp.copy()
-    for _ in range(HAIR_TAPER_ROUNDS):
-        soft = 0.5 * soft + 0.5 * (mean @ soft)
-    lift = scalp * smoothstep(0.5, 1.0, soft)
+    lift = scalp * smoothstep(0.5, 1.0, mesh.smoothed(scalp, HAIR_TAPER_ROUNDS))
     offsets = n * (lift * (thick + ripple))[:, None]
     if long_hair:
         # Hair hangs: below the ears it falls straight down beside the neck, not along it.

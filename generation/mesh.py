@@ -63,6 +63,15 @@ class Mesh:
             self._topology["neighbour_mean"] = neighbour_mean_matrix(len(self.vertices), self.faces)
         return self._topology["neighbour_mean"]
 
+    def smoothed(self, values: np.ndarray, rounds: int) -> np.ndarray:
+        """``values`` (V,) or (V, k) after ``rounds`` of moving each vertex's value halfway to
+        its neighbours' mean: a diffusion over the surface (ambient occlusion, the hair's taper)."""
+        mean = self.neighbour_mean()
+        out = np.asarray(values, dtype=np.float64).copy()
+        for _ in range(rounds):
+            out = 0.5 * out + 0.5 * (mean @ out)
+        return out
+
 
 def face_normals(vertices: np.ndarray, faces: np.ndarray, normalize: bool = True) -> np.ndarray:
     """(F, 3) triangle normals (area-weighted when ``normalize`` is False)."""

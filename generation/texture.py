@@ -278,11 +278,7 @@ def ambient_occlusion(mesh: Mesh, iterations: int = 6) -> np.ndarray:
     """
     v = mesh.vertices.astype(np.float64)
     n = vertex_normals(mesh.vertices, mesh.faces).astype(np.float64)
-    # Half the mean of the neighbours, as one sparse matrix (6x faster than summing per edge).
-    half_mean = 0.5 * mesh.neighbour_mean()
-    smooth = v.copy()
-    for _ in range(iterations):
-        smooth = 0.5 * smooth + half_mean @ smooth
+    smooth = mesh.smoothed(v, iterations)
     hollow = np.einsum("ij,ij->i", smooth - v, n)  # mm; > 0 in creases and hollows
     ao = 1.0 - 0.16 * np.clip(hollow, 0.0, 2.5)
     ao *= 0.86 + 0.14 * (0.5 + 0.5 * n[:, 1])  # facing up: 1.0, sideways: 0.93, down: 0.86

@@ -40,6 +40,13 @@ def test_neighbour_mean_matrix_averages_edge_neighbours():
     assert copy.neighbour_mean() is mesh.neighbour_mean()
     assert np.allclose(mesh.neighbour_mean().toarray(), m)
     assert Mesh(mesh.vertices, faces).neighbour_mean() is not mesh.neighbour_mean()
+    # smoothed: one round moves each value halfway to its neighbours' mean, by hand:
+    # (1 + 2.5) / 2, (2 + 2.75) / 2, (3 + 2.25) / 2, (4 + 2.5) / 2; zero rounds change nothing.
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert np.allclose(mesh.smoothed(x, 1), [1.75, 2.375, 2.625, 3.25])
+    assert np.allclose(mesh.smoothed(x, 2), 0.5 * mesh.smoothed(x, 1) + 0.5 * (m @ mesh.smoothed(x, 1)))
+    assert np.array_equal(mesh.smoothed(x, 0), x) and np.array_equal(x, [1.0, 2.0, 3.0, 4.0])
+    assert mesh.smoothed(np.stack([x, 2 * x], 1), 3).shape == (4, 2)
 
 
 @pytest.mark.parametrize("name", [s for s, spec in HAIR_STYLES.items() if max(spec[0], spec[1]) >= 4.0])

@@ -50,6 +50,62 @@ def _model_file(name: str) -> Path:
     return Path(spec.submodule_search_locations[0]) / "models" / name
 
 
+def tracker_mean_shape() -> np.ndarray:
+    """(68, 2) the 68-point predictor's mean face (its starting shape, the mean of the real faces
+    it was trained on, iBUG 300-W), in units of the face box (0..1 across it).
+
+    Read from the model file itself, which stores it first after a version number in dlib's
+    serialisation: integers as a control byte (low 4 bits: byte count; high bit: negative) and
+    that many little-endian bytes, floats as an integer mantissa and exponent.
+    """
+    data = _model_file("shape_predictor_68_face_landmarks.dat").read_bytes()
+    pos = 0
+
+    def integer() -> int:
+        nonlocal pos
+        control = data[pos]
+        n = control & 0x0F
+        value = int.from_bytes(data[pos + 1 : pos + 1 + n], "little")
+        pos += 1 + n
+        return -value if control & 0x80 else value
+
+    integer()  # version
+    rows, cols = -integer(), -integer()  # dlib writes a matrix's sizes negated
+    if (rows, cols) != (136, 1):
+        raise ValueError(f"unexpected shape predictor layout: a {rows}x{cols} mean shape, expected 136x1")
+    values = []
+    for _ in range(rows):
+        mantissa = integer()
+        values.append(mantissa * 2.0 ** integer())
+    return np.array(values).reshape(68, 2)
+
+
+def layout_ratios(pts: np.ndarray) -> dict[str, float]:
+    """Feature sizes and distances of a 68-point face, in inter-ocular distances (eye centres),
+    so that faces of any size and the predictor's mean face compare directly."""
+    pts = np.asarray(pts, dtype=np.float64)
+    iod = float(np.linalg.norm(pts[_RIGHT_EYE].mean(0) - pts[_LEFT_EYE].mean(0)))
+
+    def d(i: int, j: int) -> float:
+        return float(np.linalg.norm(pts[i] - pts[j])) / iod
+
+    return {
+        "brow above eye": 0.5 * (d(19, 37) + d(24, 44)),
+        "brow inner gap": d(21, 22),
+        "brow length": 0.5 * (d(17, 21) + d(22, 26)),
+        "eye width": 0.5 * (d(36, 39) + d(42, 45)),
+        "eye opening": 0.25 * (d(37, 41) + d(38, 40) + d(43, 47) + d(44, 46)),
+        "nose length": d(27, 33),
+        "nose base width": d(31, 35),
+        "mouth width": d(48, 54),
+        "lips height": d(51, 57),
+        "nose to lip": d(33, 51),
+        "lip to chin": d(57, 8),
+        "jaw width": d(4, 12),
+        "face width": d(0, 16),
+    }
+
+
 @dataclass(frozen=True)
 class FaceMeasures:
     """Geometry read off the 68 landmarks: where the AU-moved features sit in the image.

@@ -70,6 +70,8 @@ CASES = {
         rf"A warped onto B's landmarks, to A\s+{NUMBER}",
         rf"A warped onto B's landmarks, to B\s+{NUMBER}",
         rf"A to B\s+{NUMBER}",
+        rf"brow above eye\s+(0\.301)\s+{NUMBER}\s+{NUMBER}\s+[-+]\d+%",  # the predictor's mean face, read from its file
+        rf"as they are {NUMBER} \({NUMBER}%\), on the real mean layout {NUMBER} \({NUMBER}%\)",
     ]),
     "tracker_jitter.py": ([], [
         rf"renders \(3 identities, seed 11, 256 px\), 3 found\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}",

@@ -16,9 +16,11 @@ from generation.facecheck import (
     FaceRecord,
     au_movement,
     check_faces,
+    layout_ratios,
     measures_from_landmarks,
     movement_by_level,
     spearman_interval,
+    tracker_mean_shape,
 )
 from helpers import run
 
@@ -83,6 +85,56 @@ def test_measures_and_movement_on_hand_made_landmarks():
     assert move == pytest.approx({"AU4": -3 / iod, "AU6/AU7": 3 / iod, "AU9/AU10": 3 / iod, "AU43": 0.0})
     with pytest.raises(ValueError, match=r"\(68, 2\)"):
         measures_from_landmarks(base[:60])
+
+
+def test_layout_ratios_by_hand_and_invariant_to_placement():
+    """Eye width 30 px and opening 12 px with eyes 60 px apart are 0.5 and 0.2 inter-ocular
+    distances; the brows' inner ends (points 21, 22) are 100/9 px apart; moving, turning and
+    scaling the face changes nothing."""
+    pts = _face(iod=60.0)
+    r = layout_ratios(pts)
+    assert r["eye width"] == pytest.approx(0.5)
+    assert r["eye opening"] == pytest.approx(0.2)
+    assert r["brow inner gap"] == pytest.approx(100 / 9 / 60)
+    t = np.radians(20)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    moved = layout_ratios(2.5 * pts @ rot.T + [40.0, -7.0])
+    assert moved == pytest.approx(r)
+
+
+def test_tracker_mean_shape_is_a_face_and_where_the_tracker_starts():
+    """The predictor's mean face read from its model file: mirror-symmetric about the box's
+    middle (point pairs across the face agree to 0.002 of the box), features in their order from
+    top to bottom; and the predictor's own answer on a rendered face lies near it (after a
+    similarity fit: 0.03 of the box on average), far nearer than to the mean face with its mouth
+    moved above the eyes (a misread file would be neither)."""
+    from generation.facecheck import FaceChecker, largest
+    from generation.pipeline import GenerationConfig, Generator
+
+    m = tracker_mean_shape()
+    assert m.shape == (68, 2)
+    mirror = {**{i: 16 - i for i in range(17)}, **{17 + i: 26 - i for i in range(10)}, 36: 45, 37: 44, 38: 43, 39: 42,
+              40: 47, 41: 46, 31: 35, 32: 34, 48: 54, 49: 53, 50: 52, 59: 55, 58: 56, 60: 64, 61: 63, 67: 65}
+    for a, b in mirror.items():
+        assert m[a, 0] + m[b, 0] == pytest.approx(1.0, abs=0.002) and m[a, 1] == pytest.approx(m[b, 1], abs=0.002)
+    for i in (27, 30, 33, 51, 57, 8):
+        assert m[i, 0] == pytest.approx(0.5, abs=0.002)
+    assert m[19, 1] < m[37, 1] < m[41, 1] < m[33, 1] < m[51, 1] < m[57, 1] < m[8, 1]
+
+    image = Generator(GenerationConfig(identities=1, expressions=0, views=(0.0,), size=256, seed=11)).identity(0).frames[0].image
+    checker = FaceChecker()
+    found = checker.landmarks(image, largest(checker.detect(image)))
+
+    def fit_error(target: np.ndarray) -> float:
+        a, b = found - found.mean(0), target - target.mean(0)
+        u, sv, vt = np.linalg.svd(a.T @ b)
+        fitted = (sv.sum() / (a**2).sum()) * a @ (u @ vt)
+        return float(np.linalg.norm(fitted - b, axis=1).mean())
+
+    mouth_up = m.copy()
+    mouth_up[48:68, 1] = 2 * m[27, 1] - m[48:68, 1]  # the mouth mirrored up about the nose bridge's top
+    assert fit_error(m) < 0.03
+    assert fit_error(mouth_up) > 2 * fit_error(m)
 
 
 def test_movement_by_level_by_hand():

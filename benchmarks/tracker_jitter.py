@@ -12,7 +12,8 @@ The script prints, per measure,
 the root-mean-square change, median over faces. Then it renders each pain AU alone at its
 maximum on the same identities and prints how far its measure moves, and that over the noise:
 an AU whose measure moves little more than the noise cannot reach a high rank correlation in
-check-faces, however faithfully it is rigged.
+check-faces, however faithfully it is rigged. A last column, the face's outline (points 0-16,
+their mean displacement), is moved by no pain AU: what it shows is the tracker's own unrest.
 
 Faces are the generator's frontal neutral renders (``--identities``, ``--seed``), and with
 ``--photos DIR`` also your own photographs (JPEG/PNG, one face each; none ship with pain3d) for
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from generation.facecheck import AU_GROUPS, FaceChecker, au_movement, measures_from_landmarks
+from generation.facecheck import AU_GROUPS, FaceChecker, FaceMeasures, au_movement, measures_from_landmarks
 
 GROUPS = tuple(AU_GROUPS)  # check-faces' measures, one per pain AU group
-LABELS = {"AU4": "inner brows (AU4)", "AU6/AU7": "lower lids (AU6/AU7)", "AU9/AU10": "upper lip (AU9/AU10)", "AU43": "eye aspect ratio (AU43)"}
+COLUMNS = (*GROUPS, "outline")  # the measures, then the outline that no pain AU moves
+LABELS = {"AU4": "inner brows (AU4)", "AU6/AU7": "lower lids (AU6/AU7)", "AU9/AU10": "upper lip (AU9/AU10)",
+          "AU43": "eye aspect ratio (AU43)", "outline": "face outline (none)"}
 IOD_PX = 55.0
 _SHIFTS = (1 / 3, 2 / 3)  # px, to the left (and 0.7 of it upwards)
 _SCALES = (0.98, 1.02)
@@ -49,8 +52,8 @@ def _variants(image: np.ndarray) -> list[tuple[np.ndarray, object]]:
 
 
 def jitter(image: np.ndarray, checker: FaceChecker) -> np.ndarray | None:
-    """(4,) RMS of check-faces' ``au_movement`` (in ``GROUPS`` order) between the face and its
-    unchanged variants, or None if no face."""
+    """(5,) RMS of ``movements`` (in ``COLUMNS`` order) between the face and its unchanged
+    variants, or None if no face."""
     from PIL import Image
 
     m = checker.measure(image)
@@ -65,9 +68,16 @@ def jitter(image: np.ndarray, checker: FaceChecker) -> np.ndarray | None:
     for variant, back in _variants(image):
         m1 = checker.measure(variant)
         if m1 is not None:
-            move = au_movement(m0, measures_from_landmarks(back(m1.landmarks)))
-            moves.append([move[g] for g in GROUPS])
+            moves.append(movements(m0, measures_from_landmarks(back(m1.landmarks))))
     return np.sqrt(np.mean(np.square(moves), axis=0)) if moves else None
+
+
+def movements(neutral: FaceMeasures, other: FaceMeasures) -> list[float]:
+    """check-faces' ``au_movement`` in ``GROUPS`` order, then the outline's mean displacement,
+    all in the neutral frame's inter-ocular distances."""
+    move = au_movement(neutral, other)
+    outline = np.linalg.norm(other.landmarks[:17] - neutral.landmarks[:17], axis=1).mean() / neutral.iod
+    return [*(move[g] for g in GROUPS), float(outline)]
 
 
 # Each pain AU alone at its maximum, and the measure (index into GROUPS) that reads it.
@@ -75,8 +85,8 @@ SINGLE_AUS = {"AU4": 0, "AU6": 1, "AU7": 1, "AU9": 2, "AU10": 2, "AU43": 3}
 
 
 def au_signal(identities: int, seed: int, checker: FaceChecker) -> dict[str, np.ndarray]:
-    """Per pain AU, the median movement of every measure (check-faces' ``au_movement`` in
-    ``GROUPS`` order, in the neutral frame's IOD) between the frontal neutral render and the
+    """Per pain AU, the median movement of every measure (``movements``, in ``COLUMNS`` order,
+    in the neutral frame's IOD) between the frontal neutral render and the
     same face with that AU alone at its maximum (5, or 1 for AU43): its own measure's movement,
     and how much it moves the others (what a tracker reads into them)."""
     from generation.pipeline import GenerationConfig, Generator
@@ -90,9 +100,8 @@ def au_signal(identities: int, seed: int, checker: FaceChecker) -> dict[str, np.
             frames = gen.identity(i).frames
             m0, m1 = checker.measure(frames[0].image), checker.measure(frames[1].image)
             if m0 is not None and m1 is not None:
-                move = au_movement(m0, m1)
-                moves.append([move[g] for g in GROUPS])
-        out[au] = np.median(moves, axis=0) if moves else np.full(len(GROUPS), np.nan)
+                moves.append(movements(m0, m1))
+        out[au] = np.median(moves, axis=0) if moves else np.full(len(COLUMNS), np.nan)
     return out
 
 
@@ -108,7 +117,7 @@ def main() -> None:
     if args.photos:
         sets[f"photographs ({args.photos})"] = photo_faces(args.photos)
     print(f"RMS change of each landmark measure when nothing moves (inter-ocular distances; the eye aspect ratio in its own units; at {IOD_PX:.0f} px IOD; median over faces)")
-    print(f"  {'faces':<50} " + " ".join(f"{LABELS[k]:>24}" for k in GROUPS))
+    print(f"  {'faces':<50} " + " ".join(f"{LABELS[k]:>24}" for k in COLUMNS))
     noise = None
     for name, images in sets.items():
         rows = [j for j in (jitter(im, checker) for im in images) if j is not None]
@@ -122,8 +131,9 @@ def main() -> None:
     print("\nEach pain AU alone at its maximum on the same renders: median movement of its measure, and that over the renders' noise")
     for au, k in SINGLE_AUS.items():
         print(f"  {au:<5} {LABELS[GROUPS[k]]:<24} movement {signal[au][k]:+.4f}   signal/noise {signal[au][k] / noise[k]:.1f}")
-    print("\n... and how far it moves every measure (rows: the AU alone; columns: the measures; positive = the measure's own FACS direction)")
-    print(f"  {'':<5} " + " ".join(f"{LABELS[g]:>24}" for g in GROUPS))
+    print("\n... and how far it moves every measure (rows: the AU alone; columns: the measures; positive = the measure's own FACS direction;"
+          " the outline: mean displacement, moved by no AU)")
+    print(f"  {'':<5} " + " ".join(f"{LABELS[g]:>24}" for g in COLUMNS))
     for au in SINGLE_AUS:
         print(f"  {au:<5} " + " ".join(f"{v:>+24.4f}" for v in signal[au]))
 

@@ -78,6 +78,10 @@ CASES = {
         rf"AU43\s+eye aspect ratio \(AU43\)\s+movement \+[0-9.]+\s+signal/noise {NUMBER}",
         rf"AU43\s+[-+][0-9.]+\s+[-+][0-9.]+\s+[-+][0-9.]+\s+\+{NUMBER}\s+\+{NUMBER}\n",  # its row of the cross-talk table, then the outline
     ]),
+    "tracker_ceiling.py": ([], [
+        rf"AU4\s+[-+][0-9.]+\s+\+{NUMBER}\s+[-+][0-9.]+\s+[-+][0-9.]+ / [-+][0-9.]+",  # the perfect tracker reads AU4
+        rf"AU9/AU10\s+[-+][0-9.]+\s+\+{NUMBER}",
+    ]),
     "compare_faces.py": ([], [
         rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|  \|",
         rf"\| found, yaw\+0 \(HOG / CNN\) \| {NUMBER}% / {NUMBER}% \| {NUMBER}% / {NUMBER}% \| {NUMBER}% / - \|",
@@ -126,3 +130,43 @@ def test_quick_runs_and_prints_its_numbers(script, tmp_path):
             assert math.isfinite(number) and number > 0, (pattern, value)
     if script == "table2.py":
         assert (tmp_path / "table2.md").read_text().startswith("## Table 2")
+
+
+def test_tracker_ceiling_follows_the_skin():
+    """tracker_ceiling's perfect tracker: a head shifted 2 mm down moves every tied landmark by
+    that shift's projection (so the brows read as lowered and the lip as lowered by the same
+    amount, in inter-ocular distances), no landmark is tied to an eyeball or the lashes, and the
+    unposed face reads as unmoved."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import numpy as np
+    from tracker_ceiling import TIED, followed, tie_landmarks
+
+    from generation.facecheck import FaceChecker, au_movement
+    from generation.pipeline import GenerationConfig, Generator
+
+    gen = Generator(GenerationConfig(identities=1, expressions=0, views=(0.0,), size=256, seed=11))
+    result = gen.identity(0)
+    camera, mesh = gen.cameras[0], result.meshes[0]
+    neutral = FaceChecker().measure(result.frames[0].image)
+    trackable = np.ones(len(mesh), bool)
+    for name, idx in gen.template.regions.items():
+        if name.endswith(("_eyeball", "_lashes")):
+            trackable[idx] = False
+    ties = tie_landmarks(neutral.landmarks, mesh, result.faces, camera, trackable)
+    assert sorted(ties) == list(TIED)
+    assert all(trackable[idx].all() and abs(w.sum() - 1) < 1e-9 for idx, w in ties.values())
+    still = au_movement(neutral, followed(neutral.landmarks, ties, mesh, mesh, camera))
+    assert all(abs(v) < 1e-9 for v in still.values())
+
+    shifted = mesh + np.array([0.0, -2.0, 0.0], dtype=np.float32)
+    moved = au_movement(neutral, followed(neutral.landmarks, ties, mesh, shifted, camera))
+
+    def drop(points: list[int]) -> float:
+        """The image drop of 2 mm at the points' tied skin, in inter-ocular distances."""
+        at = np.concatenate([mesh[ties[k][0]] for k in points]).astype(np.float64).mean(0)
+        return (camera.project((at + [0.0, -2.0, 0.0])[None]) - camera.project(at[None]))[0, 1] / neutral.iod
+
+    assert drop([19, 20, 21, 22, 23, 24]) > 0.02  # 2 mm is about 0.03 inter-ocular distances
+    assert moved["AU4"] == pytest.approx(drop([19, 20, 21, 22, 23, 24]), rel=0.02)
+    assert moved["AU9/AU10"] == pytest.approx(-drop([50, 51, 52]), rel=0.02)
+    assert abs(moved["AU43"]) < 1e-3  # the eyes' shape does not change

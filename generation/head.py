@@ -616,7 +616,9 @@ def _lid_closure(kind: str, rows: int, cols: int) -> np.ndarray:
     """Per-vertex rotation (radians) that closes the lid, for the shell vertex layout.
 
     The upper lid rotates down until its margin passes 3 degrees below the open lower-lid
-    margin; the lower lid rotates up until its margin reaches the middle of the aperture.
+    margin; the lower lid rotates up by 0.65 of the aperture (its margin's middle rises about
+    4.5 mm at AU7 = 5, near the 4 mm open face rigs give AU7; a tracker reads about half of a
+    lower lid's movement, ``benchmarks/tracker_ceiling.py``).
     Rotation is proportional to the row parameter t (0 at the far edge, 1 at the margin),
     which keeps the shell on its sphere and never inverts its rows.
     """
@@ -627,7 +629,7 @@ def _lid_closure(kind: str, rows: int, cols: int) -> np.ndarray:
     if kind == "upper":
         travel = (shape["upper"] - shape["lower"]) * g + np.radians(3.0)
     else:
-        travel = 0.5 * (shape["upper"] - shape["lower"]) * g
+        travel = 0.65 * (shape["upper"] - shape["lower"]) * g
     per_vertex = t * travel[None, :]  # (rows, cols)
     # Shell vertex order: for each column, the loop outer rows 0..R-1, the lashes' tip (it turns
     # with the margin), then inner rows R-1..0, followed by the two end-cap centres.

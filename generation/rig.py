@@ -94,12 +94,12 @@ JAW_DROP_DEG = 9.0  # jaw rotation at AU26 = 5
 def eyelid_fractions(aus: Mapping[str, float]) -> tuple[float, float]:
     """(upper, lower) fractions of full lid travel for an AU configuration.
 
-    AU43 closes the upper lid; AU6 and AU7 narrow the eye from below (FACS: the upper lid of a
-    tightened eye lowers only slightly, 15 % of its travel at AU7 = 5: more reads to a landmark
-    tracker as a closing eye, AU43); a lowered brow (AU4) presses it down a little.
+    AU43 closes the upper lid; AU6 and AU7 narrow the eye from below. FACS has AU7 lower the upper
+    lid only slightly (7.5 % of its travel at AU7 = 5) and AU6 not at all: a lower upper lid reads
+    to a landmark tracker as a closing eye, AU43. A lowered brow (AU4) presses it down a little.
     """
     au = lambda k: float(aus.get(k, 0.0))  # noqa: E731
-    upper = np.clip(au("AU43") + 0.03 * au("AU7") + 0.015 * au("AU6") + 0.02 * au("AU4"), 0.0, 1.0)
+    upper = np.clip(au("AU43") + 0.015 * au("AU7") + 0.02 * au("AU4"), 0.0, 1.0)
     lower = np.clip(0.16 * au("AU7") + 0.15 * au("AU6"), 0.0, 0.9)
     return float(upper), float(lower)
 

@@ -272,17 +272,17 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
 
 
 # Floors measured on seed 11 (8 identities; share moving the FACS way, mean movement in the
-# neutral frame's IOD; AU43: the fall of the eye aspect ratio): AU4 8/8 +0.062, AU6 8/8 +0.030,
-# AU7 8/8 +0.026, AU9 7/8 +0.036, AU10 8/8 +0.061, AU43 8/8 +0.243 (an open eye's ratio is
+# neutral frame's IOD; AU43: the fall of the eye aspect ratio): AU4 8/8 +0.062, AU6 8/8 +0.036,
+# AU7 8/8 +0.036, AU9 7/8 +0.036, AU10 8/8 +0.061, AU43 8/8 +0.243 (an open eye's ratio is
 # about 0.4). The tracker moves its lid points less than the rig moves the lids (AU7 raises
-# the lower lid ~3 mm, about 0.05 IOD), and now and then it fits a lip or lid badly: issue
+# the lower lid ~4.5 mm, about 0.07 IOD), and now and then it fits a lip or lid badly: issue
 # 12's rank-correlation target is not met for AU6/AU7 and AU9/AU10 (see the README).
 @pytest.mark.parametrize(
     "aus, key, share, mean",
     [
         ({"AU4": 5}, "AU4", 7 / 8, 0.045),
-        ({"AU6": 5}, "AU6/AU7", 7 / 8, 0.02),
-        ({"AU7": 5}, "AU6/AU7", 7 / 8, 0.018),
+        ({"AU6": 5}, "AU6/AU7", 7 / 8, 0.027),
+        ({"AU7": 5}, "AU6/AU7", 7 / 8, 0.027),
         ({"AU9": 5}, "AU9/AU10", 7 / 8, 0.022),
         ({"AU10": 5}, "AU9/AU10", 7 / 8, 0.045),
         ({"AU43": 1}, "AU43", 7 / 8, 0.18),

@@ -154,7 +154,7 @@ def main() -> None:
         print(f"  {label:<36} {np.median(d[name]):.3f}")
     images = images if args.photos else rendered_faces(args.layout_identities, args.seed, args.size)
     table, before, after = mean_layout(images, FaceChecker(recognizer=True))
-    print(f"\nMean layout of {len(images)} faces in inter-ocular distances (eye centres), beside the landmark predictor's mean face:")
+    print(f"\nMean layout of {len(images)} faces in inter-ocular distances (eye-corner midpoints), beside the landmark predictor's mean face:")
     print(f"  {'':<16} {'real mean':>9} {'faces':>6} {'SD':>6} {'off':>5}")
     for name, (real, ours, sd) in table.items():
         print(f"  {name:<16} {real:>9.3f} {ours:>6.3f} {sd:>6.3f} {100 * (ours - real) / real:>+4.0f}%")

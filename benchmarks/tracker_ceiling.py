@@ -6,10 +6,10 @@ In each identity's neutral frame, every dlib landmark of the brows, nose, eyes a
 17-67) is tied to the three visible skin or eyelid vertices that project nearest to it (not the
 eyeballs, not the lashes: a tracker marks the lid margin and the skin). In each pain frame the
 landmark moves by those vertices' image movement (posed by the rig, projected by the same camera;
-weighted by inverse distance): where a tracker that followed the skin exactly would put it. check-faces' measures (``au_movement``) are taken both
-ways, and the script prints per AU group the Spearman rank correlation with the label for dlib
-and for the perfect tracker, how closely dlib's reading follows the perfect one, and the median
-movement at the group's top label. A group whose perfect-tracker correlation passes issue 12's
+weighted by inverse distance): where a tracker that followed the skin exactly would put it.
+check-faces' measures (``au_movement``) are taken both ways, and the script prints per AU group
+the Spearman rank correlation with the label for dlib and for the perfect tracker, how closely
+dlib's reading follows the perfect one, and the median movement at the group's top label. A group whose perfect-tracker correlation passes issue 12's
 0.7 while dlib's does not is rigged so that its label shows, and read poorly by the tracker.
 
 Needs ``pain3d[facecheck]``. ``--quick``: 4 identities with 4 pain expressions.
@@ -54,6 +54,15 @@ def followed(points: np.ndarray, ties: dict[int, tuple[np.ndarray, np.ndarray]],
     return measures_from_landmarks(out)
 
 
+def trackable_vertices(template) -> np.ndarray:
+    """(V,) bool: the template's vertices a tracker can mark, all but the eyeballs and lashes."""
+    trackable = np.ones(len(template.vertices), bool)
+    for name, idx in template.regions.items():
+        if name.endswith(("_eyeball", "_lashes")):
+            trackable[idx] = False
+    return trackable
+
+
 def identity_rows(gen: Generator, index: int, checker: FaceChecker) -> list[tuple[list[float], list[float], list[float]]]:
     """Per pain frame of identity ``index`` (first view): (labels, dlib movement, perfect
     movement), each in ``AU_GROUPS`` order; [] when dlib finds no face in the neutral frame."""
@@ -63,11 +72,7 @@ def identity_rows(gen: Generator, index: int, checker: FaceChecker) -> list[tupl
     neutral = checker.measure(result.frames[0].image)
     if neutral is None:
         return []
-    trackable = np.ones(len(gen.template.vertices), bool)
-    for name, idx in gen.template.regions.items():
-        if name.endswith(("_eyeball", "_lashes")):
-            trackable[idx] = False
-    ties = tie_landmarks(neutral.landmarks, result.meshes[0], result.faces, camera, trackable)
+    ties = tie_landmarks(neutral.landmarks, result.meshes[0], result.faces, camera, trackable_vertices(gen.template))
     rows = []
     for e in range(1, len(result.meshes)):
         frame = result.frames[e * views]

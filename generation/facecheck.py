@@ -80,11 +80,17 @@ def tracker_mean_shape() -> np.ndarray:
     return np.array(values).reshape(68, 2)
 
 
+def inter_ocular(pts: np.ndarray) -> float:
+    """Distance between the eyes' corner midpoints ((36 + 39) / 2 and (42 + 45) / 2), pixels:
+    the ruler every landmark measure here is divided by."""
+    return float(np.linalg.norm(0.5 * (pts[42] + pts[45]) - 0.5 * (pts[36] + pts[39])))
+
+
 def layout_ratios(pts: np.ndarray) -> dict[str, float]:
-    """Feature sizes and distances of a 68-point face, in inter-ocular distances (eye centres),
-    so that faces of any size and the predictor's mean face compare directly."""
+    """Feature sizes and distances of a 68-point face, in inter-ocular distances
+    (``inter_ocular``), so that faces of any size and the predictor's mean face compare directly."""
     pts = np.asarray(pts, dtype=np.float64)
-    iod = float(np.linalg.norm(pts[_RIGHT_EYE].mean(0) - pts[_LEFT_EYE].mean(0)))
+    iod = inter_ocular(pts)
 
     def d(i: int, j: int) -> float:
         return float(np.linalg.norm(pts[i] - pts[j])) / iod
@@ -137,8 +143,6 @@ def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0
         p = pts[idx]
         return (np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3]))
 
-    re = 0.5 * (pts[36] + pts[39])
-    le = 0.5 * (pts[42] + pts[45])
     return FaceMeasures(
         box=tuple(int(b) for b in box),
         eye_aspect=float(0.5 * (ear(_RIGHT_EYE) + ear(_LEFT_EYE))),
@@ -146,7 +150,7 @@ def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0
         lower_lid_y=float(pts[_LOWER_LIDS, 1].mean()),
         lip_y=float(pts[_UPPER_LIP_TOP, 1].mean()),
         landmarks=pts,
-        iod=float(np.linalg.norm(le - re)),
+        iod=inter_ocular(pts),
     )
 
 

@@ -104,3 +104,15 @@ def vermilion_heights(landmarks: dict[str, np.ndarray]) -> tuple[float, float]:
     upper = 2.0 * (float(landmarks["upper_lip"][1]) - mouth) if "upper_lip" in landmarks else 7.0
     lower = 2.0 * (mouth - float(landmarks["lower_lip"][1])) if "lower_lip" in landmarks else 9.0
     return upper, lower
+
+
+def vermilion_outline(x: np.ndarray, landmarks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(upper, lower) mm from the lip line to the vermilion borders at lateral offsets ``x`` (mm
+    from the face's midline): a Cupid's bow on the upper lip, both tapering to 0 at the corners
+    and beyond. The lip paint and the moustache's lower edge follow the same curve."""
+    up_h, lo_h = vermilion_heights(landmarks)
+    ax = np.abs(x)
+    half = abs(float(landmarks["mouth_left"][0]) - float(landmarks["mouth_right"][0])) / 2 + 1.5
+    taper = np.sqrt(np.clip(1 - (ax / half) ** 2, 0, 1))
+    bow = 1.2 * np.exp(-(((ax - 5.5) / 3.5) ** 2)) - 0.9 * np.exp(-((x / 2.5) ** 2))
+    return (up_h + bow) * taper, lo_h * taper**0.8

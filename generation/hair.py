@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from .curves import smoothstep
-from .face_model import vermilion_heights
+from .face_model import vermilion_heights, vermilion_outline
 from .mesh import Mesh, vertex_normals
 
 # Scalp styles: (volume on the crown mm, volume at the sides mm, long, fringe, frizz/curl mm).
@@ -164,14 +164,18 @@ def _facial_cover(x, y, z, landmarks, eye_y, hair: HairStyle) -> np.ndarray:
     nose_y = landmarks["nose_tip"][1] - eye_y
     half = 0.5 * abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0])
     chin_y = landmarks["chin"][1] - eye_y
-    up_h, lo_h = vermilion_heights(landmarks)
-    lip_top, lip_bottom = mouth_y + up_h, mouth_y - lo_h
+    up_v, lo_v = vermilion_outline(x, landmarks)
+    lip_top, lip_bottom = mouth_y + up_v, mouth_y - vermilion_heights(landmarks)[1]
     front = smoothstep(landmarks["nose_tip"][2] - 80, landmarks["nose_tip"][2] - 60, z)
     lips = smoothstep(lip_top + 1.5, lip_top - 0.5, y) * smoothstep(lip_bottom - 1.5, lip_bottom + 0.5, y) * smoothstep(half + 3, half, ax)
-    # Moustache: a band above the upper lip whose ends turn down past the lip corners.
+    # Moustache: grows on the upper lip's skin from under the nose down to the vermilion
+    # border, following its bow (so it rises with the lip under AU10, as a real moustache
+    # does), its ends turning down past the lip corners.
     droop = 6.0 * smoothstep(half - 6, half + 6, ax)
-    moustache = smoothstep(lip_top - 1 - droop, lip_top + 1 - droop, y) * smoothstep(nose_y - 4, nose_y - 8, y)
-    moustache *= smoothstep(half + 9, half + 5, ax)
+    # Its upper edge starts under the nose and slants down towards the cheeks.
+    upper = nose_y - 8.0 - 0.3 * np.maximum(ax - 10.0, 0.0)
+    moustache = smoothstep(lip_top - 0.5 - droop, lip_top + 1.0 - droop, y) * smoothstep(upper + 1.5, upper - 1.5, y)
+    moustache *= smoothstep(half + 8, half + 3, ax)
     # Chin tuft: an ellipse under the lower lip.
     chin = np.clip(1.6 - np.hypot(x / (0.75 * half + 4), (y - 0.5 * (lip_bottom + chin_y)) / (0.5 * (lip_bottom - chin_y) + 8)), 0, 1)
     chin = chin * smoothstep(lip_bottom + 1, lip_bottom - 2, y)

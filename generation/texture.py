@@ -13,7 +13,7 @@ import numpy as np
 
 from .curves import smoothstep
 from .demographics import Demographics
-from .face_model import vermilion_heights
+from .face_model import vermilion_outline
 from .hair import HairLayer, HairStyle, sample_hair
 from .mesh import Mesh, vertex_normals
 
@@ -167,11 +167,8 @@ def vertex_albedo(
     # tapering to the corners; a darker rim along the border and a dark line where they meet.
     my = mouth[1] - eye_y
     mw = abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0]) / 2 + 1.5
-    up_h, lo_h = vermilion_heights(landmarks)
-    taper = np.sqrt(np.clip(1 - (ax / mw) ** 2, 0, 1))
-    bow = 1.2 * np.exp(-(((ax - 5.5) / 3.5) ** 2)) - 0.9 * np.exp(-((x / 2.5) ** 2))
-    top = my + (up_h + bow) * taper
-    bottom = my - lo_h * taper ** 0.8
+    up_v, lo_v = vermilion_outline(x, landmarks)
+    top, bottom = my + up_v, my - lo_v
     inside = smoothstep(top + 0.6, top - 0.6, y) * smoothstep(bottom - 0.8, bottom + 0.8, y)
     lip_w = inside * (ax < mw) * (z > mouth[2] - 15)
     rim = np.exp(-(((y - top) / 0.8) ** 2)) * (ax < mw - 1) * (z > mouth[2] - 15)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from generation.face_model import skin_mask
+from generation.face_model import skin_mask, vermilion_outline
 from generation.hair import HAIR_STYLES, HairStyle, hair_layer
 from generation.head import BuiltinHead
 from generation.mesh import Mesh, neighbour_mean_matrix
@@ -92,3 +92,34 @@ def test_side_hairline_runs_back_from_the_temple_to_the_sideburn(head_and_face):
     # Nothing in front of the ear below the sideburn's foot.
     below = side & (y < -22.0 - 6.0) & (z > face_z - 75)
     assert hair.scalp[below].max() < 0.05
+
+
+def test_moustache_meets_the_upper_lip_along_its_bow(head_and_face):
+    """The moustache grows down to the vermilion border and follows its curve, so no band of
+    bare skin shows between hair and lip and the hair rises with the lip (AU10). Its lower edge
+    was one straight line above the border's middle: 2 mm of skin showed 5 mm from the
+    corners, where the border curves down, and the raised lip slid up under the hair."""
+    head, tmpl, v, lm = head_and_face
+    eye_y = 0.5 * (lm["left_eye"][1] + lm["right_eye"][1])
+    cx = 0.5 * (lm["left_eye"][0] + lm["right_eye"][0])
+    skin = skin_mask(head)
+    hair = hair_layer(tmpl.with_vertices(v), lm, skin, style("short", facial="moustache", beard_density=0.8))
+    x, y, z = v[:, 0] - cx, v[:, 1], v[:, 2]
+    front = skin & (z > lm["nose_tip"][2] - 45)
+    half = 0.5 * abs(lm["mouth_left"][0] - lm["mouth_right"][0])
+    mouth_y = float(lm["mouth_center"][1])
+    gaps = []
+    for at in np.linspace(-(half - 5), half - 5, 9):
+        column = front & (np.abs(x - at) < 1.5) & (y > mouth_y) & (y < lm["nose_tip"][1])
+        haired = column & (hair.facial > 0.5)
+        assert haired.any(), f"no moustache above the lip at x = {at:.1f} mm"
+        low = y[haired].min()
+        bare = column & (hair.facial < 0.5) & (y < low)
+        edge = 0.5 * (low + y[bare].max())  # between the skin grid's rows
+        border = mouth_y + vermilion_outline(np.array([at]), lm)[0][0]
+        gaps.append(edge - border)
+    assert np.all(np.abs(gaps) < 1.0), np.round(gaps, 2)
+    # Nothing grows on the lips themselves.
+    _, lower = vermilion_outline(x, lm)
+    on_lips = front & (np.abs(x) < half - 3) & (y < mouth_y + vermilion_outline(x, lm)[0] - 1.0) & (y > mouth_y - lower + 1.0)
+    assert on_lips.sum() > 20 and hair.facial[on_lips].max() < 0.05

@@ -227,6 +227,17 @@ def sample_lights(rng: np.random.Generator) -> Lights:
     )
 
 
+EXPOSURE_TARGET = 0.45  # skin luminance (sRGB) that a camera's exposure meters a face towards
+
+
+def exposure(skin_rgb) -> float:
+    """The exposure gain a camera gives a face of this skin colour. Auto exposure meters the face
+    and brings it half way (in log luminance) towards ``EXPOSURE_TARGET``: dark skin is not
+    rendered near black nor light skin blown out, and darker skin still photographs darker."""
+    y = float(np.dot(np.asarray(skin_rgb, dtype=np.float64), [0.2126, 0.7152, 0.0722]))
+    return float(np.clip(np.sqrt(EXPOSURE_TARGET / max(y, 1e-3)), 0.5, 3.0))
+
+
 @dataclass(frozen=True)
 class Person:
     """One identity before any expression: its neutral mesh (hair included) and its look."""
@@ -254,7 +265,7 @@ def sample_person(model: FaceModel, template: Mesh, demo: Demographics, size: in
     neutral = (bare + hair.offsets).astype(np.float32)
     colors = vertex_albedo(template.with_vertices(neutral), landmarks, app, hair)
     bg = background(size, rng)
-    return Person(age, neutral, app, colors, bg, sample_lights(rng))
+    return Person(age, neutral, app, colors, bg, sample_lights(rng).exposed(exposure(app.skin_rgb)))
 
 
 def identity_name(index: int) -> str:

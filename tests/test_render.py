@@ -536,6 +536,25 @@ def test_lights_follow_camera():
     assert np.abs(a.astype(int) - c.astype(int)).mean() > 3
 
 
+def test_exposed_lights_scale_the_lit_image():
+    """An exposure gain scales every light, so the lit sphere's pixels scale by it (here 1.6x
+    dim grey, far from clipping), and the background is left as it is."""
+    verts, faces = sphere(24)
+    cam = PerspectiveCamera(image_size=48)
+    grey = np.full((len(verts), 3), 0.3, np.float32)
+    bg = np.full((48, 48, 3), 40, np.uint8)
+    base = MeshRenderer()((verts, faces), cam, vertex_colors=grey, background=bg)
+    lit = MeshRenderer(lights=Lights().exposed(1.6))((verts, faces), cam, vertex_colors=grey, background=bg)
+    m = base.mask
+    face = m & np.roll(m, 1, 0) & np.roll(m, -1, 0) & np.roll(m, 1, 1) & np.roll(m, -1, 1)  # inside the edge
+    assert face.sum() > 300
+    ratio = lit.rgb[face].astype(float) / base.rgb[face].astype(float)
+    assert np.allclose(np.median(ratio), 1.6, atol=0.02) and np.abs(lit.rgb[face] - 1.6 * base.rgb[face]).max() <= 2.0
+    assert np.array_equal(lit.rgb[~base.mask], bg[~base.mask])
+    with pytest.raises(ValueError, match="positive"):
+        Lights().exposed(0.0)
+
+
 def test_renderer_validates_inputs():
     verts, faces = square(10.0)
     cam = PerspectiveCamera(image_size=16)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from generation.demographics import ETHNICITIES, Demographics
 from generation.head import BuiltinHead
+from generation.pipeline import EXPOSURE_TARGET, exposure, sample_person
 from generation.texture import MONK_SCALE, SKIN_TONE_RANGE, background, lip_colour, monk_colour, sample_appearance, vertex_albedo
 
 
@@ -133,3 +135,26 @@ def test_facial_hair_is_tufts_of_the_hair_colour_not_a_flat_block():
     assert darker.std() > 0.05
     # ... and a sparse beard lets more skin through than a dense one.
     assert (luminance(bare[beard]) - luminance(sparse[beard])).mean() < darker.mean() - 0.1
+
+
+def test_exposure_meets_dark_and_light_skin_half_way():
+    """A camera exposes a face half way (in log luminance) towards mid grey: dark skin is not
+    rendered near black nor light skin blown out, and darker skin still photographs darker."""
+    grey = lambda y: np.full(3, y)  # noqa: E731
+    assert exposure(grey(EXPOSURE_TARGET)) == pytest.approx(1.0)
+    assert exposure(grey(EXPOSURE_TARGET / 4)) == pytest.approx(2.0)
+    assert exposure(grey(0.9)) == pytest.approx(np.sqrt(0.5))
+    y = luminance(np.array([monk_colour(s) for s in range(1, 11)]))
+    shown = y * np.array([exposure(monk_colour(s)) for s in range(1, 11)])
+    assert (np.diff(shown) < 0.01).all() and shown[0] > 2 * shown[-1]  # still light to dark ...
+    assert np.log(shown[0] / shown[-1]) == pytest.approx(0.5 * np.log(y[0] / y[-1]), rel=1e-6)  # ... half the spread
+    # Every identity's sampled light rig is exposed for its skin: the ambient term of
+    # sample_lights lies in [0.18, 0.28], so a dark-skinned face's exceeds it.
+    head = BuiltinHead()
+    rng = np.random.default_rng(2)
+    for demo in (Demographics("young", "woman", "Black"), Demographics("young", "man", "White")):
+        person = sample_person(head, head.template(), demo, 32, rng)
+        gain = exposure(person.appearance.skin_rgb)
+        assert 0.18 <= person.lights.ambient / gain <= 0.28
+        assert person.lights.diffuse[0] / gain <= 0.85
+    assert gain < 1.0  # the light-skinned one is exposed down

@@ -10,7 +10,7 @@ texture, v in [0, 1] runs bottom to top (v = 1 is texture row 0); texel centres 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -58,6 +58,13 @@ class Lights:
                 raise ValueError(f"each direction must be a non-zero 3-vector, got {d}")
         if self.shininess <= 0:
             raise ValueError(f"shininess must be positive, got {self.shininess}")
+
+    def exposed(self, gain: float) -> "Lights":
+        """These lights times ``gain``: a camera's exposure, which scales the whole image of the
+        lit face (the highlights scale with each light's diffuse intensity, see ``packed``)."""
+        if not gain > 0:
+            raise ValueError(f"exposure gain must be positive, got {gain}")
+        return replace(self, diffuse=tuple(gain * d for d in self.diffuse), ambient=gain * self.ambient)
 
     def specular_table(self) -> np.ndarray:
         """(SPECULAR_TABLE_SIZE + 1,) float64 specular * x**shininess at x = 0, 1/N, ..., 1.

@@ -29,7 +29,7 @@ from .limits import check_counts, check_finite, check_seed
 from .heatmaps import DEFAULT_SCALE_MM, heatmap_from_maps, vertex_displacement
 from .mesh import Mesh
 from .mesh_asset import parts_from_components, texture_albedo
-from .render import Lights, PerspectiveCamera, default_views
+from .render import Lights, PerspectiveCamera, default_views, srgb_to_linear
 from .render.backends import RENDERERS, check_device, make_renderer
 from .rig import AURig
 from .texture import Appearance, background, sample_appearance, vertex_albedo
@@ -227,15 +227,16 @@ def sample_lights(rng: np.random.Generator) -> Lights:
     )
 
 
-EXPOSURE_TARGET = 0.45  # skin luminance (sRGB) that a camera's exposure meters a face towards
+EXPOSURE_TARGET = 0.45  # sRGB grey that a camera's exposure meters a face towards
 
 
 def exposure(skin_rgb) -> float:
-    """The exposure gain a camera gives a face of this skin colour. Auto exposure meters the face
-    and brings it half way (in log luminance) towards ``EXPOSURE_TARGET``: dark skin is not
-    rendered near black nor light skin blown out, and darker skin still photographs darker."""
-    y = float(np.dot(np.asarray(skin_rgb, dtype=np.float64), [0.2126, 0.7152, 0.0722]))
-    return float(np.clip(np.sqrt(EXPOSURE_TARGET / max(y, 1e-3)), 0.5, 3.0))
+    """The exposure gain (on linear light) a camera gives a face of this skin colour (sRGB).
+    Auto exposure meters the face and brings it half way (in log luminance) towards
+    ``EXPOSURE_TARGET``: dark skin is not rendered near black nor light skin blown out, and
+    darker skin still photographs darker."""
+    y = float(np.dot(srgb_to_linear(skin_rgb), [0.2126, 0.7152, 0.0722]))
+    return float(np.clip(np.sqrt(float(srgb_to_linear(EXPOSURE_TARGET)) / max(y, 1e-4)), 0.25, 8.0))
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ from generation.render import (
     blinn_phong,
     default_views,
     interpolate,
+    linear_to_srgb,
     rasterize,
     rasterize_reference,
     sample_texture,
+    srgb_to_linear,
 )
 
 # --------------------------------------------------------------------------- analytic helpers
@@ -387,6 +389,15 @@ def test_vertex_normals_match_area_weighted_definition():
     np.testing.assert_allclose(vertex_normals(verts, faces), expected, atol=1e-5)
 
 
+def test_srgb_transfer_curves():
+    """IEC 61966-2-1 by hand: the linear segment, mid grey, and the two curves invert."""
+    assert srgb_to_linear(0.04) == pytest.approx(0.04 / 12.92)
+    assert srgb_to_linear(0.5) == pytest.approx(((0.5 + 0.055) / 1.055) ** 2.4)
+    assert float(srgb_to_linear(0.5)) == pytest.approx(0.2140, abs=1e-4)
+    x = np.linspace(0, 1, 1001)
+    np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-9)
+
+
 def test_lambert_plane_matches_analytic_colour():
     verts, faces = square(50.0)
     albedo = np.array([0.6, 0.4, 0.2], np.float32)
@@ -398,7 +409,9 @@ def test_lambert_plane_matches_analytic_colour():
     out = MeshRenderer(lights=lights)(
         (verts, faces), cam, vertex_colors=np.tile(albedo, (4, 1)), background=(10, 20, 30)
     )
-    expected = np.round(255 * albedo * (0.1 + 0.5 * 0.8))
+    # Lit in linear light: the sRGB albedo is decoded, lit, and the result encoded again (an
+    # sRGB-space product would give 255 * albedo * 0.5: a mid-lit white plane at 128, not 186).
+    expected = np.round(255 * linear_to_srgb(srgb_to_linear(albedo) * (0.1 + 0.5 * 0.8)))
     assert out.mask.sum() > 200
     np.testing.assert_allclose(out.rgb[out.mask], np.tile(expected, (out.mask.sum(), 1)), atol=1)
     assert (out.rgb[~out.mask] == [10, 20, 30]).all()
@@ -537,8 +550,8 @@ def test_lights_follow_camera():
 
 
 def test_exposed_lights_scale_the_lit_image():
-    """An exposure gain scales every light, so the lit sphere's pixels scale by it (here 1.6x
-    dim grey, far from clipping), and the background is left as it is."""
+    """An exposure gain scales every light, so the lit sphere's linear light scales by it (here
+    1.6x dim grey, far from clipping), and the background is left as it is."""
     verts, faces = sphere(24)
     cam = PerspectiveCamera(image_size=48)
     grey = np.full((len(verts), 3), 0.3, np.float32)
@@ -548,8 +561,10 @@ def test_exposed_lights_scale_the_lit_image():
     m = base.mask
     face = m & np.roll(m, 1, 0) & np.roll(m, -1, 0) & np.roll(m, 1, 1) & np.roll(m, -1, 1)  # inside the edge
     assert face.sum() > 300
-    ratio = lit.rgb[face].astype(float) / base.rgb[face].astype(float)
-    assert np.allclose(np.median(ratio), 1.6, atol=0.02) and np.abs(lit.rgb[face] - 1.6 * base.rgb[face]).max() <= 2.0
+    ratio = srgb_to_linear(lit.rgb[face] / 255.0) / srgb_to_linear(base.rgb[face] / 255.0)
+    assert np.median(ratio) == pytest.approx(1.6, abs=0.02)
+    expected = 255 * linear_to_srgb(1.6 * srgb_to_linear(base.rgb[face] / 255.0))
+    assert np.abs(lit.rgb[face] - expected).max() <= 1.5
     assert np.array_equal(lit.rgb[~base.mask], bg[~base.mask])
     with pytest.raises(ValueError, match="positive"):
         Lights().exposed(0.0)

@@ -8,6 +8,7 @@ import pytest
 from generation.demographics import ETHNICITIES, Demographics
 from generation.head import BuiltinHead
 from generation.pipeline import EXPOSURE_TARGET, exposure, sample_person
+from generation.render import linear_to_srgb, srgb_to_linear
 from generation.texture import MONK_SCALE, SKIN_TONE_RANGE, background, lip_colour, monk_colour, sample_appearance, vertex_albedo
 
 
@@ -141,10 +142,11 @@ def test_exposure_meets_dark_and_light_skin_half_way():
     """A camera exposes a face half way (in log luminance) towards mid grey: dark skin is not
     rendered near black nor light skin blown out, and darker skin still photographs darker."""
     grey = lambda y: np.full(3, y)  # noqa: E731
+    target = float(srgb_to_linear(EXPOSURE_TARGET))  # exposure acts on linear light
     assert exposure(grey(EXPOSURE_TARGET)) == pytest.approx(1.0)
-    assert exposure(grey(EXPOSURE_TARGET / 4)) == pytest.approx(2.0)
-    assert exposure(grey(0.9)) == pytest.approx(np.sqrt(0.5))
-    y = luminance(np.array([monk_colour(s) for s in range(1, 11)]))
+    assert exposure(grey(linear_to_srgb(target / 4))) == pytest.approx(2.0)
+    assert exposure(grey(0.9)) == pytest.approx(np.sqrt(target / srgb_to_linear(0.9)))
+    y = luminance(srgb_to_linear(np.array([monk_colour(s) for s in range(1, 11)])))
     shown = y * np.array([exposure(monk_colour(s)) for s in range(1, 11)])
     assert (np.diff(shown) < 0.01).all() and shown[0] > 2 * shown[-1]  # still light to dark ...
     assert np.log(shown[0] / shown[-1]) == pytest.approx(0.5 * np.log(y[0] / y[-1]), rel=1e-6)  # ... half the spread

@@ -29,7 +29,7 @@ from test_render_backends import assert_batch_is_single_frames  # noqa: E402
 
 from generation.heatmaps import heatmap_from_maps, vertex_displacement  # noqa: E402
 from generation.pipeline import GenerationConfig, Generator  # noqa: E402
-from generation.render import Lights, MeshRenderer, PerspectiveCamera  # noqa: E402
+from generation.render import Lights, MeshRenderer, PerspectiveCamera, linear_to_srgb, srgb_to_linear  # noqa: E402
 from generation.render.pytorch3d_renderer import Pytorch3dRenderer  # noqa: E402
 
 
@@ -135,7 +135,7 @@ def test_lambert_plane_matches_analytic_colour():
     out = Pytorch3dRenderer(lights=lights, device="cpu")(
         (verts, faces), cam, vertex_colors=np.tile(albedo, (4, 1)), background=(10, 20, 30)
     )
-    expected = np.round(255 * albedo * (0.1 + 0.5 * 0.8))
+    expected = np.round(255 * linear_to_srgb(srgb_to_linear(albedo) * (0.1 + 0.5 * 0.8)))  # lit in linear light
     assert out.mask.sum() > 100
     np.testing.assert_allclose(out.rgb[out.mask], np.tile(expected, (out.mask.sum(), 1)), atol=1)
     assert (out.rgb[~out.mask] == [10, 20, 30]).all()

@@ -9,7 +9,7 @@ from .cameras import NEAR_MM, PerspectiveCamera, default_views
 from .rasterizer import Fragments, rasterize
 from .reference import rasterize_reference
 from .renderer import MeshRenderer, RenderOutput
-from .shading import Lights, blinn_phong, interpolate, sample_texture
+from .shading import Lights, blinn_phong, interpolate, linear_to_srgb, sample_texture, srgb_to_linear
 
 __all__ = [
     "NEAR_MM",
@@ -21,7 +21,9 @@ __all__ = [
     "blinn_phong",
     "default_views",
     "interpolate",
+    "linear_to_srgb",
     "rasterize",
     "rasterize_reference",
     "sample_texture",
+    "srgb_to_linear",
 ]

@@ -186,9 +186,10 @@ class Pytorch3dRenderer:
         if tex_t is not None:
             albedo = _sample_texture(tex_t, albedo)
         eye = torch.as_tensor(np.stack([c.position for c in cams]), dtype=torch.float32, device=dev)
-        shaded = self._blinn_phong(px[..., 0:3], px[..., 3:6], albedo, eye, cams)
+        # Lit in linear light, as renderer.py: the sRGB albedo decoded, the result encoded.
+        shaded = self._blinn_phong(px[..., 0:3], px[..., 3:6], _srgb_to_linear(albedo), eye, cams)
         background = bg.repeat_interleave(k, 0).repeat_interleave(k, 1)
-        samples = torch.where(covered[..., None], 255.0 * shaded.clamp(0.0, 1.0), background)
+        samples = torch.where(covered[..., None], 255.0 * _linear_to_srgb(shaded), background)
 
         # k x k blocks -> pixels, as renderer.py documents.
         rgb = _block(samples, k).mean((2, 4))
@@ -269,6 +270,18 @@ def _pytorch3d_cameras(cams: Sequence[PerspectiveCamera], k: int, device) -> Per
         image_size=torch.tensor([[k * c.height, k * c.width] for c in cams]),
         device=device,
     )
+
+
+def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
+    """``shading.srgb_to_linear`` in torch."""
+    c = c.clamp(0.0, 1.0)
+    return torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    """``shading.linear_to_srgb`` in torch (clipped to [0, 1] first, as the kernel clips)."""
+    x = x.clamp(0.0, 1.0)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
 
 
 def _sample_texture(tex: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ import numpy as np
 from ..mesh import Mesh, vertex_normals
 from .cameras import PerspectiveCamera
 from .rasterizer import Fragments, rasterize
-from .shading import Lights, interpolate, shade_compose_kernel, texture_as_float
+from .shading import Lights, interpolate, shade_compose_kernel, srgb_tables, texture_as_float
 
 DEFAULT_ALBEDO = (0.7, 0.7, 0.7)  # when neither the call nor the mesh gives colours
 
@@ -64,11 +64,13 @@ class MeshRenderer:
 
     # Derived once from ``lights`` (not an argument): the tabulated specular lobe.
     _spec_table: np.ndarray = field(init=False, repr=False, compare=False)
+    _srgb: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if int(self.ssaa) != self.ssaa or self.ssaa < 1:
             raise ValueError(f"ssaa must be a positive integer, got {self.ssaa}")
         object.__setattr__(self, "_spec_table", self.lights.specular_table())
+        object.__setattr__(self, "_srgb", srgb_tables())
 
     def __call__(
         self,
@@ -109,7 +111,7 @@ class MeshRenderer:
         shade_compose_kernel(
             frags.face_idx, frags.bary, faces, verts, normals, colors, uvs, tex, use_texture,
             camera.position, dirs, cols, amb, spec, not self.cull_backfaces,
-            bg_img, use_bg_img, bg_const, k, rgb, cov,
+            bg_img, use_bg_img, bg_const, k, rgb, cov, *self._srgb,
         )
 
         if k == 1:

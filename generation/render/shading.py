@@ -19,6 +19,26 @@ from .rasterizer import Fragments
 
 Vec3 = tuple[float, float, float]
 SPECULAR_TABLE_SIZE = 4096  # intervals of the tabulated specular lobe (see Lights.specular_table)
+SRGB_TABLE_SIZE = 4096  # intervals of the tabulated sRGB transfer curves (see srgb_tables)
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """Linear light of sRGB-encoded values in [0, 1] (IEC 61966-2-1)."""
+    c = np.clip(np.asarray(c, dtype=np.float64), 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """sRGB encoding of linear light in [0, 1] (IEC 61966-2-1), what a camera writes."""
+    x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+
+
+def srgb_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(decode, encode) (SRGB_TABLE_SIZE + 1,) float64: the two curves sampled on [0, 1]; the
+    renderer interpolates them per sample instead of calling pow (error below 0.3 of a level)."""
+    x = np.linspace(0.0, 1.0, SRGB_TABLE_SIZE + 1)
+    return srgb_to_linear(x), linear_to_srgb(x)
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,15 @@ def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec):
                     sg += cols[k, 1] * s
                     sb += cols[k, 2] * s
     return ar * dr + sr, ag * dg + sg, ab * db + sb
+
+
+@numba.njit(cache=True, inline="always")
+def _curve_px(table, x):
+    """A tabulated curve on [0, 1] (``srgb_tables``) at x, clamped, linearly interpolated."""
+    n = table.shape[0] - 1
+    t = min(max(x, 0.0), 1.0) * n
+    i = min(int(t), n - 1)
+    return table[i] + (t - i) * (table[i + 1] - table[i])
 
 
 @numba.njit(cache=True, inline="always")
@@ -288,9 +317,10 @@ def _blinn_phong_kernel(n, a, v, dirs, cols, amb, spec, out):  # pragma: no cove
 @numba.njit(cache=True, inline="always")
 def _shade_sample_px(
     f, b0, b1, b2, faces, verts, normals, colors, uvs, texture, use_texture, eye,
-    dirs, cols, amb, spec, two_sided,
+    dirs, cols, amb, spec, two_sided, decode, encode,
 ):
-    """(r, g, b) in 0-255 of one covered sample of face f with barycentrics (b0, b1, b2)."""
+    """(r, g, b) in 0-255 of one covered sample of face f with barycentrics (b0, b1, b2):
+    the albedo (sRGB) decoded to linear light, lit there, and the result encoded to sRGB."""
     a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
     nx = b0 * normals[a, 0] + b1 * normals[b, 0] + b2 * normals[c, 0]
     ny = b0 * normals[a, 1] + b1 * normals[b, 1] + b2 * normals[c, 1]
@@ -310,23 +340,22 @@ def _shade_sample_px(
         ar = b0 * colors[a, 0] + b1 * colors[b, 0] + b2 * colors[c, 0]
         ag = b0 * colors[a, 1] + b1 * colors[b, 1] + b2 * colors[c, 1]
         ab = b0 * colors[a, 2] + b1 * colors[b, 2] + b2 * colors[c, 2]
+    ar, ag, ab = _curve_px(decode, ar), _curve_px(decode, ag), _curve_px(decode, ab)
     r, g, bb = _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec)
-    return (
-        255.0 * min(max(r, 0.0), 1.0),
-        255.0 * min(max(g, 0.0), 1.0),
-        255.0 * min(max(bb, 0.0), 1.0),
-    )
+    return 255.0 * _curve_px(encode, r), 255.0 * _curve_px(encode, g), 255.0 * _curve_px(encode, bb)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def shade_compose_kernel(
     face_idx, bary, faces, verts, normals, colors, uvs, texture, use_texture, eye,
     dirs, cols, amb, spec, two_sided, bg_img, use_bg_img, bg_const, k, out_rgb, out_cov,
+    decode, encode,
 ):  # pragma: no cover - numba
     """Shade (kH, kW) fragments and box-average k x k blocks over the background into out_rgb.
 
     Per covered sample: interpolate the normal, world position and albedo (vertex colours, or
-    uv + bilinear texture lookup), Blinn-Phong, clip to [0, 1]. Empty samples take the
+    uv + bilinear texture lookup), decode it to linear light, Blinn-Phong, clip to [0, 1] and
+    encode to sRGB (``decode``, ``encode``: ``srgb_tables``). Empty samples take the
     background (bg_img (H, W, 3) uint8 when use_bg_img, else bg_const (3,) in 0-255).
     out_rgb: (H, W, 3) uint8; out_cov: (H, W) float32 covered fraction of each block.
     """
@@ -349,6 +378,7 @@ def shade_compose_kernel(
                     acc_r, acc_g, acc_b = _shade_sample_px(
                         f, bary[i, j, 0], bary[i, j, 1], bary[i, j, 2], faces, verts, normals,
                         colors, uvs, texture, use_texture, eye, dirs, cols, amb, spec, two_sided,
+                        decode, encode,
                     )
                     out_cov[i, j] = 1.0
             else:
@@ -366,7 +396,7 @@ def shade_compose_kernel(
                         r, g, b = _shade_sample_px(
                             f, bary[si, sj, 0], bary[si, sj, 1], bary[si, sj, 2], faces, verts,
                             normals, colors, uvs, texture, use_texture, eye, dirs, cols, amb,
-                            spec, two_sided,
+                            spec, two_sided, decode, encode,
                         )
                         acc_r += r
                         acc_g += g

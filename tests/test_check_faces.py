@@ -272,20 +272,22 @@ def _movement(checker, aus: dict, key: str, n: int = 8) -> np.ndarray:
 
 
 # Floors measured on seed 11 (8 identities; share moving the FACS way, mean movement in the
-# neutral frame's IOD; AU43: the fall of the eye aspect ratio): AU4 8/8 +0.062, AU6 8/8 +0.036,
-# AU7 8/8 +0.036, AU9 7/8 +0.036, AU10 8/8 +0.061, AU43 8/8 +0.243 (an open eye's ratio is
-# about 0.4). The tracker moves its lid points less than the rig moves the lids (AU7 raises
-# the lower lid ~4.5 mm, about 0.07 IOD), and now and then it fits a lip or lid badly: issue
-# 12's rank-correlation target is not met for AU6/AU7 and AU9/AU10 (see the README).
+# neutral frame's IOD; AU43: the fall of the eye aspect ratio), at 5bc90a1 (shading in linear
+# light): AU4 8/8 +0.064, AU6 8/8 +0.041, AU7 8/8 +0.042, AU9 8/8 +0.044, AU10 8/8 +0.065, AU43
+# 8/8 +0.283 (an open eye's ratio is about 0.4); before it, AU6 and AU7 +0.036, AU9 7/8 +0.036.
+# The tracker moves its lid points less than the rig moves the lids (AU7 raises the lower lid
+# ~4.5 mm, about 0.07 IOD), and now and then it fits a lip or lid badly: issue 12's
+# rank-correlation target is not met for AU9/AU10, nor for AU6/AU7 on two of five test seeds
+# (see the README).
 @pytest.mark.parametrize(
     "aus, key, share, mean",
     [
         ({"AU4": 5}, "AU4", 7 / 8, 0.045),
-        ({"AU6": 5}, "AU6/AU7", 7 / 8, 0.027),
-        ({"AU7": 5}, "AU6/AU7", 7 / 8, 0.027),
-        ({"AU9": 5}, "AU9/AU10", 7 / 8, 0.022),
+        ({"AU6": 5}, "AU6/AU7", 7 / 8, 0.03),
+        ({"AU7": 5}, "AU6/AU7", 7 / 8, 0.03),
+        ({"AU9": 5}, "AU9/AU10", 7 / 8, 0.03),
         ({"AU10": 5}, "AU9/AU10", 7 / 8, 0.045),
-        ({"AU43": 1}, "AU43", 7 / 8, 0.18),
+        ({"AU43": 1}, "AU43", 7 / 8, 0.2),
     ],
     ids=["AU4", "AU6", "AU7", "AU9", "AU10", "AU43"],
 )

@@ -537,6 +537,9 @@ def test_browser_slider_and_upload(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            console = []  # the page's errors and warnings, for the failure messages
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: console.append(f"page error: {e}"))
             page.goto(server)
             # the page loads with the default sliders (PSPI 8)
             _text_contains(page, "#pspi", "PSPI = 3 + max(2, 2) + max(0, 3) + 0 = 8")
@@ -569,10 +572,13 @@ def test_browser_slider_and_upload(server, tmp_path):
                 return _not_blank(im) and _changed(im, head_before)
 
             try:
-                head_after = _canvas_when(page, "#head3d canvas", moved, shots=shots)
+                # The viewer parses and draws the new GLB in software WebGL: on a loaded 2-core
+                # machine that has taken over 30 s (a blank canvas meanwhile); a view that never
+                # comes back still fails.
+                head_after = _canvas_when(page, "#head3d canvas", moved, timeout_s=90.0, shots=shots)
             except AssertionError:
                 raise AssertionError(f"3D view unchanged: pixels changed {diffs[:3]} ... "
-                                     f"{diffs[-3:]} (screenshots in {shots})")
+                                     f"{diffs[-3:]} (screenshots in {shots}); page console: {console[-8:]}")
             print(f"3D view: {diffs[-1]} pixels changed")
             Image.fromarray(head_after).save(shots / "head3d.png")
             # the download button produces the zip

@@ -164,8 +164,8 @@ def _facial_cover(x, y, z, landmarks, eye_y, hair: HairStyle) -> np.ndarray:
     nose_y = landmarks["nose_tip"][1] - eye_y
     half = 0.5 * abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0])
     chin_y = landmarks["chin"][1] - eye_y
-    up_v, lo_v = vermilion_outline(x, landmarks)
-    lip_top, lip_bottom = mouth_y + up_v, mouth_y - vermilion_heights(landmarks)[1]
+    # The lips' paint tapers at the corners; the beard keeps its gap under the whole lower lip.
+    lip_top, lip_bottom = mouth_y + vermilion_outline(x, landmarks)[0], mouth_y - vermilion_heights(landmarks)[1]
     front = smoothstep(landmarks["nose_tip"][2] - 80, landmarks["nose_tip"][2] - 60, z)
     lips = smoothstep(lip_top + 1.5, lip_top - 0.5, y) * smoothstep(lip_bottom - 1.5, lip_bottom + 0.5, y) * smoothstep(half + 3, half, ax)
     # Moustache: grows on the upper lip's skin from under the nose down to the vermilion

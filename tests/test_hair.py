@@ -120,6 +120,6 @@ def test_moustache_meets_the_upper_lip_along_its_bow(head_and_face):
         gaps.append(edge - border)
     assert np.all(np.abs(gaps) < 1.0), np.round(gaps, 2)
     # Nothing grows on the lips themselves.
-    _, lower = vermilion_outline(x, lm)
-    on_lips = front & (np.abs(x) < half - 3) & (y < mouth_y + vermilion_outline(x, lm)[0] - 1.0) & (y > mouth_y - lower + 1.0)
+    upper, lower = vermilion_outline(x, lm)
+    on_lips = front & (np.abs(x) < half - 3) & (y < mouth_y + upper - 1.0) & (y > mouth_y - lower + 1.0)
     assert on_lips.sum() > 20 and hair.facial[on_lips].max() < 0.05

@@ -572,10 +572,11 @@ def test_browser_slider_and_upload(server, tmp_path):
                 return _not_blank(im) and _changed(im, head_before)
 
             try:
-                # The viewer parses and draws the new GLB in software WebGL: on a loaded 2-core
-                # machine that has taken over 30 s (a blank canvas meanwhile); a view that never
-                # comes back still fails.
-                head_after = _canvas_when(page, "#head3d canvas", moved, timeout_s=90.0, shots=shots)
+                # Known flake (gradio 6.31's Model3D, Babylon viewer): a GLB that arrives while the
+                # previous one is still loading aborts it ("AbortError: New model is being loaded
+                # before previous model finished loading") and now and then the canvas stays blank;
+                # waiting 90 s instead of 30 did not bring it back. The console is in the message.
+                head_after = _canvas_when(page, "#head3d canvas", moved, shots=shots)
             except AssertionError:
                 raise AssertionError(f"3D view unchanged: pixels changed {diffs[:3]} ... "
                                      f"{diffs[-3:]} (screenshots in {shots}); page console: {console[-8:]}")

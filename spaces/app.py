@@ -55,6 +55,7 @@ VIEWS = (-30.0, 0.0, 30.0)
 SIZES = (128, 192, 256, 384)
 DEFAULT_SIZE = 256
 MESH_COLORS = ("albedo", "heatmap")  # the 3D view's colour modes
+MESH_GAP_S = 1.5  # the shortest time between two GLBs sent to one browser session (see Pacer)
 SEED_MAX = 2**31 - 1
 CACHE_SIZE = 16  # identities kept (each ~2 MB of arrays plus its neutral renders)
 # Uploads: decoded at most this big (longest side), detected at most DETECT_SIDE.
@@ -662,6 +663,37 @@ class ImageFiles:
                 pass
 
 
+class Pacer:
+    """Spaces one session's successive answers from an endpoint at least ``gap_s`` apart.
+
+    Gradio 6.31's Model3D viewer (Babylon) aborts a GLB that is still loading when the next one
+    arrives ("New model is being loaded before previous model finished loading") and now and then
+    stays blank; sliders moved quickly send a burst of GLBs. ``trigger_mode="always_last"`` keeps
+    only the newest request waiting, and this spacing gives the viewer time to finish each load.
+    ``clock`` and ``sleep`` are injectable for tests; the oldest sessions are forgotten past
+    ``max_sessions``.
+    """
+
+    def __init__(self, gap_s: float, clock=time.monotonic, sleep=time.sleep, max_sessions: int = 4096) -> None:
+        self.gap_s = gap_s
+        self._clock, self._sleep = clock, sleep
+        self._max = max_sessions
+        self._next: OrderedDict[str, float] = OrderedDict()  # session -> earliest time of its next answer
+        self._lock = threading.Lock()
+
+    def wait(self, session: str) -> float:
+        """Block until ``session`` may have its next answer; the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next.pop(session, now))
+            self._next[session] = start + self.gap_s
+            while len(self._next) > self._max:
+                self._next.popitem(last=False)
+        if start > now:
+            self._sleep(start - now)
+        return start - now
+
+
 class App:
     """The Space's functions, independent of the Gradio layout (used by tests and the benchmark).
 
@@ -676,6 +708,7 @@ class App:
         self.model_info = info
         self.zip_dir = Path(tempfile.mkdtemp(prefix="pain3d-space-"))
         self.files = ImageFiles()
+        self.mesh_pacer = Pacer(MESH_GAP_S)
 
     # Generate ---------------------------------------------------------------------------------
     def generate(self, *values):
@@ -720,9 +753,13 @@ class App:
             return None
         return export_asset(sample_asset(s, colors), "glb", "head")["head.glb"]
 
-    def mesh_ui(self, *values):
-        """The 3D view: the posed head as a GLB file (albedo or heatmap colours, named parts, labels)."""
+    def mesh_ui(self, *values, request=None):
+        """The 3D view: the posed head as a GLB file (albedo or heatmap colours, named parts,
+        labels), at most one per ``MESH_GAP_S`` to each session (see ``Pacer``)."""
         data = self.mesh(*values)
+        session = getattr(request, "session_hash", None)
+        if session:
+            self.mesh_pacer.wait(session)
         return None if data is None else self.files.write_bytes(data, "glb")
 
     def download(self, *values):
@@ -829,19 +866,31 @@ detector on the CPU and cropped with the framing of the generator's frames; ViTP
 the PSPI class probabilities, the expected PSPI, six AU intensities, and where each AU query looks."""
 
 
-def with_control_names(fn, extra: tuple = ()):
+def with_control_names(fn, extra: tuple = (), request: bool = False):
     """``fn(*values)`` under the Generate controls' names and defaults (``CONTROLS`` + ``extra``
     pairs), so the API lists ``AU4``, ..., ``size`` instead of ``param_0``, ... and takes them
-    by keyword."""
+    by keyword. ``request=True`` also hands ``fn`` Gradio's request (``request=``; not an API
+    parameter), e.g. for its session."""
     import functools
     import inspect
 
+    import gradio as gr
+
     @functools.wraps(fn)
     def named(*values):
+        if request:
+            *values, req = values
+            return fn(*values, request=req)
         return fn(*values)
 
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    named.__signature__ = inspect.Signature([inspect.Parameter(n, kind, default=d) for n, d in (*CONTROLS, *extra)])
+    params = [inspect.Parameter(n, kind, default=d) for n, d in (*CONTROLS, *extra)]
+    named.__annotations__ = {}
+    if request:
+        # Gradio finds its special arguments by the annotation (typing.get_type_hints)
+        params.append(inspect.Parameter("request", kind, default=None, annotation=gr.Request))
+        named.__annotations__ = {"request": gr.Request}
+    named.__signature__ = inspect.Signature(params)
     return named
 
 
@@ -902,17 +951,17 @@ def build_demo(app: App | None = None, model_spec: str | None = None):
                     concurrency_limit=4, concurrency_id="render", preprocess=False,
                 )
                 # the 3D view is its own endpoint, so /generate's answer (and latency) stays images + labels
-                mesh_fn = with_control_names(app.mesh_ui, (("colors", MESH_COLORS[0]),))
+                mesh_fn = with_control_names(app.mesh_ui, (("colors", MESH_COLORS[0]),), request=True)
                 gr.on(
                     triggers=[c.change for c in (*controls, mesh_colors)], fn=mesh_fn, inputs=[*controls, mesh_colors],
                     outputs=head3d, api_name="mesh", trigger_mode="always_last", show_progress="hidden",
-                    concurrency_limit=4, concurrency_id="render", preprocess=False,
+                    concurrency_limit=4, concurrency_id="mesh", preprocess=False,  # its own: a paced answer waits
                 )
                 dice.click(lambda: int(np.random.default_rng().integers(0, 100_000)), None, seed, api_visibility="private")
                 zip_btn.click(with_control_names(app.download), controls, zip_file, api_name="download",
                               concurrency_id="render", preprocess=False)
                 demo.load(generate_fn, controls, gen_outputs, api_visibility="private", concurrency_id="render", preprocess=False)
-                demo.load(mesh_fn, [*controls, mesh_colors], head3d, api_visibility="private", concurrency_id="render", preprocess=False)
+                demo.load(mesh_fn, [*controls, mesh_colors], head3d, api_visibility="private", concurrency_id="mesh", preprocess=False)
 
             with gr.Tab("Assess", id="assess"):
                 gr.Markdown(ASSESS_INTRO)

@@ -16,16 +16,7 @@ from .demographics import Demographics
 from .face_model import vermilion_outline
 from .hair import HairLayer, HairStyle, sample_hair
 from .mesh import Mesh, vertex_normals
-
-# Monk Skin Tone scale, light (1) to dark (10), sRGB.
-MONK_SCALE = np.array(
-    [
-        [0xF6, 0xED, 0xE4], [0xF3, 0xE7, 0xDB], [0xF7, 0xEA, 0xD0], [0xEA, 0xDA, 0xBA],
-        [0xD7, 0xBD, 0x96], [0xA0, 0x7E, 0x56], [0x82, 0x5C, 0x43], [0x60, 0x41, 0x34],
-        [0x3A, 0x31, 0x2A], [0x29, 0x24, 0x20],
-    ],
-    dtype=np.float32,
-) / 255.0
+from .render.shading import linear_to_srgb
 
 # Range of Monk steps (1-based, inclusive) each group draws from: broad and overlapping.
 SKIN_TONE_RANGE = {
@@ -75,24 +66,45 @@ class Appearance:
     seed: int
 
 
-def monk_colour(step: float) -> np.ndarray:
-    """sRGB colour in [0, 1] at a (fractional) Monk Skin Tone step in [1, 10]."""
+# Facial skin albedo (CIELAB, D65) at each Monk Skin Tone step, light (1) to dark (10). The
+# Monk swatches themselves are a display palette for annotators, near grey on the light side
+# (a* 0.2-3.5 for steps 1-5), and rendered that way faces came out khaki-grey. Measured skin is
+# never grey: spectrocolorimeter studies of faces find a* about 8-13 and b* about 13-19 at every
+# pigmentation, b* highest for tan and brown skin; lightness runs from very light (ITA above 55
+# degrees, the classes of Chardon et al. 1991) to dark (ITA below -30).
+SKIN_LAB = np.array(
+    [
+        [69.0, 8.0, 13.0], [65.0, 9.0, 14.5], [61.0, 10.0, 16.0], [57.0, 11.0, 17.5], [53.0, 11.5, 18.5],
+        [49.0, 12.0, 19.0], [44.0, 12.0, 18.5], [39.0, 11.5, 17.0], [33.0, 11.0, 15.0], [26.0, 10.0, 12.0],
+    ]
+)
+
+
+def cielab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] of CIELAB (D65) colours (..., 3), clipped to the sRGB gamut."""
+    lab = np.asarray(lab, dtype=np.float64)
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
+    xyz = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.array([0.95047, 1.0, 1.08883])
+    m = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
+    return np.clip(linear_to_srgb(np.clip(xyz @ m.T, 0, 1)), 0, 1)
+
+
+def skin_colour(step: float, undertone=(0.0, 0.0)) -> np.ndarray:
+    """sRGB skin albedo at a (fractional) Monk step in [1, 10]; ``undertone`` adds (a*, b*)."""
     s = float(np.clip(step, 1.0, 10.0)) - 1.0
     i = min(int(s), 8)
     t = s - i
-    return (1 - t) * MONK_SCALE[i] + t * MONK_SCALE[i + 1]
+    lab = (1 - t) * SKIN_LAB[i] + t * SKIN_LAB[i + 1]
+    lab[1:] += np.asarray(undertone, dtype=np.float64)
+    return cielab_to_srgb(lab)
 
 
 def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) -> Appearance:
     """Draw skin, hair (colour and style), brows, lips, eyes and wrinkle strength for one identity."""
     lo, hi = SKIN_TONE_RANGE[demo.ethnicity]
     tone = float(rng.uniform(lo, hi))
-    skin = monk_colour(tone)
-    # Small hue jitter (warmer/cooler undertones).
-    skin = np.clip(skin * (1 + rng.normal(0, 0.025, 3)), 0, 1)
-    # Light skin reads grey under white light without subsurface scattering: warm it a little.
-    warmth = np.clip((5.0 - tone) / 4.0, 0.0, 1.0)
-    skin = skin * (1 + warmth * (np.array([1.0, 0.955, 0.91]) - 1))
+    skin = skin_colour(tone, 1.5 * rng.normal(0.0, 1.0, 3)[:2])  # undertone: a*, b* jitter
     dark = tone >= 6
     if age > 0.6 and rng.random() < 0.75:
         hair = str(rng.choice(["grey", "white", "grey"]))

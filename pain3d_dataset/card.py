@@ -251,7 +251,7 @@ FIELDS = """\
 | `yaw`, `pitch` | float32 | camera angles in degrees (positive yaw = camera on the subject's left) |
 | `age_group`, `gender`, `ethnicity` | ClassLabel | the identity's demographic group |
 | `age` | float32 | normalised age control in [0, 1] (young 0-0.35, elderly 0.65-1) |
-| `skin_tone` | float32 | Monk Skin Tone scale position of the procedural albedo |
+| `skin_tone` | float32 | Monk Skin Tone step (1 light to 10 dark) of the procedural albedo, whose colour is measured skin's (`generation.texture.SKIN_LAB`) |
 | `heatmap_scale_mm` | float32 | millimetres of displacement that map to heat 1.0 |
 | `seed` | int64 | the generation seed |
 | `appearance` | string | JSON record of the appearance backend that drew the identity (`--texturer diffusion`: prompt, seeds, `alignment_error` in inter-ocular distances, `alignment_ok`, `alignment_attempts`); empty for the procedural texture |

@@ -437,6 +437,20 @@ def test_blinn_phong_matches_formula():
         expected += (alb * np.asarray(c) * k) * np.clip(ndl, 0, None)[:, None]
         expected += (lit * lights.specular * ndh**lights.shininess)[:, None] * np.asarray(c) * k
     np.testing.assert_allclose(got, expected, atol=1e-4)
+    # Wrap lighting: per channel max(0, (n.l + w) / (1 + w)), the highlight still only where n.l > 0.
+    w = np.array([0.3, 0.15, 0.1])
+    wrapped = Lights(specular=0.4, shininess=30.0, wrap=tuple(w))
+    got = blinn_phong(n, alb, v, wrapped)
+    expected = np.tile(lights.ambient * np.asarray(lights.ambient_color), (200, 1)) * alb
+    for d, c, k in zip(lights.directions, lights.colors, lights.diffuse):
+        l = np.asarray(d) / np.linalg.norm(d)
+        ndl = nn @ l
+        hh = l + vv
+        hh /= np.linalg.norm(hh, axis=1, keepdims=True)
+        ndh = np.clip(np.einsum("ij,ij->i", nn, hh), 0, None)
+        expected += alb * np.asarray(c) * k * np.clip((ndl[:, None] + w) / (1 + w), 0, None)
+        expected += ((ndl > 0) * lights.specular * ndh**lights.shininess)[:, None] * np.asarray(c) * k
+    np.testing.assert_allclose(got, expected, atol=1e-4)
     # A highlight exactly on the mirror direction is the full specular strength.
     head_on = Lights(
         directions=((0, 0, 1),), colors=((1, 1, 1),), diffuse=(1.0,), ambient=0, specular=0.3
@@ -444,6 +458,27 @@ def test_blinn_phong_matches_formula():
     z = np.array([[0, 0, 1.0]])
     one = blinn_phong(z, np.zeros((1, 3)), z, head_on)
     np.testing.assert_allclose(one, 0.3, atol=1e-6)
+
+
+def test_wrap_lighting_reaches_past_the_terminator_in_red_first():
+    """Subsurface scattering as wrap lighting, by hand: a white surface lit by one light at
+    angle theta receives per channel max(0, (cos theta + w) / (1 + w)); with no wrap, Lambert."""
+    w = (0.3, 0.15, 0.1)
+    one = dict(directions=((0.0, 0.0, 1.0),), colors=((1, 1, 1),), diffuse=(1.0,), ambient=0.0, specular=0.0)
+    th = np.radians([0.0, 60.0, 90.0, 100.0, 125.0])
+    n = np.stack([np.sin(th), 0 * th, np.cos(th)], 1)
+    view = np.tile([0.0, 0.0, 1.0], (len(th), 1))
+    got = blinn_phong(n, np.ones_like(n), view, Lights(**one, wrap=w))
+    np.testing.assert_allclose(got[0], 1.0, atol=1e-6)  # facing the light: unchanged
+    np.testing.assert_allclose(got[2], np.array(w) / (1 + np.array(w)), atol=1e-6)  # the terminator
+    assert got[3, 0] > 0 and got[3, 1] == 0 and got[3, 2] == 0  # 10 degrees past it: red only
+    assert (got[4] == 0).all()  # 35 degrees past: dark
+    assert (got[1:3, 0] > got[1:3, 1]).all() and (got[1:3, 1] > got[1:3, 2]).all()  # warm shadow edges
+    lambert = blinn_phong(n, np.ones_like(n), view, Lights(**one))
+    np.testing.assert_allclose(lambert[:, 0], np.clip(np.cos(th), 0, None), atol=1e-6)
+    for bad in ((0.3, 0.2), (1.0, 0.0, 0.0), (-0.1, 0.0, 0.0)):
+        with pytest.raises(ValueError, match="wrap"):
+            Lights(wrap=bad)
 
 
 def test_sample_texture_bilinear():

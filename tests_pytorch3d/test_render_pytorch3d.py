@@ -153,6 +153,9 @@ def test_random_closed_mesh_agrees_with_numba(ssaa, cull):
     a, b = both((verts, faces), cam, ssaa, cull, vertex_colors=colors, background=bg,
                 extra_attrs={"p": verts, "s": verts[:, 0] * 0.01})
     assert_agree(a, b)
+    # the skin's wrap lighting (subsurface scattering) past the terminators of the lumpy sphere
+    wrapped = Lights(wrap=(0.3, 0.15, 0.1))
+    assert_agree(*both((verts, faces), cam, ssaa, cull, lights=wrapped, vertex_colors=colors, background=bg))
     assert b.fragments.shape == (40 * ssaa, 40 * ssaa)
     np.testing.assert_array_equal(a.fragments.face_idx, b.fragments.face_idx)
     np.testing.assert_allclose(b.fragments.bary, a.fragments.bary, atol=1e-4)

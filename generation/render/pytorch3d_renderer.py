@@ -224,6 +224,7 @@ class Pytorch3dRenderer:
         dirs = torch.as_tensor(np.stack([p[0] for p in packed]), dtype=torch.float32, device=dev)  # (B, L, 3)
         cols = torch.as_tensor(packed[0][1], dtype=torch.float32, device=dev)  # (L, 3)
         amb = torch.as_tensor(packed[0][2], dtype=torch.float32, device=dev)  # (3,)
+        wrap = torch.as_tensor(packed[0][4], dtype=torch.float32, device=dev)  # (3,)
         view = eye[:, None, None, :] - points
         n = normals
         if not self.cull_backfaces:  # two-sided: light a face seen from behind from its back
@@ -232,7 +233,8 @@ class Pytorch3dRenderer:
         view = F.normalize(view, dim=-1, eps=1e-30)
         ndl = torch.einsum("bhwc,blc->bhwl", n, dirs)
         lit = ndl > 0
-        diffuse = amb + torch.einsum("bhwl,lc->bhwc", torch.where(lit, ndl, 0.0), cols)
+        wrapped = ((ndl[..., None] + wrap) / (1.0 + wrap)).clamp(min=0.0)  # (B, kH, kW, L, 3)
+        diffuse = amb + (wrapped * cols).sum(-2)
         if self.lights.specular > 0:
             half = F.normalize(dirs[:, None, None, :, :] + view[..., None, :], dim=-1, eps=1e-30)
             ndh = (n[..., None, :] * half).sum(-1).clamp(max=1.0)

@@ -105,12 +105,12 @@ class MeshRenderer:
         # Shade + compose in one pass.
         normals = vertex_normals(verts, faces)
         rot, _ = camera.rotation_translation()
-        dirs, cols, amb, spec = self.lights.packed(rot, self._spec_table)
+        dirs, cols, amb, spec, wrap = self.lights.packed(rot, self._spec_table)
         rgb = np.empty((h, w, 3), dtype=np.uint8)
         cov = np.empty((h, w), dtype=np.float32)
         shade_compose_kernel(
             frags.face_idx, frags.bary, faces, verts, normals, colors, uvs, tex, use_texture,
-            camera.position, dirs, cols, amb, spec, not self.cull_backfaces,
+            camera.position, dirs, cols, amb, spec, wrap, not self.cull_backfaces,
             bg_img, use_bg_img, bg_const, k, rgb, cov, *self._srgb,
         )
 

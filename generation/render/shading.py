@@ -52,6 +52,10 @@ class Lights:
     ambient, ambient_color: uniform light added to every lit pixel.
     specular: strength of the white Blinn-Phong highlight (scaled per light by colour and
         intensity); shininess: its exponent.
+    wrap: per colour channel, how far diffuse light wraps past the terminator (0: Lambert):
+        max(0, (n.l + w) / (1 + w)), the wrap-lighting approximation of subsurface scattering
+        (Green 2004, GPU Gems ch. 16). In skin red light scatters furthest, so a lit face's
+        shadow edges turn soft and warm.
 
     The defaults are a portrait rig: a warm key light from above, in front and to image left
     in the frontal view (the subject's right, -x), and a soft cool fill from image right.
@@ -65,6 +69,7 @@ class Lights:
     specular: float = 0.12
     shininess: float = 20.0
     follow_camera: bool = False
+    wrap: Vec3 = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         n = len(self.directions)
@@ -78,6 +83,8 @@ class Lights:
                 raise ValueError(f"each direction must be a non-zero 3-vector, got {d}")
         if self.shininess <= 0:
             raise ValueError(f"shininess must be positive, got {self.shininess}")
+        if len(self.wrap) != 3 or not all(0.0 <= w < 1.0 for w in self.wrap):
+            raise ValueError(f"wrap must be three values in [0, 1), one per colour channel, got {self.wrap}")
 
     def exposed(self, gain: float) -> "Lights":
         """These lights times ``gain``: a camera's exposure, which scales the whole image of the
@@ -98,8 +105,8 @@ class Lights:
     def packed(
         self, view_rotation: np.ndarray | None = None, spec_table: np.ndarray | None = None
     ) -> tuple[np.ndarray, ...]:
-        """(dirs (L, 3), colours x diffuse (L, 3), ambient rgb (3,), specular table) float64
-        arrays for the kernels; ``view_rotation`` (camera R) is used when following the camera,
+        """(dirs (L, 3), colours x diffuse (L, 3), ambient rgb (3,), specular table, wrap (3,))
+        float64 arrays for the kernels; ``view_rotation`` (camera R) is used when following the camera,
         ``spec_table`` (a cached ``specular_table()``) saves recomputing it."""
         dirs = np.asarray(self.directions, dtype=np.float64).reshape(-1, 3)
         dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
@@ -114,6 +121,7 @@ class Lights:
             np.ascontiguousarray(cols),
             amb,
             self.specular_table() if spec_table is None else spec_table,
+            np.asarray(self.wrap, dtype=np.float64),
         )
 
 
@@ -121,10 +129,11 @@ class Lights:
 
 
 @numba.njit(cache=True, inline="always")
-def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec):
+def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, wrap):
     """Blinn-Phong colour of one point; normal and view direction need not be unit length.
 
-    spec is ``Lights.specular_table()``: specular * x**shininess sampled on [0, 1].
+    spec is ``Lights.specular_table()``: specular * x**shininess sampled on [0, 1]; wrap is
+    ``Lights.wrap`` (the diffuse term per channel max(0, (n.l + w) / (1 + w))).
     """
     nn = np.sqrt(nx * nx + ny * ny + nz * nz)
     if nn > 0.0:
@@ -136,15 +145,17 @@ def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec):
     sr = sg = sb = 0.0
     n_tab = spec.shape[0] - 1
     has_spec = spec[n_tab] > 0.0
+    wr, wg, wb = wrap[0], wrap[1], wrap[2]
+    reach = -max(wr, max(wg, wb))
     for k in range(dirs.shape[0]):
         lx, ly, lz = dirs[k, 0], dirs[k, 1], dirs[k, 2]
         ndl = nx * lx + ny * ly + nz * lz
-        if ndl <= 0.0:
+        if ndl <= reach:
             continue
-        dr += cols[k, 0] * ndl
-        dg += cols[k, 1] * ndl
-        db += cols[k, 2] * ndl
-        if has_spec:
+        dr += cols[k, 0] * max(0.0, (ndl + wr) / (1.0 + wr))
+        dg += cols[k, 1] * max(0.0, (ndl + wg) / (1.0 + wg))
+        db += cols[k, 2] * max(0.0, (ndl + wb) / (1.0 + wb))
+        if has_spec and ndl > 0.0:
             hx, hy, hz = lx + vx, ly + vy, lz + vz
             hn = np.sqrt(hx * hx + hy * hy + hz * hz)
             if hn > 0.0:
@@ -271,8 +282,9 @@ def blinn_phong(
 
     normals, albedo, view_dirs: (..., 3); view_dirs point from the surface towards the camera.
     Lights must be in the same frame as the normals (``follow_camera`` is not applied here).
-    rgb = albedo * (ambient + sum_k c_k max(0, n.l_k)) + sum_k [n.l_k > 0] c_k s max(0, n.h_k)^p
-    with c_k = colour_k * diffuse_k, h_k = normalize(l_k + v), s = specular, p = shininess
+    rgb = albedo * (ambient + sum_k c_k max(0, (n.l_k + w) / (1 + w))) + sum_k [n.l_k > 0] c_k s max(0, n.h_k)^p
+    with c_k = colour_k * diffuse_k, h_k = normalize(l_k + v), s = specular, p = shininess,
+    w = wrap per channel (0: Lambert)
     (s x^p is read from a 4097-entry table, linearly interpolated: error < 1e-5).
     """
     n = np.asarray(normals, dtype=np.float32)
@@ -283,7 +295,7 @@ def blinn_phong(
             f"normals, albedo, view_dirs must share a shape (..., 3); got {n.shape}, "
             f"{a.shape}, {v.shape}"
         )
-    dirs, cols, amb, spec = lights.packed()
+    dirs, cols, amb, spec, wrap = lights.packed()
     out = np.empty(n.shape, dtype=np.float32)
     _blinn_phong_kernel(
         np.ascontiguousarray(n.reshape(-1, 3)),
@@ -293,18 +305,19 @@ def blinn_phong(
         cols,
         amb,
         spec,
+        wrap,
         out.reshape(-1, 3),
     )
     return out
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _blinn_phong_kernel(n, a, v, dirs, cols, amb, spec, out):  # pragma: no cover - numba
+def _blinn_phong_kernel(n, a, v, dirs, cols, amb, spec, wrap, out):  # pragma: no cover - numba
     """Row-wise _blinn_phong_px."""
     for p in range(n.shape[0]):
         r, g, b = _blinn_phong_px(
             n[p, 0], n[p, 1], n[p, 2], a[p, 0], a[p, 1], a[p, 2],
-            v[p, 0], v[p, 1], v[p, 2], dirs, cols, amb, spec,
+            v[p, 0], v[p, 1], v[p, 2], dirs, cols, amb, spec, wrap,
         )
         out[p, 0] = r
         out[p, 1] = g
@@ -317,7 +330,7 @@ def _blinn_phong_kernel(n, a, v, dirs, cols, amb, spec, out):  # pragma: no cove
 @numba.njit(cache=True, inline="always")
 def _shade_sample_px(
     f, b0, b1, b2, faces, verts, normals, colors, uvs, texture, use_texture, eye,
-    dirs, cols, amb, spec, two_sided, decode, encode,
+    dirs, cols, amb, spec, wrap, two_sided, decode, encode,
 ):
     """(r, g, b) in 0-255 of one covered sample of face f with barycentrics (b0, b1, b2):
     the albedo (sRGB) decoded to linear light, lit there, and the result encoded to sRGB."""
@@ -341,14 +354,14 @@ def _shade_sample_px(
         ag = b0 * colors[a, 1] + b1 * colors[b, 1] + b2 * colors[c, 1]
         ab = b0 * colors[a, 2] + b1 * colors[b, 2] + b2 * colors[c, 2]
     ar, ag, ab = _curve_px(decode, ar), _curve_px(decode, ag), _curve_px(decode, ab)
-    r, g, bb = _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec)
+    r, g, bb = _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, wrap)
     return 255.0 * _curve_px(encode, r), 255.0 * _curve_px(encode, g), 255.0 * _curve_px(encode, bb)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def shade_compose_kernel(
     face_idx, bary, faces, verts, normals, colors, uvs, texture, use_texture, eye,
-    dirs, cols, amb, spec, two_sided, bg_img, use_bg_img, bg_const, k, out_rgb, out_cov,
+    dirs, cols, amb, spec, wrap, two_sided, bg_img, use_bg_img, bg_const, k, out_rgb, out_cov,
     decode, encode,
 ):  # pragma: no cover - numba
     """Shade (kH, kW) fragments and box-average k x k blocks over the background into out_rgb.
@@ -377,7 +390,7 @@ def shade_compose_kernel(
                 else:
                     acc_r, acc_g, acc_b = _shade_sample_px(
                         f, bary[i, j, 0], bary[i, j, 1], bary[i, j, 2], faces, verts, normals,
-                        colors, uvs, texture, use_texture, eye, dirs, cols, amb, spec, two_sided,
+                        colors, uvs, texture, use_texture, eye, dirs, cols, amb, spec, wrap, two_sided,
                         decode, encode,
                     )
                     out_cov[i, j] = 1.0
@@ -396,7 +409,7 @@ def shade_compose_kernel(
                         r, g, b = _shade_sample_px(
                             f, bary[si, sj, 0], bary[si, sj, 1], bary[si, sj, 2], faces, verts,
                             normals, colors, uvs, texture, use_texture, eye, dirs, cols, amb,
-                            spec, two_sided, decode, encode,
+                            spec, wrap, two_sided, decode, encode,
                         )
                         acc_r += r
                         acc_g += g

@@ -89,6 +89,7 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
     "AU26": (),  # jaw rotation, see JAW_DROP_DEG
 }
 JAW_DROP_DEG = 9.0  # jaw rotation at AU26 = 5
+LIP_EVERSION = 0.35  # AU9/AU10: how much less the upper lip's free edge rises than its border
 
 
 def eyelid_fractions(aus: Mapping[str, float]) -> tuple[float, float]:
@@ -171,7 +172,10 @@ class BoundRig:
                     # Over at least 12 mm, so even AU9 + AU10 at full lift (10.5 mm) cannot
                     # push a row of skin past the one above it.
                     ry = np.clip((top - y) / max(top - self._lip_top, 12.0), 0.0, 1.0)
-                    w = wendland(np.abs(x - cx) / m.rx) * ry * smoothstep(self._mouth_y - 12.0, self._mouth_y - 2.0, y)
+                    # The raised upper lip everts (turns out): its border rises fully, its free
+                    # edge at the lip line by 1 - LIP_EVERSION of that, so more red shows.
+                    ev = 1.0 - LIP_EVERSION * np.clip((self._lip_top - y) / max(self._lip_top - self._mouth_y, 1.0), 0.0, 1.0)
+                    w = wendland(np.abs(x - cx) / m.rx) * ry * ev * smoothstep(self._mouth_y - 12.0, self._mouth_y - 2.0, y)
                 else:
                     r = np.sqrt(((x - cx) / m.rx) ** 2 + ((y - (cy0 + m.dy)) / m.ry) ** 2)
                     w = wendland(r)

@@ -186,6 +186,30 @@ def test_au_directions_follow_facs(head, identities):
         assert corner[0] > 1.0 and corner[1] > 1.0
 
 
+def test_raised_upper_lip_everts(head, identities):
+    """AU10 (and AU9's lift of the lip) turns the upper lip out as it raises it: the vermilion
+    border rises its full lift, the lip's free edge at the lip line 1 - LIP_EVERSION of it, so
+    the red of the upper lip shows taller."""
+    from generation.face_model import vermilion_heights
+    from generation.rig import LIP_EVERSION
+
+    rig = AURig(head)
+    for v in identities:
+        lm = head.landmarks(v)
+        mouth = lm["mouth_center"]
+        top = mouth[1] + vermilion_heights(lm)[0]
+        front = (np.abs(v[:, 0] - mouth[0]) < 2.0) & (v[:, 2] > mouth[2] - 6)
+        border = front & (np.abs(v[:, 1] - top) < 0.6)
+        edge = front & (v[:, 1] > mouth[1] + 0.5) & (v[:, 1] < mouth[1] + 1.2)
+        assert border.sum() >= 1 and edge.sum() >= 1
+        for au in ("AU10", "AU9"):
+            lift = rig(v, {au: 5}) - v
+            b, e = lift[border, 1].mean(), lift[edge, 1].mean()
+            assert b > 3.0, (au, b)
+            assert e / b == pytest.approx(1 - LIP_EVERSION * (top - v[edge, 1].mean()) / (top - mouth[1]), abs=0.08), (au, e, b)
+            assert e < 0.8 * b
+
+
 def test_nostrils_rise_with_au9_and_au10(head, identities):
     """FACS: AU9 raises the nostril wings, AU10 widens and raises them; the dark nostrils under
     the tip (where the texture paints them) go up with the alae, not only the wings' sides."""

@@ -75,7 +75,16 @@ def main() -> None:
     else:
         if not args.reports:
             ap.error("give two or more check-faces JSON reports, or --quick")
-        reports = [json.loads(Path(p).read_text()) for p in args.reports]
+        reports = []
+        for p in args.reports:
+            try:
+                rep = json.loads(Path(p).read_text())
+                rows(rep)
+            except OSError as e:
+                ap.error(f"{p}: cannot read it ({e.strerror}); give reports written by pain3d check-faces --json")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                ap.error(f"{p}: not a check-faces report; write one with pain3d check-faces DIR --json {p}")
+            reports.append(rep)
         names = args.names or [Path(p).stem for p in args.reports]
     print(table(reports, names))
 

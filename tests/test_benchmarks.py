@@ -169,3 +169,12 @@ def test_tracker_ceiling_follows_the_skin():
     assert moved["AU4"] == pytest.approx(drop([19, 20, 21, 22, 23, 24]), rel=0.02)
     assert moved["AU9/AU10"] == pytest.approx(-drop([50, 51, 52]), rel=0.02)
     assert abs(moved["AU43"]) < 1e-3  # the eyes' shape does not change
+
+
+def test_compare_faces_refuses_a_missing_or_foreign_report_in_one_line(tmp_path):
+    foreign = tmp_path / "other.json"
+    foreign.write_text('{"accuracy": 0.9}')
+    for path, words in ((tmp_path / "missing.json", "cannot read it"), (foreign, "not a check-faces report")):
+        proc = subprocess.run([sys.executable, str(BENCHMARKS / "compare_faces.py"), str(path), str(path)],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

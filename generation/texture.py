@@ -16,7 +16,7 @@ from .demographics import Demographics
 from .face_model import vermilion_outline
 from .hair import HairLayer, HairStyle, sample_hair
 from .mesh import Mesh, vertex_normals
-from .render.shading import linear_to_srgb
+from .render.shading import linear_to_srgb, srgb_to_linear
 
 # Range of Monk steps (1-based, inclusive) each group draws from: broad and overlapping.
 SKIN_TONE_RANGE = {
@@ -80,12 +80,23 @@ SKIN_LAB = np.array(
 )
 
 
+_XYZ_FROM_LINEAR = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+_D65 = np.array([0.95047, 1.0, 1.08883])
+
+
+def srgb_to_cielab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB colours (..., 3) in [0, 1]."""
+    xyz = srgb_to_linear(rgb) @ _XYZ_FROM_LINEAR.T / _D65
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
 def cielab_to_srgb(lab: np.ndarray) -> np.ndarray:
     """sRGB in [0, 1] of CIELAB (D65) colours (..., 3), clipped to the sRGB gamut."""
     lab = np.asarray(lab, dtype=np.float64)
     fy = (lab[..., 0] + 16) / 116
     f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
-    xyz = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.array([0.95047, 1.0, 1.08883])
+    xyz = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * _D65
     m = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
     return np.clip(linear_to_srgb(np.clip(xyz @ m.T, 0, 1)), 0, 1)
 

@@ -87,6 +87,9 @@ CASES = {
         rf"\| found, yaw\+0 \(HOG / CNN\) \| {NUMBER}% / {NUMBER}% \| {NUMBER}% / {NUMBER}% \| {NUMBER}% / - \|",
         rf"\| Spearman rho, AU4 \| \+{NUMBER} \[\+{NUMBER}, \+{NUMBER}\] \| \+{NUMBER} \[\+{NUMBER}, \+{NUMBER}\] \|",
     ]),
+    "skin_colour.py": ([], [
+        rf"all\s+3\s+L\*\s+{NUMBER}\s+a\*\s+{NUMBER}\s+b\*\s+{NUMBER}\s+chroma\s+{NUMBER}\s+hue\s+{NUMBER} deg",
+    ]),
     "table2.py": ([], [
         rf"\| 3DPain RGB \| ViTPain Baseline \| {NUMBER} \|",
         rf"\| 3DPain Heatmaps \| ViTPain Teacher \| {NUMBER} \|",

@@ -17,6 +17,7 @@ from generation.texture import (
     lip_colour,
     sample_appearance,
     skin_colour,
+    srgb_to_cielab,
     vertex_albedo,
 )
 
@@ -62,6 +63,7 @@ def test_cielab_to_srgb_inverts_the_cie_formulas():
     rng = np.random.default_rng(0)
     rgb = rng.uniform(0.05, 0.95, (200, 3))
     np.testing.assert_allclose(cielab_to_srgb(cielab(rgb)), rgb, atol=2e-4)
+    np.testing.assert_allclose(srgb_to_cielab(rgb), cielab(rgb), atol=1e-9)
     np.testing.assert_allclose(cielab_to_srgb([100.0, 0.0, 0.0]), [1.0, 1.0, 1.0], atol=2e-3)
 
 

@@ -224,7 +224,7 @@ class Pytorch3dRenderer:
         dirs = torch.as_tensor(np.stack([p[0] for p in packed]), dtype=torch.float32, device=dev)  # (B, L, 3)
         cols = torch.as_tensor(packed[0][1], dtype=torch.float32, device=dev)  # (L, 3)
         amb = torch.as_tensor(packed[0][2], dtype=torch.float32, device=dev)  # (3,)
-        wrap = torch.as_tensor(packed[0][4], dtype=torch.float32, device=dev)  # (3,)
+        wrap = torch.as_tensor(packed[0][4][:3], dtype=torch.float32, device=dev)  # (3,)
         view = eye[:, None, None, :] - points
         n = normals
         if not self.cull_backfaces:  # two-sided: light a face seen from behind from its back

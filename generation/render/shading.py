@@ -105,8 +105,8 @@ class Lights:
     def packed(
         self, view_rotation: np.ndarray | None = None, spec_table: np.ndarray | None = None
     ) -> tuple[np.ndarray, ...]:
-        """(dirs (L, 3), colours x diffuse (L, 3), ambient rgb (3,), specular table, wrap (3,))
-        float64 arrays for the kernels; ``view_rotation`` (camera R) is used when following the camera,
+        """(dirs (L, 3), colours x diffuse (L, 3), ambient rgb (3,), specular table, wrap (6,):
+        the three wraps, then 1 / (1 + wrap)) float64 arrays for the kernels; ``view_rotation`` (camera R) is used when following the camera,
         ``spec_table`` (a cached ``specular_table()``) saves recomputing it."""
         dirs = np.asarray(self.directions, dtype=np.float64).reshape(-1, 3)
         dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
@@ -121,7 +121,7 @@ class Lights:
             np.ascontiguousarray(cols),
             amb,
             self.specular_table() if spec_table is None else spec_table,
-            np.asarray(self.wrap, dtype=np.float64),
+            np.concatenate([self.wrap, 1.0 / (1.0 + np.asarray(self.wrap))]).astype(np.float64),
         )
 
 
@@ -133,7 +133,8 @@ def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, w
     """Blinn-Phong colour of one point; normal and view direction need not be unit length.
 
     spec is ``Lights.specular_table()``: specular * x**shininess sampled on [0, 1]; wrap is
-    ``Lights.wrap`` (the diffuse term per channel max(0, (n.l + w) / (1 + w))).
+    ``Lights.wrap`` then 1 / (1 + wrap) (``Lights.packed``): the diffuse term per channel is
+    max(0, (n.l + w) / (1 + w)).
     """
     nn = np.sqrt(nx * nx + ny * ny + nz * nz)
     if nn > 0.0:
@@ -152,10 +153,16 @@ def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, w
         ndl = nx * lx + ny * ly + nz * lz
         if ndl <= reach:
             continue
-        dr += cols[k, 0] * max(0.0, (ndl + wr) / (1.0 + wr))
-        dg += cols[k, 1] * max(0.0, (ndl + wg) / (1.0 + wg))
-        db += cols[k, 2] * max(0.0, (ndl + wb) / (1.0 + wb))
-        if has_spec and ndl > 0.0:
+        if ndl >= 0.0:  # lit: the wrapped terms are positive
+            dr += cols[k, 0] * (ndl + wr) * wrap[3]
+            dg += cols[k, 1] * (ndl + wg) * wrap[4]
+            db += cols[k, 2] * (ndl + wb) * wrap[5]
+        else:
+            dr += cols[k, 0] * max(0.0, (ndl + wr) * wrap[3])
+            dg += cols[k, 1] * max(0.0, (ndl + wg) * wrap[4])
+            db += cols[k, 2] * max(0.0, (ndl + wb) * wrap[5])
+            continue
+        if has_spec:
             hx, hy, hz = lx + vx, ly + vy, lz + vz
             hn = np.sqrt(hx * hx + hy * hy + hz * hz)
             if hn > 0.0:

@@ -298,6 +298,9 @@ class FaceReport:
     au_pairs: dict[str, int] = field(default_factory=dict)
     # per AU group and label level: pairs, median movement and its interquartile range
     au_levels: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # per two-AU group, per AU: its movement by level in the pairs where the group's other AU is 0
+    # (does each AU move the measure alike at the same label?)
+    au_alone: dict[str, dict[str, list[dict[str, float]]]] = field(default_factory=dict)
     identity_view: str = ""
 
     def as_dict(self) -> dict:
@@ -331,6 +334,11 @@ class FaceReport:
             lines.append("movement by label level: median [interquartile range], inter-ocular distances (AU43: eye aspect ratio)")
             for g, levels in self.au_levels.items():
                 lines.append(f"  {g:<9} " + "  ".join(f"{v['level']:g}: {v['median']:+.3f} [{v['iqr']:.3f}]" for v in levels))
+        if self.au_alone:
+            lines.append("each AU of a group alone (the other at 0): median movement (pairs) by level")
+            for g, codes in self.au_alone.items():
+                for code, levels in codes.items():
+                    lines.append(f"  {code + ' alone':<11} " + "  ".join(f"{v['level']:g}: {v['median']:+.3f} ({v['pairs']})" for v in levels))
         return "\n".join(lines)
 
 
@@ -446,6 +454,7 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         report.within_stratum_distinct = _distance_stats(np.array(same_d))["distinct"]
         report.distance_by_stratum = {s: _distance_stats(np.array(v)) for s, v in sorted(by_stratum.items())}
     kept, labels, moves, who = [], defaultdict(list), defaultdict(list), []
+    code_labels: dict[str, list[float]] = defaultdict(list)
     for rec, m, desc in pain:
         base = neutral.get((rec.identity, rec.view))
         if base is None:
@@ -457,6 +466,8 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         for g, codes in AU_GROUPS.items():
             labels[g].append(max(float(rec.aus.get(c, 0.0)) for c in codes))
             moves[g].append(move[g])
+            for c in codes:
+                code_labels[c].append(float(rec.aus.get(c, 0.0)))
     report.pain_kept = float(np.mean(kept)) if kept else float("nan")
     for g in AU_GROUPS:
         x, y = np.array(labels[g]), np.array(moves[g])
@@ -465,4 +476,10 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         report.au_spearman[g] = float(spearmanr(x, y).statistic) if ok else float("nan")
         report.au_spearman_ci[g] = spearman_interval(who, x, y) if ok else (float("nan"), float("nan"))
         report.au_levels[g] = movement_by_level(x, y) if x.size else []
+        codes = AU_GROUPS[g]
+        if len(codes) == 2 and x.size:
+            report.au_alone[g] = {}
+            for c, other in (codes, codes[::-1]):
+                alone = (np.array(code_labels[c]) > 0) & (np.array(code_labels[other]) == 0)
+                report.au_alone[g][c] = movement_by_level(np.array(code_labels[c])[alone], y[alone]) if alone.any() else []
     return report

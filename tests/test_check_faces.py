@@ -220,6 +220,32 @@ def test_report_matches_a_hand_computation():
     assert "yaw-30" in text and "Spearman" in text and set(AU_GROUPS) <= set(rep.au_spearman)
 
 
+def test_each_au_of_a_group_alone_by_hand():
+    """AU9 lifts the stub's upper lip 1 px a level, AU10 2 px: at the same label the report's
+    per-AU split shows AU9 alone moving half as far, and leaves out frames with both."""
+
+    class LipStub(_StubChecker):
+        def landmarks(self, img, box):
+            pts = _face()
+            pts[[50, 51, 52], 1] -= float(img[0, 0, 2])  # the lip rises by the blue value, px
+            return pts
+
+    aus = [{}, {"AU9": 2}, {"AU10": 2}, {"AU9": 3, "AU10": 3}, {"AU10": 5}, {"AU9": 5}]
+    recs = []
+    for i in range(2):
+        for e, a in enumerate(aus):
+            img = np.zeros((4, 4, 3), np.uint8)
+            img[0, 0, 0] = 10 * i
+            img[0, 0, 2] = a.get("AU9", 0) + 2 * a.get("AU10", 0)
+            recs.append(FaceRecord(f"id{i}", e, "yaw+0", 0.0, "young/man/Black", {k: float(v) for k, v in a.items()}, img))
+    rep = check_faces(recs, LipStub(), aus_only=True)
+    alone = rep.au_alone["AU9/AU10"]
+    assert [(v["level"], v["pairs"], v["median"]) for v in alone["AU9"]] == [(2.0, 2, pytest.approx(2 / 60)), (5.0, 2, pytest.approx(5 / 60))]
+    assert [(v["level"], v["pairs"], v["median"]) for v in alone["AU10"]] == [(2.0, 2, pytest.approx(4 / 60)), (5.0, 2, pytest.approx(10 / 60))]
+    assert set(rep.au_alone) == {"AU6/AU7", "AU9/AU10"} and rep.au_alone["AU6/AU7"] == {"AU6": [], "AU7": []}
+    assert "AU9 alone" in rep.format() and "5: +0.083 (2)" in rep.format()
+
+
 def test_spearman_interval_resamples_identities():
     rng = np.random.default_rng(1)
 

@@ -69,7 +69,8 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
         Mover("nose", 13.0, -4.0, 10.0, 12.0, (0.0, 4.5, 1.2)),  # alae raised
         Mover("nose", 17.0, -12.0, 5.0, 9.0, (0.0, 2.0, -1.2)),  # nasolabial furrow, upper end
         Mover("nose", 5.0, -5.0, 8.0, 7.0, (0.0, 3.0, 0.0)),  # nostrils raised with the alae
-        Mover("mouth", 0.0, 5.0, 16.0, 9.0, (0.0, 5.0, 0.5), bilateral=False, only="above", ramp=True),
+        # the upper lip, raised across its width: the muscle's labial slip inserts beside the alae
+        Mover("mouth", 0.0, 5.0, 22.0, 9.0, (0.0, 5.0, 0.5), bilateral=False, only="above", ramp=True),
         Mover("eyes", -12.0, 14.0, 22.0, 22.0, (0.0, -2.0, 0.0)),
     ),
     "AU10": (

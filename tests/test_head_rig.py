@@ -210,6 +210,25 @@ def test_raised_upper_lip_everts(head, identities):
             assert e < 0.8 * b
 
 
+def test_au9_raises_the_upper_lip_across_its_width(head, identities):
+    """AU9's muscle (levator labii superioris alaeque nasi) inserts its labial slip into the
+    upper lip beside the alae: the lip rises across its width, not in a central peak. 8 mm from
+    the midline the vermilion border rises over 0.3 of its rise at the middle (0.19 with the
+    narrow peak used before)."""
+    from generation.face_model import vermilion_heights
+
+    rig = AURig(head)
+    for v in identities:
+        lm = head.landmarks(v)
+        mouth = lm["mouth_center"]
+        top = mouth[1] + vermilion_heights(lm)[0]
+        near = (np.abs(v[:, 1] - top) < 1.0) & (v[:, 2] > mouth[2] - 10)
+        lift = (rig(v, {"AU9": 5}) - v)[:, 1]
+        mid = lift[near & (np.abs(v[:, 0] - mouth[0]) < 1.5)].mean()
+        side = lift[near & (np.abs(np.abs(v[:, 0] - mouth[0]) - 8.0) < 1.5)].mean()
+        assert mid > 3.0 and side > 0.3 * mid, (mid, side)
+
+
 def test_nostrils_rise_with_au9_and_au10(head, identities):
     """FACS: AU9 raises the nostril wings, AU10 widens and raises them; the dark nostrils under
     the tip (where the texture paints them) go up with the alae, not only the wings' sides."""

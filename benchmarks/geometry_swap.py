@@ -54,11 +54,15 @@ def rendered_faces(identities: int, seed: int, size: int) -> list[np.ndarray]:
     return [gen.identity(i).frames[0].image for i in range(identities)]
 
 
+def photo_files(folder: Path) -> list[Path]:
+    """The JPEG and PNG files in ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
 def photo_faces(folder: Path) -> list[np.ndarray]:
     from PIL import Image
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    return [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    return [np.asarray(Image.open(p).convert("RGB")) for p in photo_files(folder)]
 
 
 def swap_distances(images: list[np.ndarray], checker: FaceChecker) -> dict[str, np.ndarray]:

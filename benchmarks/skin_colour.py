@@ -21,7 +21,7 @@ import numpy as np
 
 from generation.facecheck import FaceChecker, inter_ocular, largest
 from generation.texture import srgb_to_cielab
-from geometry_swap import check_photos, face_arguments, photo_faces
+from geometry_swap import check_photos, face_arguments, photo_faces, photo_files
 
 
 def cheek_lab(image: np.ndarray, checker: FaceChecker) -> np.ndarray | None:
@@ -59,11 +59,10 @@ def main() -> None:
     groups: dict[str, list[np.ndarray]] = defaultdict(list)
     if args.photos:
         print(f"cheek colour (CIELAB, D65) of the photographs in {args.photos}:")
-        names = sorted(p.name for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        for name, image in zip(names, photo_faces(args.photos)):
+        for path, image in zip(photo_files(args.photos), photo_faces(args.photos)):
             lab = cheek_lab(image, checker)
             if lab is not None:
-                groups[name].append(lab)
+                groups[path.name].append(lab)
     elif args.dataset:
         from pain3d_dataset.frames import iter_face_records
 

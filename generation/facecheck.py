@@ -478,8 +478,9 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         report.au_levels[g] = movement_by_level(x, y) if x.size else []
         codes = AU_GROUPS[g]
         if len(codes) == 2 and x.size:
+            own = {c: np.array(code_labels[c]) for c in codes}
             report.au_alone[g] = {}
             for c, other in (codes, codes[::-1]):
-                alone = (np.array(code_labels[c]) > 0) & (np.array(code_labels[other]) == 0)
-                report.au_alone[g][c] = movement_by_level(np.array(code_labels[c])[alone], y[alone]) if alone.any() else []
+                alone = (own[c] > 0) & (own[other] == 0)
+                report.au_alone[g][c] = movement_by_level(own[c][alone], y[alone]) if alone.any() else []
     return report

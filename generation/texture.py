@@ -80,7 +80,9 @@ SKIN_LAB = np.array(
 )
 
 
+# The two matrices IEC 61966-2-1 publishes (each rounded, so not exactly each other's inverse).
 _XYZ_FROM_LINEAR = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+_LINEAR_FROM_XYZ = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
 _D65 = np.array([0.95047, 1.0, 1.08883])
 
 
@@ -97,8 +99,7 @@ def cielab_to_srgb(lab: np.ndarray) -> np.ndarray:
     fy = (lab[..., 0] + 16) / 116
     f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
     xyz = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * _D65
-    m = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
-    return np.clip(linear_to_srgb(np.clip(xyz @ m.T, 0, 1)), 0, 1)
+    return np.clip(linear_to_srgb(np.clip(xyz @ _LINEAR_FROM_XYZ.T, 0, 1)), 0, 1)
 
 
 def skin_colour(step: float, undertone=(0.0, 0.0)) -> np.ndarray:

@@ -106,8 +106,9 @@ class Lights:
         self, view_rotation: np.ndarray | None = None, spec_table: np.ndarray | None = None
     ) -> tuple[np.ndarray, ...]:
         """(dirs (L, 3), colours x diffuse (L, 3), ambient rgb (3,), specular table, wrap (6,):
-        the three wraps, then 1 / (1 + wrap)) float64 arrays for the kernels; ``view_rotation`` (camera R) is used when following the camera,
-        ``spec_table`` (a cached ``specular_table()``) saves recomputing it."""
+        the three wraps, then 1 / (1 + wrap)) float64 arrays for the kernels; ``view_rotation``
+        (camera R) is used when following the camera, ``spec_table`` (a cached
+        ``specular_table()``) saves recomputing it."""
         dirs = np.asarray(self.directions, dtype=np.float64).reshape(-1, 3)
         dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
         if self.follow_camera and view_rotation is not None:
@@ -153,16 +154,10 @@ def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, w
         ndl = nx * lx + ny * ly + nz * lz
         if ndl <= reach:
             continue
-        if ndl >= 0.0:  # lit: the wrapped terms are positive
-            dr += cols[k, 0] * (ndl + wr) * wrap[3]
-            dg += cols[k, 1] * (ndl + wg) * wrap[4]
-            db += cols[k, 2] * (ndl + wb) * wrap[5]
-        else:
-            dr += cols[k, 0] * max(0.0, (ndl + wr) * wrap[3])
-            dg += cols[k, 1] * max(0.0, (ndl + wg) * wrap[4])
-            db += cols[k, 2] * max(0.0, (ndl + wb) * wrap[5])
-            continue
-        if has_spec:
+        dr += cols[k, 0] * max(0.0, (ndl + wr) * wrap[3])
+        dg += cols[k, 1] * max(0.0, (ndl + wg) * wrap[4])
+        db += cols[k, 2] * max(0.0, (ndl + wb) * wrap[5])
+        if has_spec and ndl > 0.0:
             hx, hy, hz = lx + vx, ly + vy, lz + vz
             hn = np.sqrt(hx * hx + hy * hy + hz * hz)
             if hn > 0.0:

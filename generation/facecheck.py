@@ -24,6 +24,12 @@ _LEFT_EYE = list(range(42, 48))
 _INNER_BROWS = [19, 20, 21, 22, 23, 24]  # the inner three points of each brow
 _LOWER_LIDS = [40, 41, 46, 47]  # the lower lid's two points on each eye
 _UPPER_LIP_TOP = [50, 51, 52]  # the middle of the upper lip's outer contour (AU10 lifts it most)
+# Each point's counterpart in the left-right mirror image (jaw, brows, nose, eyes, mouth).
+MIRROR_68 = (
+    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65]
+)
 SAME_PERSON = 0.6  # dlib's threshold on the descriptor distance
 CHIP_SIZE = 150  # px, the aligned face chip the recognizer reads
 
@@ -131,6 +137,14 @@ class FaceMeasures:
     lip_y: float  # the upper lip's outer contour (points 50-52), mean row, px
     landmarks: np.ndarray  # (68, 2) pixel coordinates
     iod: float  # the inter-ocular distance (eye-corner midpoints) in pixels, the movements' ruler
+
+
+def mirror_landmarks(pts: np.ndarray, width: int) -> np.ndarray:
+    """(68, 2) landmarks found on the left-right mirror of an image ``width`` px wide, as the
+    same points of the image itself (renumbered: the mirror's right eye is the image's left)."""
+    out = np.asarray(pts, dtype=np.float64)[MIRROR_68].copy()
+    out[:, 0] = width - 1 - out[:, 0]
+    return out
 
 
 def measures_from_landmarks(pts: np.ndarray, box: tuple[int, int, int, int] = (0, 0, 0, 0)) -> FaceMeasures:
@@ -301,6 +315,8 @@ class FaceReport:
     # per two-AU group, per AU: its movement by level in the pairs where the group's other AU is 0
     # (does each AU move the measure alike at the same label?)
     au_alone: dict[str, dict[str, list[dict[str, float]]]] = field(default_factory=dict)
+    # per AU group, per view (ordered by yaw): rho over that view's pairs alone
+    au_spearman_by_view: dict[str, dict[str, float]] = field(default_factory=dict)
     identity_view: str = ""
 
     def as_dict(self) -> dict:
@@ -330,6 +346,10 @@ class FaceReport:
             lo, hi = self.au_spearman_ci.get(g, (float("nan"), float("nan")))
             ci = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else ""
             lines.append(f"  {g:<9} {rho:+.3f}{ci}  ({self.au_pairs[g]} pairs; {AU_MEASURES[g]})")
+        if len({v for views in self.au_spearman_by_view.values() for v in views}) > 1:
+            lines.append("Spearman rho per view:")
+            for g, views in self.au_spearman_by_view.items():
+                lines.append(f"  {g:<9} " + "  ".join(f"{v} {rho:+.3f}" for v, rho in views.items()))
         if self.au_levels:
             lines.append("movement by label level: median [interquartile range], inter-ocular distances (AU43: eye aspect ratio)")
             for g, levels in self.au_levels.items():
@@ -453,7 +473,7 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         report.distance = _distance_stats(np.array(all_d))
         report.within_stratum_distinct = _distance_stats(np.array(same_d))["distinct"]
         report.distance_by_stratum = {s: _distance_stats(np.array(v)) for s, v in sorted(by_stratum.items())}
-    kept, labels, moves, who = [], defaultdict(list), defaultdict(list), []
+    kept, labels, moves, who, seen_in = [], defaultdict(list), defaultdict(list), [], []
     code_labels: dict[str, list[float]] = defaultdict(list)
     for rec, m, desc in pain:
         base = neutral.get((rec.identity, rec.view))
@@ -463,17 +483,25 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
             kept.append(float(np.linalg.norm(desc - base[1])) < SAME_PERSON)
         move = au_movement(base[0], m)
         who.append(rec.identity)
+        seen_in.append(rec.view)
         for g, codes in AU_GROUPS.items():
             labels[g].append(max(float(rec.aus.get(c, 0.0)) for c in codes))
             moves[g].append(move[g])
             for c in codes:
                 code_labels[c].append(float(rec.aus.get(c, 0.0)))
     report.pain_kept = float(np.mean(kept)) if kept else float("nan")
+
+    def rho(x: np.ndarray, y: np.ndarray) -> float:
+        ok = x.size > 2 and np.ptp(x) > 0 and np.ptp(y) > 0
+        return float(spearmanr(x, y).statistic) if ok else float("nan")
+
+    seen = np.array(seen_in)
     for g in AU_GROUPS:
         x, y = np.array(labels[g]), np.array(moves[g])
         report.au_pairs[g] = int(x.size)
         ok = x.size > 2 and np.ptp(x) > 0 and np.ptp(y) > 0
-        report.au_spearman[g] = float(spearmanr(x, y).statistic) if ok else float("nan")
+        report.au_spearman[g] = rho(x, y)
+        report.au_spearman_by_view[g] = {v: rho(x[seen == v], y[seen == v]) for v in sorted(set(seen_in), key=lambda v: yaws[v])}
         report.au_spearman_ci[g] = spearman_interval(who, x, y) if ok else (float("nan"), float("nan"))
         report.au_levels[g] = movement_by_level(x, y) if x.size else []
         codes = AU_GROUPS[g]

@@ -78,6 +78,11 @@ CASES = {
         rf"AU43\s+eye aspect ratio \(AU43\)\s+movement \+[0-9.]+\s+signal/noise {NUMBER}",
         rf"AU43\s+[-+][0-9.]+\s+[-+][0-9.]+\s+[-+][0-9.]+\s+\+{NUMBER}\s+\+{NUMBER}\n",  # its row of the cross-talk table, then the outline
     ]),
+    "tracker_mirror.py": ([], [
+        rf"AU9/AU10\s+yaw-30\s+[-+]{NUMBER}\s+[-+]{NUMBER}",  # a view, as rendered and mirrored
+        rf"AU4\s+all\s+[-+]{NUMBER}\s+[-+]{NUMBER}",
+        rf"face found \(HOG, mean over views\): as rendered {NUMBER}%, mirrored {NUMBER}%",
+    ]),
     "tracker_ceiling.py": ([], [
         rf"AU4\s+[-+][0-9.]+\s+\+{NUMBER}\s+[-+][0-9.]+\s+[-+][0-9.]+ / [-+][0-9.]+",  # the perfect tracker reads AU4
         rf"AU9/AU10\s+[-+][0-9.]+\s+\+{NUMBER}",

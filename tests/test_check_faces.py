@@ -137,6 +137,22 @@ def test_tracker_mean_shape_is_a_face_and_where_the_tracker_starts():
     assert fit_error(mouth_up) > 2 * fit_error(m)
 
 
+def test_mirror_landmarks_renumber_and_reflect():
+    """The mirror of the tracker's (nearly symmetric) mean face is that face again; mirroring
+    twice gives the points back; each point pairs with its counterpart (eye corners, mouth
+    corners) and midline points stay on the midline."""
+    from generation.facecheck import MIRROR_68, mirror_landmarks
+
+    assert sorted(MIRROR_68) == list(range(68)) and all(MIRROR_68[MIRROR_68[i]] == i for i in range(68))
+    assert {i for i in range(68) if MIRROR_68[i] == i} == {8, 27, 28, 29, 30, 33, 51, 57, 62, 66}
+    mean = tracker_mean_shape() * 100 + 50  # in a 100 px image, midline at x = 49.5
+    mean[:, 0] += 49.5 - mean[[27, 28, 29, 30, 33, 51, 57, 62, 66], 0].mean()
+    back = mirror_landmarks(mean, 100)
+    assert np.abs(back - mean).max() < 2.5  # px; the predictor's mean face is symmetric to 2.5 %
+    np.testing.assert_allclose(mirror_landmarks(back, 100), mean)
+    assert back[36, 0] == pytest.approx(99 - mean[45, 0]) and back[48, 1] == mean[54, 1]
+
+
 def test_movement_by_level_by_hand():
     # Level 0: 1, 2, 3, 4 -> median 2.5, quartiles 1.75 and 3.25 (linear interpolation);
     # level 5: 10, 30 -> median 20, quartiles 15 and 25. Levels come out sorted.
@@ -244,6 +260,32 @@ def test_each_au_of_a_group_alone_by_hand():
     assert [(v["level"], v["pairs"], v["median"]) for v in alone["AU10"]] == [(2.0, 2, pytest.approx(4 / 60)), (5.0, 2, pytest.approx(10 / 60))]
     assert set(rep.au_alone) == {"AU6/AU7", "AU9/AU10"} and rep.au_alone["AU6/AU7"] == {"AU6": [], "AU7": []}
     assert "AU9 alone" in rep.format() and "5: +0.083 (2)" in rep.format()
+
+
+def test_rank_correlation_per_view_by_hand():
+    """Each view's rho is over that view's pairs alone: the frontal view reads AU4 in order,
+    the turned view reads it scrambled, and the overall rho lies between them."""
+    order = {0: 0, 1: 3, 2: 1, 3: 4, 4: 2}  # the turned view's brow drop per AU4 level, px
+    recs = []
+    for i in range(3):
+        for e in range(5):
+            for view, yaw in (("yaw+30", 30.0), ("yaw+0", 0.0)):
+                img = np.zeros((4, 4, 3), np.uint8)
+                img[0, 0, 0] = 10 * i
+                img[0, 0, 1] = 3 * (e if view == "yaw+0" else order[e]) + i  # brows lowered, px
+                if e:
+                    img[0, 0, 1] += 1  # every pain frame moves a little, so level 0 ties nothing
+                recs.append(FaceRecord(f"id{i}", e, view, yaw, "young/man/Black", {"AU4": float(e)}, img))
+    rep = check_faces(recs, _StubChecker(), aus_only=True)
+    by_view = rep.au_spearman_by_view["AU4"]
+    assert list(by_view) == ["yaw+0", "yaw+30"]  # ordered by yaw
+    for view in by_view:
+        pairs = [(r.aus["AU4"], 3 * (r.expression if view == "yaw+0" else order[r.expression]) + 1) for r in recs if r.view == view and r.expression]
+        assert by_view[view] == pytest.approx(spearmanr(*zip(*pairs)).statistic)
+    assert by_view["yaw+0"] == pytest.approx(1.0) and by_view["yaw+30"] < 0.5
+    assert by_view["yaw+30"] < rep.au_spearman["AU4"] < by_view["yaw+0"]
+    assert np.isnan(rep.au_spearman_by_view["AU43"]["yaw+0"])  # no AU43 label varies
+    assert "Spearman rho per view" in rep.format() and "yaw+30 " in rep.format()
 
 
 def test_spearman_interval_resamples_identities():

@@ -246,8 +246,12 @@ def vertex_albedo(
         # through where it is sparse and at its edges; stubble is a faint shadow of it.
         style = app.hair_style
         if style.facial != "none":
-            tufts = np.clip(1.0 + solid_noise(v, rng, 0.35, (1.5, 4.0)), 0.0, 1.0)
-            if style.facial == "stubble":
+            # Stubble is short dots of hair; longer facial hair lies in strands, combed down
+            # and fanning out from the philtrum: the same noise stretched along the strands.
+            stubble = style.facial == "stubble"
+            where, scale = (v, (1.5, 4.0)) if stubble else (strand_space(v, x), (1.0, 2.5))
+            tufts = np.clip(1.0 + solid_noise(where, rng, 0.35, scale), 0.0, 1.0)
+            if stubble:
                 beard_a = 0.3 * hair.facial**1.5 * tufts
                 beard_rgb = skin * 0.5 + hair_rgb * 0.15
             else:
@@ -285,6 +289,18 @@ def vertex_albedo(
             if margin is not None:
                 col[margin] = col[margin] * (0.18 if kind == "upper" else 0.3)
     return np.clip(col, 0, 1).astype(np.float32)
+
+
+def strand_space(points: np.ndarray, x: np.ndarray, stretch: float = 5.0, fan: float = 0.45) -> np.ndarray:
+    """``points`` (N, 3) mm mapped so that a ``solid_noise`` field over them runs in strands:
+    along each strand (down the face, turned up to ``fan`` radians outwards either side of the
+    midline, as a moustache and beard grow) lengths shrink ``stretch`` times. ``x``: (N,) mm
+    from the face's midline."""
+    tilt = fan * np.sign(x) * smoothstep(2.0, 20.0, np.abs(x))
+    dx, dy = np.sin(tilt), -np.cos(tilt)  # down and outwards
+    along = points[:, 0] * dx + points[:, 1] * dy
+    across = points[:, 0] * -dy + points[:, 1] * dx
+    return np.stack([across, along / stretch, points[:, 2]], axis=1)
 
 
 def solid_noise(points: np.ndarray, rng: np.random.Generator, std: float, wavelengths: tuple[float, float], waves: int = 24) -> np.ndarray:

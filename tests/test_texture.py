@@ -168,6 +168,32 @@ def test_facial_hair_is_tufts_of_the_hair_colour_not_a_flat_block():
     assert (luminance(bare[beard]) - luminance(sparse[beard])).mean() < 0.7 * darker.mean()
 
 
+def test_beard_texture_runs_in_strands_down_and_out_from_the_philtrum():
+    """Longer facial hair lies in strands: the tuft noise, taken over ``strand_space``, changes
+    several times more slowly along a strand (down the face, fanned out to the sides) than across
+    it; stubble keeps its round dots. Mapped points keep the noise's own scale across."""
+    from generation.texture import solid_noise, strand_space
+
+    rng = np.random.default_rng(5)
+    step = 0.25  # mm
+    for x0, fan in ((0.0, 0.0), (-25.0, -0.45), (25.0, 0.45)):  # midline: straight down; sides: fanned
+        down = np.array([np.sin(fan), -np.cos(fan)])
+        across = np.array([-down[1], down[0]])
+        base = np.array([x0, -60.0])
+        t = np.arange(200)[:, None] * step
+        lines = {}
+        for name, d in (("along", down), ("across", across)):
+            xy = base + t * d
+            pts = np.column_stack([xy, np.full(len(xy), 90.0)])
+            field = solid_noise(strand_space(pts, pts[:, 0]), np.random.default_rng(9), 0.35, (1.0, 2.5))
+            lines[name] = np.abs(np.diff(field)).mean()
+        assert lines["along"] < 0.4 * lines["across"], (x0, lines)
+    # On the midline the map only shrinks the vertical, measured downwards: (x, -y / 5, z).
+    p = rng.normal(0, 10, (50, 3))
+    p[:, 0] = 0.0
+    np.testing.assert_allclose(strand_space(p, p[:, 0]), p * np.array([1.0, -0.2, 1.0]), atol=1e-12)
+
+
 def test_exposure_meets_dark_and_light_skin_half_way():
     """A camera exposes a face half way (in log luminance) towards mid grey: dark skin is not
     rendered near black nor light skin blown out, and darker skin still photographs darker."""

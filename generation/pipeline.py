@@ -235,15 +235,18 @@ def sample_lights(rng: np.random.Generator) -> Lights:
 
 
 EXPOSURE_TARGET = 0.45  # sRGB grey that a camera's exposure meters a face towards
+# How far (in log luminance) the exposure brings a face towards EXPOSURE_TARGET: 0 is a fixed
+# camera (skin photographs at its own lightness), 1 a camera that meters every face to the
+# same grey. A quarter keeps three quarters of the skin's own spread, so light skin reads light
+# and dark skin dark, while a very dark face is not rendered near black.
+EXPOSURE_METERING = 0.25
 
 
 def exposure(skin_rgb) -> float:
-    """The exposure gain (on linear light) a camera gives a face of this skin colour (sRGB).
-    Auto exposure meters the face and brings it half way (in log luminance) towards
-    ``EXPOSURE_TARGET``: dark skin is not rendered near black nor light skin blown out, and
-    darker skin still photographs darker."""
+    """The exposure gain (on linear light) a camera gives a face of this skin colour (sRGB):
+    ``EXPOSURE_METERING`` of the way (in log luminance) towards ``EXPOSURE_TARGET``."""
     y = float(np.dot(srgb_to_linear(skin_rgb), [0.2126, 0.7152, 0.0722]))
-    return float(np.clip(np.sqrt(float(srgb_to_linear(EXPOSURE_TARGET)) / max(y, 1e-4)), 0.25, 8.0))
+    return float(np.clip((float(srgb_to_linear(EXPOSURE_TARGET)) / max(y, 1e-4)) ** EXPOSURE_METERING, 0.25, 8.0))
 
 
 @dataclass(frozen=True)

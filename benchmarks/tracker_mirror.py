@@ -67,7 +67,10 @@ def main() -> None:
         args.dataset, args.identities, args.expressions, args.size = None, 4, 3, 128
     if args.dataset and not Path(args.dataset).is_dir():
         raise SystemExit(f"error: {args.dataset}: no such folder (give a dataset written by pain3d generate)")
-    frames = records(args)
+    try:
+        frames = records(args)
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
     checker = FaceChecker()
     reports: dict[str, FaceReport] = {
         "as rendered": check_faces(frames, checker, aus_only=True),

@@ -186,3 +186,10 @@ def test_compare_faces_refuses_a_missing_or_foreign_report_in_one_line(tmp_path)
         proc = subprocess.run([sys.executable, str(BENCHMARKS / "compare_faces.py"), str(path), str(path)],
                               cwd=REPO, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_tracker_mirror_refuses_a_missing_or_empty_folder_in_one_line(tmp_path):
+    for path, words in ((tmp_path / "missing", "no such folder"), (tmp_path, "no frames found")):
+        proc = subprocess.run([sys.executable, str(BENCHMARKS / "tracker_mirror.py"), str(path)],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -78,6 +78,11 @@ CASES = {
         rf"AU43\s+eye aspect ratio \(AU43\)\s+movement \+[0-9.]+\s+signal/noise {NUMBER}",
         rf"AU43\s+[-+][0-9.]+\s+[-+][0-9.]+\s+[-+][0-9.]+\s+\+{NUMBER}\s+\+{NUMBER}\n",  # its row of the cross-talk table, then the outline
     ]),
+    "au_by_group.py": ([], [
+        rf"all\s+6\s+[-+]{NUMBER}",  # every frame: check-faces' own numbers
+        rf"facial hair\s+no hair over the lip\s+\d+\s+[-+]{NUMBER}",
+        rf"ethnicity\s+White\s+1\s+[-+]{NUMBER}",
+    ]),
     "tracker_mirror.py": ([], [
         rf"AU9/AU10\s+yaw-30\s+[-+]{NUMBER}\s+[-+]{NUMBER}",  # a view, as rendered and mirrored
         rf"AU4\s+all\s+[-+]{NUMBER}\s+[-+]{NUMBER}",
@@ -188,8 +193,56 @@ def test_compare_faces_refuses_a_missing_or_foreign_report_in_one_line(tmp_path)
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
-def test_tracker_mirror_refuses_a_missing_or_empty_folder_in_one_line(tmp_path):
+@pytest.mark.parametrize("script", ["tracker_mirror.py", "au_by_group.py"])
+def test_dataset_scripts_refuse_a_missing_or_empty_folder_in_one_line(tmp_path, script):
     for path, words in ((tmp_path / "missing", "no such folder"), (tmp_path, "no frames found")):
-        proc = subprocess.run([sys.executable, str(BENCHMARKS / "tracker_mirror.py"), str(path)],
+        proc = subprocess.run([sys.executable, str(BENCHMARKS / script), str(path)],
                               cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_au_by_group_tracks_each_frame_once_and_splits_by_group():
+    """au_by_group runs the tracker once per distinct image however many groupings reuse it, and
+    each group's rho is check-faces' own over that group's frames."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import numpy as np
+    from au_by_group import OnceTracker, groupings
+
+    from generation.facecheck import FaceRecord, check_faces
+
+    class Counting:
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, img):
+            self.calls += 1
+            return [(0, 0, 10, 10)]
+
+        def landmarks(self, img, box):
+            self.calls += 1
+            pts = np.tile(np.linspace(0, 60, 68)[:, None], (1, 2))
+            pts[[36, 39], 0], pts[[42, 45], 0], pts[[36, 39, 42, 45], 1] = (0, 20), (40, 60), 30
+            pts[19:25, 1] += float(img[0, 0, 1])  # the inner brows fall by the green value, px
+            return pts
+
+    recs = []
+    for i, stratum in enumerate(("young/man/White", "elderly/woman/Black", "young/woman/White")):
+        for e in range(4):
+            img = np.zeros((4, 4, 3), np.uint8)
+            img[0, 0, 0] = i
+            img[0, 0, 1] = (e * (i + 1)) if i < 2 else (3 - e) * (e > 0)  # id2's brows rise with AU4
+            recs.append(FaceRecord(f"id{i}", e, "yaw+0", 0.0, stratum, {"AU4": float(e)}, img))
+    counting = Counting()
+    tracker = OnceTracker(counting)
+    hair = {"id0": "hair over the lip", "id1": "no hair over the lip", "id2": "no hair over the lip"}
+    groups = groupings(recs, hair)
+    assert set(groups) == {"age group", "gender", "ethnicity", "facial hair"}
+    assert {k: len(v) for k, v in groups["ethnicity"].items()} == {"White": 8, "Black": 4}
+    assert [r.identity for r in groups["facial hair"]["no hair over the lip"]] == ["id1"] * 4 + ["id2"] * 4
+    reports = {g: check_faces(r, tracker, aus_only=True) for grouping in groups.values() for g, r in grouping.items()}
+    distinct = len({r.image.tobytes() for r in recs})  # id2's first and last frames are the same picture
+    assert distinct == len(recs) - 1 and counting.calls == 2 * distinct  # one detection and one fit each
+    assert reports["Black"].au_spearman["AU4"] == pytest.approx(1.0)
+    alone = check_faces([r for r in recs if r.stratum.endswith("White")], Counting(), aus_only=True)
+    white = reports["White"].au_spearman["AU4"]
+    assert white == pytest.approx(alone.au_spearman["AU4"]) and white < 0.9  # id2 reads AU4 backwards

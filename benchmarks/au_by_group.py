@@ -53,6 +53,33 @@ class OnceTracker:
         return self._points[key]
 
 
+def add_frame_arguments(ap: argparse.ArgumentParser, identities: int, seed: int, quick: tuple[int, int]) -> None:
+    """The frames to check: a dataset folder, or faces this script renders (``identities`` and
+    ``seed`` by default; ``--quick``: ``quick`` = (identities, pain expressions) at 128 px)."""
+    ap.add_argument("dataset", nargs="?", default=None, help="a dataset folder written by pain3d generate")
+    ap.add_argument("--identities", type=int, default=identities, help=f"without a dataset: identities to render (default {identities})")
+    ap.add_argument("--expressions", type=int, default=6, help="without a dataset: pain expressions each (default 6)")
+    ap.add_argument("--size", type=int, default=256, help="without a dataset: image size (default 256)")
+    ap.add_argument("--seed", type=int, default=seed, help=f"without a dataset: generator seed (default {seed})")
+    ap.add_argument("--quick", action="store_const", const=quick, default=None,
+                    help=f"{quick[0]} identities, {quick[1]} pain expressions, 128 px")
+
+
+def frames_from_arguments(args: argparse.Namespace) -> tuple[list[FaceRecord], dict[str, str], str]:
+    """(frames, each identity's facial hair group ({} for a dataset: it is not stored), a line
+    that says where they come from); a missing or empty folder exits with a one-line error."""
+    if args.quick:
+        args.dataset, (args.identities, args.expressions), args.size = None, args.quick, 128
+    if args.dataset and not Path(args.dataset).is_dir():
+        raise SystemExit(f"error: {args.dataset}: no such folder (give a dataset written by pain3d generate)")
+    try:
+        frames, hair = records(args)
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
+    source = args.dataset or f"{args.identities} identities x {args.expressions} pain expressions, seed {args.seed}, {args.size} px"
+    return frames, hair, source
+
+
 def records(args: argparse.Namespace) -> tuple[list[FaceRecord], dict[str, str]]:
     """The frames, and each identity's facial hair group ({} for a dataset: it is not stored)."""
     if args.dataset:
@@ -96,24 +123,10 @@ def groupings(frames: list[FaceRecord], hair: dict[str, str]) -> dict[str, dict[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dataset", nargs="?", default=None, help="a dataset folder written by pain3d generate")
-    ap.add_argument("--identities", type=int, default=48, help="without a dataset: identities to render (default 48)")
-    ap.add_argument("--expressions", type=int, default=6, help="without a dataset: pain expressions each (default 6)")
-    ap.add_argument("--size", type=int, default=256, help="without a dataset: image size (default 256)")
-    ap.add_argument("--seed", type=int, default=6262, help="without a dataset: generator seed (default 6262)")
-    ap.add_argument("--quick", action="store_true", help="6 identities, 3 pain expressions, 128 px")
-    args = ap.parse_args()
-    if args.quick:
-        args.dataset, args.identities, args.expressions, args.size = None, 6, 3, 128
-    if args.dataset and not Path(args.dataset).is_dir():
-        raise SystemExit(f"error: {args.dataset}: no such folder (give a dataset written by pain3d generate)")
-    try:
-        frames, hair = records(args)
-    except FileNotFoundError as e:
-        raise SystemExit(f"error: {e}") from None
+    add_frame_arguments(ap, identities=48, seed=6262, quick=(6, 3))
+    frames, hair, source = frames_from_arguments(ap.parse_args())
     tracker = OnceTracker(FaceChecker())
     every = check_faces(frames, tracker, aus_only=True)
-    source = args.dataset or f"{args.identities} identities x {args.expressions} pain expressions, seed {args.seed}, {args.size} px"
     print(f"{source}: {len(frames)} frames; Spearman rho per pain AU group [95 % interval over identities]")
     print(f"  {'grouping':<12} {'group':<22} {'ids':>4} " + " ".join(f"{g:>21}" for g in AU_GROUPS))
 

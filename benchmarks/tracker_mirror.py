@@ -18,11 +18,16 @@ Needs ``pain3d[facecheck]``. ``--quick``: 4 identities, 3 pain expressions, 128 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import os
+import sys
 
 import numpy as np
 
-from generation.facecheck import AU_GROUPS, FaceChecker, FaceReport, check_faces, frame_record, mirror_landmarks
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # this folder (au_by_group)
+
+from au_by_group import add_frame_arguments, frames_from_arguments  # noqa: E402
+
+from generation.facecheck import AU_GROUPS, FaceChecker, FaceReport, check_faces, mirror_landmarks  # noqa: E402
 
 
 class MirroredTracker:
@@ -42,41 +47,15 @@ class MirroredTracker:
         return mirror_landmarks(self.checker.landmarks(rgb[:, ::-1], (w - 1 - r, t, w - 1 - l, b)), w)
 
 
-def records(args: argparse.Namespace) -> list:
-    """The frames to measure: a dataset's (``args.dataset``) or rendered here."""
-    if args.dataset:
-        from pain3d_dataset.frames import iter_face_records
-
-        return list(iter_face_records(Path(args.dataset)))
-    from generation.pipeline import GenerationConfig, Generator
-
-    gen = Generator(GenerationConfig(identities=args.identities, expressions=args.expressions, size=args.size, seed=args.seed))
-    return [frame_record(f) for i in range(args.identities) for f in gen.identity(i).frames]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dataset", nargs="?", default=None, help="a dataset folder written by pain3d generate")
-    ap.add_argument("--identities", type=int, default=12, help="without a dataset: identities to render (default 12)")
-    ap.add_argument("--expressions", type=int, default=6, help="without a dataset: pain expressions each (default 6)")
-    ap.add_argument("--size", type=int, default=256, help="without a dataset: image size (default 256)")
-    ap.add_argument("--seed", type=int, default=7, help="without a dataset: generator seed (default 7)")
-    ap.add_argument("--quick", action="store_true", help="4 identities, 3 pain expressions, 128 px")
-    args = ap.parse_args()
-    if args.quick:
-        args.dataset, args.identities, args.expressions, args.size = None, 4, 3, 128
-    if args.dataset and not Path(args.dataset).is_dir():
-        raise SystemExit(f"error: {args.dataset}: no such folder (give a dataset written by pain3d generate)")
-    try:
-        frames = records(args)
-    except FileNotFoundError as e:
-        raise SystemExit(f"error: {e}") from None
+    add_frame_arguments(ap, identities=12, seed=7, quick=(4, 3))
+    frames, _, source = frames_from_arguments(ap.parse_args())
     checker = FaceChecker()
     reports: dict[str, FaceReport] = {
         "as rendered": check_faces(frames, checker, aus_only=True),
         "mirrored": check_faces(frames, MirroredTracker(checker), aus_only=True),
     }
-    source = args.dataset or f"{args.identities} identities x {args.expressions} pain expressions, seed {args.seed}, {args.size} px"
     print(f"{source}: {len(frames)} frames; Spearman rho per view, tracker on the frames as rendered / mirrored")
     print(f"  {'group':<9} {'view':<8} {'as rendered':>12} {'mirrored':>9}")
     for g in AU_GROUPS:

@@ -5,9 +5,9 @@
     python benchmarks/au_by_group.py --quick
 
 ``pain3d check-faces`` reports one Spearman rho per pain AU group over all frames. This script
-splits the frames by the identities' age group, gender and ethnicity, and, when it renders the
-faces itself (the generator knows each face's hair), by facial hair: hair over the upper lip
-(a moustache, goatee or beard) or not (clean-shaven or stubble). Each group's rho is
+splits the frames by the identities' age group, gender and ethnicity, and by facial hair (the
+dataset's ``facial_hair`` column): hair over the upper lip (a moustache, goatee or beard) or not
+(clean-shaven or stubble). Each group's rho is
 check-faces' own (``facecheck.check_faces`` over that group's frames, ``--aus-only``: the HOG
 detector and the landmark tracker), with its 95 % interval over resampled identities; the
 tracker runs once per frame. Needs ``pain3d[facecheck]``. ``--quick``: 6 identities, 3 pain
@@ -65,27 +65,27 @@ def add_frame_arguments(ap: argparse.ArgumentParser, identities: int, seed: int,
                     help=f"{quick[0]} identities, {quick[1]} pain expressions, 128 px")
 
 
-def frames_from_arguments(args: argparse.Namespace) -> tuple[list[FaceRecord], dict[str, str], str]:
-    """(frames, each identity's facial hair group ({} for a dataset: it is not stored), a line
-    that says where they come from); a missing or empty folder exits with a one-line error."""
+def frames_from_arguments(args: argparse.Namespace) -> tuple[list[FaceRecord], str]:
+    """(frames, a line that says where they come from); a missing or empty folder exits with a
+    one-line error."""
     if args.quick:
         args.dataset, (args.identities, args.expressions), args.size = None, args.quick, 128
     if args.dataset and not Path(args.dataset).is_dir():
         raise SystemExit(f"error: {args.dataset}: no such folder (give a dataset written by pain3d generate)")
     try:
-        frames, hair = records(args)
+        frames = records(args)
     except FileNotFoundError as e:
         raise SystemExit(f"error: {e}") from None
     source = args.dataset or f"{args.identities} identities x {args.expressions} pain expressions, seed {args.seed}, {args.size} px"
-    return frames, hair, source
+    return frames, source
 
 
-def records(args: argparse.Namespace) -> tuple[list[FaceRecord], dict[str, str]]:
-    """The frames, and each identity's facial hair group ({} for a dataset: it is not stored)."""
+def records(args: argparse.Namespace) -> list[FaceRecord]:
+    """The frames: a dataset's, or rendered here and stored as a dataset stores them (JPEG)."""
     if args.dataset:
         from pain3d_dataset.frames import iter_face_records
 
-        return list(iter_face_records(Path(args.dataset))), {}
+        return list(iter_face_records(Path(args.dataset)))
     from generation.pipeline import GenerationConfig, Generator
 
     from dataclasses import replace
@@ -95,25 +95,24 @@ def records(args: argparse.Namespace) -> tuple[list[FaceRecord], dict[str, str]]
     from generation.layout import encode_jpeg
 
     gen = Generator(GenerationConfig(identities=args.identities, expressions=args.expressions, size=args.size, seed=args.seed))
-    out, hair = [], {}
+    out = []
     for i in range(args.identities):
-        frames = gen.identity(i).frames
-        facial = frames[0].appearance.hair_style.facial
-        hair[frames[0].identity] = "hair over the lip" if facial in HAIR_OVER_LIP else "no hair over the lip"
         # as a dataset stores them (JPEG), so the numbers are check-faces' on that dataset
-        out += [replace(frame_record(f), image=np.asarray(Image.open(io.BytesIO(encode_jpeg(f.image))).convert("RGB"))) for f in frames]
-    return out, hair
+        out += [replace(frame_record(f), image=np.asarray(Image.open(io.BytesIO(encode_jpeg(f.image))).convert("RGB")))
+                for f in gen.identity(i).frames]
+    return out
 
 
-def groupings(frames: list[FaceRecord], hair: dict[str, str]) -> dict[str, dict[str, list[FaceRecord]]]:
-    """grouping -> group -> its frames (age group, gender, ethnicity from the stratum; facial hair)."""
+def groupings(frames: list[FaceRecord]) -> dict[str, dict[str, list[FaceRecord]]]:
+    """grouping -> group -> its frames (age group, gender, ethnicity from the stratum; facial
+    hair over the upper lip or not, unless the frames do not say: an imported dataset)."""
     keys = {
         "age group": lambda r: r.stratum.split("/")[0],
         "gender": lambda r: r.stratum.split("/")[1],
         "ethnicity": lambda r: r.stratum.split("/")[2],
     }
-    if hair:
-        keys["facial hair"] = lambda r: hair[r.identity]
+    if all(r.facial_hair != "unknown" for r in frames):
+        keys["facial hair"] = lambda r: "hair over the lip" if r.facial_hair in HAIR_OVER_LIP else "no hair over the lip"
     out: dict[str, dict[str, list[FaceRecord]]] = {}
     for name, key in keys.items():
         for r in frames:
@@ -124,7 +123,7 @@ def groupings(frames: list[FaceRecord], hair: dict[str, str]) -> dict[str, dict[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_frame_arguments(ap, identities=48, seed=6262, quick=(6, 3))
-    frames, hair, source = frames_from_arguments(ap.parse_args())
+    frames, source = frames_from_arguments(ap.parse_args())
     tracker = OnceTracker(FaceChecker())
     every = check_faces(frames, tracker, aus_only=True)
     print(f"{source}: {len(frames)} frames; Spearman rho per pain AU group [95 % interval over identities]")
@@ -139,7 +138,7 @@ def main() -> None:
         return f"  {grouping:<12} {group:<22} {n_ids:>4} " + " ".join(cells)
 
     print(row("all", "", every.identities, every))
-    for grouping, groups in groupings(frames, hair).items():
+    for grouping, groups in groupings(frames).items():
         for group, recs in sorted(groups.items()):
             print(row(grouping, group, len({r.identity for r in recs}), check_faces(recs, tracker, aus_only=True)))
 

@@ -50,7 +50,7 @@ class MirroredTracker:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_frame_arguments(ap, identities=12, seed=7, quick=(4, 3))
-    frames, _, source = frames_from_arguments(ap.parse_args())
+    frames, source = frames_from_arguments(ap.parse_args())
     checker = FaceChecker()
     reports: dict[str, FaceReport] = {
         "as rendered": check_faces(frames, checker, aus_only=True),

@@ -279,6 +279,7 @@ class FaceRecord:
     stratum: str  # e.g. "young/woman/Black"
     aus: Mapping[str, float]
     image: np.ndarray  # (H, W, 3) uint8
+    facial_hair: str = "unknown"  # generation.hair.FACIAL_HAIR, or "unknown" (an imported dataset)
 
 
 def frame_record(frame) -> FaceRecord:
@@ -292,6 +293,7 @@ def frame_record(frame) -> FaceRecord:
         stratum=f"{d.age_group}/{d.gender}/{d.ethnicity}",
         aus=dict(frame.aus),
         image=frame.image,
+        facial_hair=frame.appearance.hair_style.facial,
     )
 
 

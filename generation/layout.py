@@ -83,6 +83,7 @@ def frame_annotation(f: Frame, scale_mm: float) -> dict:
         "ethnicity": f.demographics.ethnicity,
         "age": round(f.age, 4),
         "skin_tone": round(f.appearance.skin_tone, 3),
+        "facial_hair": f.appearance.hair_style.facial,
         "seed": f.seed,
         # an appearance backend's record: prompt, diffusion seed, portrait alignment attempts
         **({"diffusion": f.extras} if f.extras else {}),

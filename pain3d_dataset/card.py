@@ -252,6 +252,7 @@ FIELDS = """\
 | `age_group`, `gender`, `ethnicity` | ClassLabel | the identity's demographic group |
 | `age` | float32 | normalised age control in [0, 1] (young 0-0.35, elderly 0.65-1) |
 | `skin_tone` | float32 | Monk Skin Tone step (1 light to 10 dark) of the procedural albedo, whose colour is measured skin's (`generation.texture.SKIN_LAB`) |
+| `facial_hair` | ClassLabel | the identity's facial hair: `none`, `stubble`, `moustache`, `goatee`, `beard`, `full_beard` (hair over the upper lip hides part of AU9/AU10 from a landmark tracker) |
 | `heatmap_scale_mm` | float32 | millimetres of displacement that map to heat 1.0 |
 | `seed` | int64 | the generation seed |
 | `appearance` | string | JSON record of the appearance backend that drew the identity (`--texturer diffusion`: prompt, seeds, `alignment_error` in inter-ocular distances, `alignment_ok`, `alignment_attempts`); empty for the procedural texture |

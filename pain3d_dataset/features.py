@@ -22,6 +22,7 @@ from datasets import Array2D, ClassLabel, Features, Image, List, Value
 
 from generation.demographics import AGE_GROUPS, ETHNICITIES, GENDERS
 from generation.facs import DISTRACTOR_CODES, PAIN_CODES, PSPI_MAX
+from generation.hair import FACIAL_HAIR
 from generation.pipeline import MESH_STORAGE
 
 CONFIGS = ("frames", "meshes", "faces")
@@ -77,6 +78,7 @@ def frame_features(yaws: Sequence[float] | None = None, names: Sequence[str] | N
             "ethnicity": ClassLabel(names=list(ETHNICITIES)),
             "age": Value("float32"),
             "skin_tone": Value("float32"),
+            "facial_hair": ClassLabel(names=list(FACIAL_HAIR)),
             "heatmap_scale_mm": Value("float32"),
             "seed": Value("int64"),
             "appearance": Value("string"),

@@ -17,8 +17,9 @@ from PIL import Image
 
 from generation.demographics import AGE_GROUPS, ETHNICITIES, GENDERS
 from generation.facecheck import FaceRecord
+from generation.hair import FACIAL_HAIR
 
-_COLUMNS = ["image", "identity", "expression", "yaw", "aus", "age_group", "gender", "ethnicity"]
+_COLUMNS = ["image", "identity", "expression", "yaw", "aus", "age_group", "gender", "ethnicity", "facial_hair"]
 
 
 def _decode(data: bytes) -> np.ndarray:
@@ -45,6 +46,7 @@ def _record(row: dict, image: np.ndarray) -> FaceRecord:
         stratum=stratum,
         aus={k: float(v) for k, v in (row.get("aus") or {}).items() if v is not None},
         image=image,
+        facial_hair=_label(FACIAL_HAIR, row["facial_hair"]) if row.get("facial_hair") is not None else "unknown",
     )
 
 
@@ -68,7 +70,8 @@ def iter_face_records(root: Path) -> Iterator[FaceRecord]:
 
         for path in shards:
             pf = pq.ParquetFile(path)
-            for batch in pf.iter_batches(batch_size=64, columns=_COLUMNS):
+            present = [c for c in _COLUMNS if c in pf.schema_arrow.names]  # older datasets lack facial_hair
+            for batch in pf.iter_batches(batch_size=64, columns=present):
                 for row in batch.to_pylist():
                     yield _record(row, _decode(row["image"]["bytes"]))
         return

@@ -63,6 +63,7 @@ def frame_row(f: Frame, jpg: bytes, neutral_jpg: bytes, heat_png: bytes, raw_png
         "ethnicity": f.demographics.ethnicity,
         "age": f.age,
         "skin_tone": f.appearance.skin_tone,
+        "facial_hair": f.appearance.hair_style.facial,
         "heatmap_scale_mm": scale_mm,
         "seed": f.seed,
         "appearance": appearance_record(f.extras),

@@ -205,6 +205,8 @@ def test_au_by_group_tracks_each_frame_once_and_splits_by_group():
     """au_by_group runs the tracker once per distinct image however many groupings reuse it, and
     each group's rho is check-faces' own over that group's frames."""
     sys.path.insert(0, str(BENCHMARKS))
+    from dataclasses import replace
+
     import numpy as np
     from au_by_group import OnceTracker, groupings
 
@@ -226,19 +228,20 @@ def test_au_by_group_tracks_each_frame_once_and_splits_by_group():
             return pts
 
     recs = []
+    hair = ("moustache", "none", "stubble")
     for i, stratum in enumerate(("young/man/White", "elderly/woman/Black", "young/woman/White")):
         for e in range(4):
             img = np.zeros((4, 4, 3), np.uint8)
             img[0, 0, 0] = i
             img[0, 0, 1] = (e * (i + 1)) if i < 2 else (3 - e) * (e > 0)  # id2's brows rise with AU4
-            recs.append(FaceRecord(f"id{i}", e, "yaw+0", 0.0, stratum, {"AU4": float(e)}, img))
+            recs.append(FaceRecord(f"id{i}", e, "yaw+0", 0.0, stratum, {"AU4": float(e)}, img, facial_hair=hair[i]))
     counting = Counting()
     tracker = OnceTracker(counting)
-    hair = {"id0": "hair over the lip", "id1": "no hair over the lip", "id2": "no hair over the lip"}
-    groups = groupings(recs, hair)
+    groups = groupings(recs)
     assert set(groups) == {"age group", "gender", "ethnicity", "facial hair"}
     assert {k: len(v) for k, v in groups["ethnicity"].items()} == {"White": 8, "Black": 4}
     assert [r.identity for r in groups["facial hair"]["no hair over the lip"]] == ["id1"] * 4 + ["id2"] * 4
+    assert "facial hair" not in groupings([replace(r, facial_hair="unknown") for r in recs])  # an imported dataset
     reports = {g: check_faces(r, tracker, aus_only=True) for grouping in groups.values() for g, r in grouping.items()}
     distinct = len({r.image.tobytes() for r in recs})  # id2's first and last frames are the same picture
     assert distinct == len(recs) - 1 and counting.calls == 2 * distinct  # one detection and one fit each

@@ -439,6 +439,32 @@ def test_check_faces_command_on_a_small_dataset(tmp_path, capsys):
             assert fast["au_spearman"][g] == pytest.approx(rep["au_spearman"][g], nan_ok=True)
 
 
+def test_frames_carry_each_identitys_facial_hair_and_older_datasets_still_read(tmp_path, capsys):
+    """Both layouts store each identity's facial hair (the generator's own choice) and the frame
+    reader hands it on; a dataset written before the column existed reads as "unknown"."""
+    import pyarrow.parquet as pq
+
+    from generation.pipeline import GenerationConfig, Generator
+    from pain3d_dataset.frames import iter_face_records
+
+    n = 10  # ten identities of seed 3 include men with and without facial hair
+    gen = Generator(GenerationConfig(identities=n, expressions=0, views=(0.0,), size=32, seed=3))
+    truth = {f.identity: f.appearance.hair_style.facial for i in range(n) for f in gen.identity(i).frames[:1]}
+    assert {"none"} < set(truth.values())
+    for layout in ("hub", "folder"):
+        out = tmp_path / layout
+        code, _, err = run(["generate", "--out", out, "--identities", n, "--expressions", 1, "--views", 1,
+                            "--size", 32, "--seed", 3, "--format", layout, "--quiet"], capsys)
+        assert code == 0, err
+        seen = {r.identity: r.facial_hair for r in iter_face_records(out)}
+        assert seen == truth, layout
+    # The Hub layout without the column (as written before it existed): read, marked unknown.
+    for shard in (tmp_path / "hub" / "data" / "frames").glob("*.parquet"):
+        table = pq.read_table(shard)
+        pq.write_table(table.drop_columns(["facial_hair"]), shard)
+    assert {r.facial_hair for r in iter_face_records(tmp_path / "hub")} == {"unknown"}
+
+
 def test_aus_only_runs_neither_the_cnn_detector_nor_the_recognizer():
     class TrackerOnly(_StubChecker):
         def detect_cnn(self, img):

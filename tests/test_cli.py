@@ -30,7 +30,7 @@ PAIN_AUS = {"AU4", "AU6", "AU7", "AU9", "AU10", "AU43"}
 JSON_KEYS = {
     "image", "neutral_image", "heatmap", "heatmap_raw", "heatmap_scale_mm", "aus",
     "distractor_aus", "pspi", "identity", "expression", "view", "yaw", "pitch", "age_group",
-    "gender", "ethnicity", "age", "skin_tone", "seed",
+    "gender", "ethnicity", "age", "skin_tone", "facial_hair", "seed",
 }
 IDS, EXPR, VIEWS = 3, 2, 3
 # These tests cover the images + JSON layout (--format folder); the default Hub layout is
@@ -113,7 +113,7 @@ def test_layout_and_labels(reference):
                 assert ann["aus"]["AU43"] in (0, 1)
                 assert ann["pspi"] == pspi_formula(ann["aus"])
                 assert 0 <= ann["pspi"] <= 16
-                demo.add((ann["age_group"], ann["gender"], ann["ethnicity"], ann["age"], ann["skin_tone"]))
+                demo.add((ann["age_group"], ann["gender"], ann["ethnicity"], ann["age"], ann["skin_tone"], ann["facial_hair"]))
                 # paths are relative to the JSON file
                 img = path.parent / ann["image"]
                 assert img.name == f"{name}_e{e:02d}_v{v}.jpg" and img.is_file()

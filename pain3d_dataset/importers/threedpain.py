@@ -614,7 +614,7 @@ Splits: {report.split_source}. No identity is in two splits.
   Neutral frames (`expression` 0) have all AUs 0. `distractor_aus` are 0 (not annotated).
 - `identity` = `flame_sample_XXXX`; `expression` = Y of `pain_Y` (0 = neutral);
   `view` = view_000 / view_001 / view_002.
-- Unknown in the release: `yaw`, `pitch`, `age`, `skin_tone`, `heatmap_scale_mm` are NaN;
+- Unknown in the release: `yaw`, `pitch`, `age`, `skin_tone`, `heatmap_scale_mm` are NaN, `facial_hair` is -1;
   `age_group`, `gender`, `ethnicity` are -1 (missing); `seed` is -1.
 
 ## Import
@@ -896,6 +896,7 @@ def import_3dpain(
                     "ethnicity": -1,
                     "age": nan,
                     "skin_tone": nan,
+                    "facial_hair": -1,
                     "heatmap_scale_mm": nan,
                     "seed": -1,
                     "appearance": "",

@@ -139,7 +139,10 @@ def test_report_files_and_metrics(generated_report, model_dir, generated):
     for key in ("macro_auroc", "accuracy", "auroc_at_2", "auroc_at_4", "f1_at_3", "mae"):
         assert report["metrics"][key] == pytest.approx(want[key], abs=1e-6), key
     assert report["calibration"]["ece"] == pytest.approx(reliability(probabilities, ds["pspi"])["ece"], abs=1e-6)
-    assert set(report["groups"]) == {"ethnicity", "gender", "age_group", "view"}
+    hair = {"facial_hair"} if len(set(ds["facial_hair"])) > 1 else set()  # men with and without facial hair
+    assert hair and set(report["groups"]) == {"ethnicity", "gender", "age_group", "view"} | hair
+    hair_labels = [ds.features["facial_hair"].int2str(v) for v in ds["facial_hair"]]
+    assert {k: v["n"] for k, v in report["groups"]["facial_hair"]["per_group"].items()} == {k: hair_labels.count(k) for k in set(hair_labels)}
     eth = ds.features["ethnicity"]
     labels = np.array([eth.int2str(v) for v in ds["ethnicity"]])
     for name, values in report["groups"]["ethnicity"]["per_group"].items():

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-ATTRIBUTES = ("ethnicity", "gender", "age_group", "view")  # the per-group aspects, when the data has them
+ATTRIBUTES = ("ethnicity", "gender", "age_group", "facial_hair", "view")  # the per-group aspects, when the data has them
 PAIN_THRESHOLDS = (2, 3, 4)  # binary pain (PSPI >= t): ROC curves and auroc_at_t / f1_at_t
 RELIABILITY_BINS = 10
 N_RESAMPLES = 1000

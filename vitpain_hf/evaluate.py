@@ -5,8 +5,9 @@
     python -m vitpain_hf.evaluate --model M --dataset /data/UNBC --fold 2       # a UNBC-McMaster fold's test
 
 DIR receives metrics.json (every metric of evaluate_metrics/pain_metrics, binary pain at PSPI >= 2,
-3 and 4, the expected calibration error, and per ethnicity, gender, age group and view: every
-metric, the largest between-group gap and bootstrap 95% intervals resampled by identity) and one
+3 and 4, the expected calibration error, and per ethnicity, gender, age group, facial hair and
+view: every metric, the largest between-group gap and bootstrap 95% intervals resampled by
+identity) and one
 picture per aspect: roc.png (pain at PSPI >= 2, 3, 4), confusion.png (17 x 17), reliability.png
 (with the ECE) and groups.png (per-group macro AUROC with intervals). ``--card`` appends the
 results to the model's card. Scores come from ``model.predict``, the call ``pain3d assess`` makes,

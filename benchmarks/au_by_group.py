@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -90,16 +89,14 @@ def records(args: argparse.Namespace) -> list[FaceRecord]:
 
     from dataclasses import replace
 
-    from PIL import Image
-
     from generation.layout import encode_jpeg
+    from pain3d_dataset.frames import decode_image
 
     gen = Generator(GenerationConfig(identities=args.identities, expressions=args.expressions, size=args.size, seed=args.seed))
     out = []
     for i in range(args.identities):
         # as a dataset stores them (JPEG), so the numbers are check-faces' on that dataset
-        out += [replace(frame_record(f), image=np.asarray(Image.open(io.BytesIO(encode_jpeg(f.image))).convert("RGB")))
-                for f in gen.identity(i).frames]
+        out += [replace(frame_record(f), image=decode_image(encode_jpeg(f.image))) for f in gen.identity(i).frames]
     return out
 
 

@@ -22,7 +22,8 @@ from generation.hair import FACIAL_HAIR
 _COLUMNS = ["image", "identity", "expression", "yaw", "aus", "age_group", "gender", "ethnicity", "facial_hair"]
 
 
-def _decode(data: bytes) -> np.ndarray:
+def decode_image(data: bytes) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an encoded image (a frame's JPEG)."""
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
@@ -46,7 +47,7 @@ def _record(row: dict, image: np.ndarray) -> FaceRecord:
         stratum=stratum,
         aus={k: float(v) for k, v in (row.get("aus") or {}).items() if v is not None},
         image=image,
-        facial_hair=_label(FACIAL_HAIR, row["facial_hair"]) if row.get("facial_hair") is not None else "unknown",
+        facial_hair=_label(FACIAL_HAIR, row.get("facial_hair")),  # None (an older dataset), -1: unknown
     )
 
 
@@ -73,7 +74,7 @@ def iter_face_records(root: Path) -> Iterator[FaceRecord]:
             present = [c for c in _COLUMNS if c in pf.schema_arrow.names]  # older datasets lack facial_hair
             for batch in pf.iter_batches(batch_size=64, columns=present):
                 for row in batch.to_pylist():
-                    yield _record(row, _decode(row["image"]["bytes"]))
+                    yield _record(row, decode_image(row["image"]["bytes"]))
         return
     labels = sorted((root / "frames").glob("*/*.json"))
     if not labels:
@@ -83,4 +84,4 @@ def iter_face_records(root: Path) -> Iterator[FaceRecord]:
         )
     for path in labels:
         row = json.loads(path.read_text())
-        yield _record(row, _decode((path.parent / row["image"]).read_bytes()))
+        yield _record(row, decode_image((path.parent / row["image"]).read_bytes()))

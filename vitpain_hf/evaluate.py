@@ -7,10 +7,9 @@
 DIR receives metrics.json (every metric of evaluate_metrics/pain_metrics, binary pain at PSPI >= 2,
 3 and 4, the expected calibration error, and per ethnicity, gender, age group, facial hair and
 view: every metric, the largest between-group gap and bootstrap 95% intervals resampled by
-identity) and one
-picture per aspect: roc.png (pain at PSPI >= 2, 3, 4), confusion.png (17 x 17), reliability.png
-(with the ECE) and groups.png (per-group macro AUROC with intervals). ``--card`` appends the
-results to the model's card. Scores come from ``model.predict``, the call ``pain3d assess`` makes,
+identity) and one picture per aspect: roc.png (pain at PSPI >= 2, 3, 4), confusion.png (17 x 17),
+reliability.png (with the ECE) and groups.png (per-group macro AUROC with intervals). ``--card``
+appends the results to the model's card. Scores come from ``model.predict``, the call ``pain3d assess`` makes,
 and the trainer writes this report for its best model's test split.
 """
 

@@ -2,7 +2,7 @@
 
     OUT/
       .pain3d/owner.json               marks the folder as pain3d's (generation/outdir.py)
-      pain3d.json                      run config and format version
+      pain3d.json                      run config, format version and the generator that started it
       manifest.jsonl                   one line per finished identity (for --resume)
       metadata.jsonl                   one line per frame, written last: imagefolder's labels
       frames/id_00000/
@@ -22,6 +22,7 @@ import io
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from .heatmaps import colorize, encode_heat16
 from .outdir import OutputDirError, prepare
 from .pipeline import Frame, GenerationConfig, IdentityResult
 from .png import encode_png
+from .provenance import describe_stamp, generator_stamp
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "pain3d.json"
@@ -147,7 +149,38 @@ def config_record(config: GenerationConfig) -> dict:
         "ssaa": config.ssaa,
         "meshes": config.meshes,
     }
-    return {"format_version": FORMAT_VERSION, "config": json.loads(json.dumps(cfg))}
+    return {"format_version": FORMAT_VERSION, "config": json.loads(json.dumps(cfg)), "generator": generator_stamp()}
+
+
+def check_same_generator(out: Path, layout: str, first_done: str, differs: Callable[[], list[str]]) -> None:
+    """Refuse (OutputDirError, nothing touched) to resume a run that another generator started
+    and whose frames this one draws differently: finishing it would mix two generators' frames.
+
+    When the run record's ``generator`` stamp is this one's, the run is ours. Otherwise (another
+    pain3d version or source, or a record from before the stamp) ``differs()`` remakes the first
+    finished identity, ``first_done``, and names the stored files or pieces it would change; the
+    run resumes only when there are none (a change that leaves the output alone, such as a comment).
+    """
+    old = read_record(out / RUN_RECORDS[layout]).get("generator")
+    new = generator_stamp()
+    if old == new:
+        return
+    changed = differs()
+    if changed:
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise OutputDirError(
+            f"{out} was started by another generator ({describe_stamp(old)}; this is {describe_stamp(new)}) and "
+            f"{first_done} now comes out different ({changed[0]}{more}): finishing it would mix two generators' "
+            "frames; finish it with the pain3d that started it, or start again with --overwrite or a new --out"
+        )
+
+
+def stored_files_differ(out: Path, name: str, files: dict[str, bytes]) -> list[str]:
+    """The files of identity ``name`` under OUT/frames that are missing, extra or not ``files``' bytes."""
+    folder = out / "frames" / name
+    on_disk = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    changed = [f for f in sorted(files) if f not in on_disk or (folder / f).read_bytes() != files[f]]
+    return changed + sorted(on_disk - set(files))
 
 
 def read_manifest(out: Path, manifest: str = MANIFEST) -> set[str]:

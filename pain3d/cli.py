@@ -175,6 +175,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return _generate_hub(args, config, gen)
 
 
+def _first_done(identities: int, done: set[str]) -> int | None:
+    """The lowest-index finished identity of a resumed run (None: nothing done yet)."""
+    from generation.pipeline import identity_name
+
+    return next((i for i in range(identities) if identity_name(i) in done), None)
+
+
 def _mesh_storage(args: argparse.Namespace) -> str:
     """--meshes, defaulting by format: vertex arrays in the Hub layout, none in folders."""
     if args.meshes is None:
@@ -185,12 +192,16 @@ def _mesh_storage(args: argparse.Namespace) -> str:
 
 
 def _generate_folder(args: argparse.Namespace, config, gen) -> int:
-    from generation.layout import prepare_output, write_identity, write_metadata
+    from generation.layout import check_same_generator, prepare_output, stored_files_differ, write_identity, write_metadata
     from generation.pipeline import identity_name
 
     out = Path(args.out)
     done = prepare_output(out, config, overwrite=args.overwrite, resume=args.resume)
     todo = [i for i in range(config.identities) if identity_name(i) not in done]
+    _WORKER["gen"] = gen
+    first = _first_done(config.identities, done)
+    if first is not None:
+        check_same_generator(out, "folder", identity_name(first), lambda: stored_files_differ(out, *_make_identity(first)))
     bar = tqdm(total=config.identities, initial=config.identities - len(todo), unit="identity", desc="generate", disable=args.quiet)
     if args.workers > 1 and len(todo) > 1:
         ctx = mp.get_context("spawn")
@@ -201,7 +212,6 @@ def _generate_folder(args: argparse.Namespace, config, gen) -> int:
                 write_identity(out, name, files)
                 bar.update()
     else:
-        _WORKER["gen"] = gen
         for i in todo:
             name, files = _make_identity(i)
             write_identity(out, name, files)
@@ -278,6 +288,7 @@ HUB_MODULES = ("datasets", "pyarrow", "huggingface_hub", "matplotlib")
 
 def _generate_hub(args: argparse.Namespace, config, gen) -> int:
     _require(HUB_MODULES, "--format hub (the default)")
+    from generation.layout import check_same_generator
     from generation.pipeline import identity_name
     from pain3d_dataset.writer import HubWriter
 
@@ -292,6 +303,10 @@ def _generate_hub(args: argparse.Namespace, config, gen) -> int:
         if ranks.rank == 0:
             try:
                 writer.prepare(overwrite=args.overwrite, resume=args.resume)
+                if not writer.is_finished():
+                    first = _first_done(config.identities, writer.done())
+                    if first is not None:
+                        check_same_generator(out, "hub", identity_name(first), lambda: writer.stored_pieces_differ(gen.identity(first)))
                 state = ("finished",) if writer.is_finished() else ("go",)
             except (ValueError, OSError) as e:
                 state = ("error", str(e))
@@ -483,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: vertices for hub, none for folder)")
     g.add_argument("--workers", type=_positive_int, default=1, help="processes to use within this process (default %(default)s)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing pain3d output folder")
-    g.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    g.add_argument("--resume", action="store_true", help="finish an interrupted run in --out (refused if this pain3d would draw its frames differently)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     from generation.diffusion import add_diffusion_arguments
 

@@ -448,6 +448,18 @@ class HubWriter:
             table = rows_table(rows[config], self.features(config))
             write_piece_atomic(table, self.piece(config, name), PIECE_COMPRESSION[config])
 
+    def stored_pieces_differ(self, result: IdentityResult) -> list[str]:
+        """The identity's pieces (relative to OUT) that are missing or hold other rows than
+        ``result`` gives now (how ``--resume`` tells a run begun by another generator)."""
+        rows = self.piece_rows(result)
+        changed = []
+        for config in self.piece_configs:
+            path = self.piece(config, result.name)
+            table = rows_table(rows[config], self.features(config))
+            if piece_rows_count(path) is None or not read_piece(path).equals(table):
+                changed.append(path.relative_to(self.out).as_posix())
+        return changed
+
     def write_pieces(self, result: IdentityResult) -> None:
         """One identity's rows -> its frames and meshes pieces (each atomic)."""
         self.write_piece_rows(result.name, self.piece_rows(result))

@@ -227,6 +227,82 @@ def test_resume_with_other_settings_is_refused(ref_copy, capsys, change):
     assert tree(ref_copy) == before
 
 
+OTHER_GENERATOR = {"pain3d": "0.0.9", "source": "sha256:" + "0" * 64}
+
+
+def interrupted_before_last(out: Path) -> None:
+    """As if killed before the last identity started: its folder, manifest line and the metadata gone."""
+    last = f"id_{IDS - 1:05d}"
+    shutil.rmtree(out / "frames" / last)
+    lines = (out / "manifest.jsonl").read_text().splitlines(keepends=True)
+    (out / "manifest.jsonl").write_text("".join(ln for ln in lines if last not in ln))
+    (out / "metadata.jsonl").unlink()
+
+
+def set_recorded_generator(record: Path, stamp: dict | None) -> None:
+    meta = json.loads(record.read_text())
+    meta.pop("generator")
+    if stamp is not None:
+        meta["generator"] = stamp
+    record.write_text(json.dumps(meta))
+
+
+def test_run_record_names_the_generator(reference):
+    from generation.provenance import generator_stamp
+
+    stamp = json.loads((reference / "pain3d.json").read_text())["generator"]
+    assert stamp == generator_stamp()
+    assert stamp["source"].startswith("sha256:") and len(stamp["source"]) == 7 + 64
+
+
+def test_source_hash_follows_every_python_file(tmp_path, monkeypatch):
+    from generation.provenance import source_sha256
+
+    pkg = tmp_path / "fakegen"
+    (pkg / "render").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "render" / "raster.py").write_text("GAMMA = 2.2\n")
+    (pkg / "notes.txt").write_text("not code")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = source_sha256(("fakegen",))
+    assert source_sha256(("fakegen",)) == first
+    (pkg / "notes.txt").write_text("still not code")
+    assert source_sha256(("fakegen",)) == first
+    (pkg / "render" / "raster.py").write_text("GAMMA = 2.4\n")
+    changed = source_sha256(("fakegen",))
+    assert changed != first
+    (pkg / "render" / "extra.py").write_text("")
+    assert source_sha256(("fakegen",)) not in (first, changed)
+    with pytest.raises(ModuleNotFoundError, match="nosuchpkg"):
+        source_sha256(("nosuchpkg",))
+
+
+@pytest.mark.parametrize("recorded", [OTHER_GENERATOR, None], ids=["other source", "no stamp"])
+def test_resume_after_a_source_change_that_draws_the_same(reference, ref_copy, capsys, recorded):
+    """A run begun by another source (or before runs were stamped) whose first identity this
+    generator remakes byte for byte is finished as usual."""
+    interrupted_before_last(ref_copy)
+    set_recorded_generator(ref_copy / "pain3d.json", recorded)
+    generate(ref_copy, capsys, "--seed", "0", "--resume")
+    assert_same_tree(reference, ref_copy, skip={"pain3d.json"})
+
+
+def test_resume_by_a_generator_that_draws_differently_is_refused(ref_copy, capsys, monkeypatch):
+    """Frames of two generators are never mixed: one error line naming both, nothing touched."""
+    import generation.layout
+    import generation.pipeline
+
+    interrupted_before_last(ref_copy)
+    before = tree(ref_copy)
+    monkeypatch.setattr(generation.layout, "generator_stamp", lambda: OTHER_GENERATOR)
+    monkeypatch.setattr(generation.pipeline, "EXPOSURE_METERING", 0.5)  # every frame's exposure moves
+    code, _, err = run(["generate", "--out", ref_copy, *BASE, "--seed", "0", "--resume"], capsys)
+    assert code == 2
+    assert_one_error_line(err)
+    assert "another generator" in err and "pain3d 0.0.9" in err and "id_00000" in err and "--overwrite" in err
+    assert tree(ref_copy) == before
+
+
 def test_overwrite_replaces_a_pain3d_folder(reference, tmp_path, capsys):
     out = tmp_path / "ow"
     generate(out, capsys, "--seed", "5", "--identities", "4")

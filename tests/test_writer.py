@@ -367,6 +367,43 @@ def test_crash_while_finishing_then_resume(ref, tmp_path, capsys, monkeypatch):
     assert_same_tree(ref, out)
 
 
+def unfinished_run(out: Path, capsys, monkeypatch) -> None:
+    """Every identity's pieces written, then a crash before the card (as above)."""
+    from pain3d_dataset import card
+
+    with monkeypatch.context() as m:
+        m.setattr(card, "write_card", lambda *a, **k: (_ for _ in ()).throw(OSError("simulated crash")))
+        code, _, err = run(["generate", "--out", out, *BASE, "--seed", "0"], capsys)
+    assert code == 2 and "simulated crash" in err and (out / "data/.pieces").is_dir()
+
+
+def test_resume_across_generators(ref, tmp_path, capsys, monkeypatch):
+    """The Hub layout's pieces: a generator that remakes the first identity's pieces with other
+    rows is refused (one line, nothing touched); one that remakes them unchanged finishes the run."""
+    import generation.layout
+    import generation.pipeline
+
+    out = tmp_path / "unfinished"
+    unfinished_run(out, capsys, monkeypatch)
+    record = json.loads((out / ".pain3d/config.json").read_text())
+    assert record["generator"] == generation.layout.generator_stamp()
+    before = tree(out)
+    other = {"pain3d": "0.0.9", "source": "sha256:" + "0" * 64}
+    with monkeypatch.context() as m:
+        m.setattr(generation.layout, "generator_stamp", lambda: other)
+        m.setattr(generation.pipeline, "EXPOSURE_METERING", 0.5)
+        code, _, err = run(["generate", "--out", out, *BASE, "--seed", "0", "--resume"], capsys)
+    assert code == 2
+    assert_one_error_line(err)
+    assert "another generator" in err and "data/.pieces/frames/id_00000.arrow" in err
+    assert tree(out) == before
+
+    with monkeypatch.context() as m:  # another source, the same frames
+        m.setattr(generation.layout, "generator_stamp", lambda: other)
+        generate(out, capsys, "--seed", "0", "--resume")
+    assert_same_tree(ref, out)
+
+
 def test_resume_finished_is_a_no_op(ref_copy, capsys):
     before = tree(ref_copy)
     code, out, err = run(["generate", "--out", ref_copy, *BASE[:-1], "--seed", "0", "--resume"], capsys)

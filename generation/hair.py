@@ -4,7 +4,8 @@ A hair layer lifts the skin along its normals where hair grows (volume on the cr
 over the forehead, a curtain of long hair beside the neck, a beard along the jaw) and says how
 much hair covers each vertex, so the albedo paints exactly the lifted skin. Hairlines are
 smooth curves (widow's peak, receding temples, side parts, the sideburn running down and back
-to the ear), not mesh rows, and the volume tapers to nothing at them. Works on any face model:
+to the ear), not mesh rows, and the volume tapers to nothing at them. Short styles are cut
+around the outer ears; long hair, a bob and an afro cover them. Works on any face model:
 positions are taken relative to its landmarks.
 """
 
@@ -34,6 +35,9 @@ HAIR_STYLES: Mapping[str, tuple[float, float, bool, bool, float]] = {
     "afro": (30.0, 24.0, False, False, 2.5),
     "coily_short": (6.0, 5.0, False, False, 1.2),
 }
+EAR_COVERING_STYLES = ("long", "bob", "afro")  # the others are cut around the ears
+EAR_FRONT = 8.0  # mm the ear reaches forward of its rim's outline (see ear_distance)
+EAR_MARGIN = 3.0  # mm of bare skin between an ear and short hair
 HAIR_TAPER_ROUNDS = 40  # smoothing rounds of the coverage that tapers the hair volume
 FACIAL_HAIR = ("none", "stubble", "moustache", "goatee", "beard", "full_beard")
 
@@ -126,6 +130,9 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
             scalp = np.maximum(scalp, nape)
         if hair.style == "bun":
             scalp = np.maximum(scalp, smoothstep(face_z - 60, face_z - 75, z) * smoothstep(-40, -30, y))
+        if hair.style not in EAR_COVERING_STYLES:
+            ear_gap = ear_distance(mesh, x, y, z, face_z) - EAR_MARGIN
+            scalp = scalp * smoothstep(0.0, 3.0, ear_gap)
     scalp = scalp * skin
     facial = _facial_cover(x, y, z, landmarks, eye_y, hair) * skin
     n = vertex_normals(mesh.vertices, mesh.faces).astype(np.float64)
@@ -143,6 +150,8 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
     # every covered vertex by the full thickness raises a cliff along the mesh's cells, which
     # draws the hairline as a staircase. The taper follows the coverage smoothed over the mesh.
     lift = scalp * smoothstep(0.5, 1.0, mesh.smoothed(scalp, HAIR_TAPER_ROUNDS))
+    if hair.style not in EAR_COVERING_STYLES and hair.style != "bald":
+        lift = lift * smoothstep(3.0, 9.0, ear_gap)  # ... and its volume thins to the cut
     offsets = n * (lift * (thick + ripple))[:, None]
     if long_hair:
         # Hair hangs: below the ears it falls straight down beside the neck, not along it.
@@ -153,6 +162,33 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
     beard = 0.4 + 2.2 * (hair.facial in ("beard", "full_beard", "goatee")) * hair.beard_density
     offsets += n * (facial**2 * beard)[:, None]
     return HairLayer(offsets.astype(np.float32), scalp.astype(np.float32), facial.astype(np.float32))
+
+
+def ear_distance(mesh: Mesh, x: np.ndarray, y: np.ndarray, z: np.ndarray, face_z: float) -> np.ndarray:
+    """(V,) mm from each vertex to the nearest outer ear's outline seen from the side (negative
+    inside it; inf away from the sides), so short hair is cut around the ears as a barber cuts
+    it. Works on any face model with ears: the ear's rim is what stands out sideways from the
+    head's smoothed sides, and the ear is everything inside the rim's outline (its convex hull),
+    the concha included, swept ``EAR_FRONT`` mm forward for the front edge, which joins the
+    head and stands out too little to count as rim."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    band = (np.abs(x) > 45) & (z < face_z - 90) & (z > face_z - 160) & (y > -65) & (y < 35)  # beside the face, behind the jaw
+    out = np.abs(x) - np.abs(mesh.smoothed(x, 30))
+    dist = np.full(len(x), np.inf)
+    for side in (-1.0, 1.0):
+        here = band & (np.sign(x) == side)
+        rim = here & (out > 2.0)
+        if rim.sum() < 8:
+            continue
+        try:
+            hull = ConvexHull(np.stack([y[rim], z[rim]], 1))
+        except QhullError:  # degenerate (all on a line): no ear here
+            continue
+        pts = np.stack([y[here], z[here], np.ones(here.sum())], 1)
+        # outside an edge: unit normal . point + offset > 0; the largest is the distance
+        dist[here] = np.min([((pts - [0.0, shift, 0.0]) @ hull.equations.T).max(1) for shift in np.linspace(0.0, EAR_FRONT, 5)], axis=0)
+    return dist
 
 
 def _facial_cover(x, y, z, landmarks, eye_y, hair: HairStyle) -> np.ndarray:

@@ -120,11 +120,11 @@ _CORNER_GROOVE = 0.7  # mm: the lip corner is where the lip-line groove gets sha
 
 @dataclass(frozen=True)
 class HeadResolution:
-    """Tessellation of the built-in head (the defaults give ~18.7k skin vertices, ~43k triangles in all)."""
+    """Tessellation of the built-in head (the defaults give ~23.1k skin vertices, ~52k triangles in all)."""
 
     cranium_rows: int = 34
     face_rows: int = 112
-    columns: int = 128
+    columns: int = 128  # the face's column spacing is that of a ring of this many (see _column_angles)
     eye_rings: int = 16
     eye_segments: int = 32
     lid_rows: int = 9
@@ -169,10 +169,37 @@ def _row_heights(n: int, top: float, bottom: float, p: dict[str, float]) -> np.n
     return np.interp(np.linspace(0, cum[-1], n), cum, ys)
 
 
+# The columns behind the face are spaced by arc length along the mean head's cross-section at
+# ear height (half-width, front and back depth in mm, as ``BuiltinHead._profiles`` at y = -10):
+# EAR_ARC over the outer ears (z from EAR_ZONE[0] to EAR_ZONE[1]), BACK_ARC behind them.
+EAR_SECTION = (73.0, 90.0, 94.0)
+EAR_ZONE = (-38.0, 20.0)
+EAR_ARC = 2.8
+BACK_ARC = 9.0
+
+
 def _column_angles(n: int) -> np.ndarray:
-    """Azimuths in [-pi, pi), 0 = front, denser over the face."""
+    """Azimuths in (-pi, pi), 0 = front, increasing; symmetric about the midline.
+
+    Over the face (within 1.2 rad) the columns of an ``n``-column ring that is densest at the
+    front; beyond, columns ``EAR_ARC`` mm apart over the ears (so an ear's rim is a clean
+    curve), widening to ``BACK_ARC`` behind them."""
     u = np.linspace(-1.0, 1.0, n, endpoint=False) + 1.0 / n
-    return np.pi * (0.42 * u + 0.58 * u**3)
+    ring = np.pi * (0.42 * u + 0.58 * u**3)
+    front = ring[np.abs(ring) < 1.2]
+    last, step = front[-1], front[-1] - front[-2]
+    phi = np.linspace(last, np.pi, 4000)
+    w, zf, zb = EAR_SECTION
+    cp = np.cos(phi)
+    x, z = w * np.sin(phi), np.where(cp > 0, zf * np.abs(cp) ** 0.72, -zb * np.abs(cp) ** 0.9)
+    ds = np.hypot(np.gradient(x, phi), np.gradient(z, phi))  # mm per rad
+    lo, hi = EAR_ZONE
+    arc = EAR_ARC + (step * ds[0] - EAR_ARC) * smoothstep(hi, z[0], z) + (BACK_ARC - EAR_ARC) * smoothstep(lo, lo - 25.0, z)
+    density = ds / arc  # columns per rad
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(phi))])
+    count = int(round(cum[-1] - 0.5))  # the last column half a step short of the back
+    side = np.interp(np.arange(1, count + 1) * cum[-1] / (count + 0.5), cum, phi)
+    return np.concatenate([-side[::-1], front, side])
 
 
 class BuiltinHead:
@@ -231,7 +258,7 @@ class BuiltinHead:
         r = self.res
         skin_v = self._skin(p)
         rows = r.cranium_rows + r.face_rows
-        cols = r.columns
+        cols = len(_column_angles(r.columns))
         n_skin = len(skin_v)
         # faces: top pole fan, grid, bottom cap fan
         top = 0
@@ -329,7 +356,7 @@ class BuiltinHead:
         X = row_W[:, None] * sp[None, :]
         Zd = np.where(front[None, :], row_Zf[:, None], row_Zb[:, None])
         Z = row_cz[:, None] + Zd * ang[None, :]
-        Y = np.repeat(row_y[:, None], r.columns, axis=1)
+        Y = np.repeat(row_y[:, None], len(phi), axis=1)
 
         # Frontal relief: offsets along z, faded out towards the sides.
         fw = smoothstep(0.05, 0.45, cp)[None, :] * np.ones_like(X)
@@ -425,10 +452,27 @@ class BuiltinHead:
         return z
 
     def _ears(self, Y: np.ndarray, Z: np.ndarray, sp: np.ndarray, p: dict[str, float]) -> np.ndarray:
+        """The outer ears, as relief pushed out of the head's sides (mm along x).
+
+        Each ear is about 62 x 34 mm (times ``ear_size``), from the brow's height to the nose
+        base's, its long axis leaning back 15 degrees. It is joined to the head along its front
+        edge and stands out towards its back rim (``ear_protrusion``: 17 mm there), so seen from
+        the front it is a flap beyond the head's outline; the helix is a raised rim and the
+        concha a bowl in front of the ear's middle."""
         es = p["ear_size"]
-        side = np.sign(sp) * smoothstep(0.8, 0.97, np.abs(sp))
-        ear = gauss2(Z, Y, -6.0, -8.0, 13 * es, 24 * es) ** 1.5
-        return side * 9.0 * p["ear_protrusion"] * ear
+        side = np.sign(sp) * smoothstep(0.75, 0.95, np.abs(sp))
+        half_h, half_w, tilt = 31.0 * es, 17.0 * es, np.radians(15.0)
+        back, up = -(Z + 8.0), Y + 13.0  # from the ear's centre: towards the back of the head, up
+        v = back * np.sin(tilt) + up * np.cos(tilt)  # along the ear, up
+        u = back * np.cos(tilt) - up * np.sin(tilt)  # across it, towards its back rim
+        vn = np.clip(v / half_h, -1.5, 1.5)
+        w = half_w * (0.82 + 0.22 * vn)  # the top (helix) wider than the lobe
+        r = np.hypot(u / w, v / half_h)
+        inside = smoothstep(1.0, 0.9, r)
+        stand = 17.0 * p["ear_protrusion"] * (0.3 + 0.7 * smoothstep(-0.9, 0.7, u / w))
+        rim = np.exp(-(((r - 0.84) / 0.1) ** 2)) * smoothstep(-0.6, 0.2, u / w + 0.5 * vn)
+        concha = np.exp(-(((u + 0.25 * w) / (0.42 * w)) ** 2) - ((v + 0.12 * half_h) / (0.33 * half_h)) ** 2)
+        return side * inside * np.maximum(stand * (1.0 + 0.25 * rim) - 6.0 * concha, 0.5)
 
     # eyelids, regions, landmarks ------------------------------------------------------
     def _make_eyelids(self) -> list[Eyelid]:
@@ -482,7 +526,7 @@ class BuiltinHead:
         the midline. upper_lip / lower_lip are the lips' most protruding midline points.
         """
         r = self.res
-        rows, cols = r.cranium_rows + r.face_rows, r.columns
+        rows, cols = r.cranium_rows + r.face_rows, len(_column_angles(r.columns))
         a, _ = self._layout["head"]
         grid = v[a + 1 : a + 1 + rows * cols].astype(np.float64).reshape(rows, cols, 3)
         mid = 0.5 * (grid[:, cols // 2 - 1] + grid[:, cols // 2])  # (rows, 3) midline profile

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from generation.face_model import skin_mask, vermilion_outline
-from generation.hair import HAIR_STYLES, HairStyle, hair_layer
-from generation.head import BuiltinHead
+from generation.hair import EAR_COVERING_STYLES, EAR_MARGIN, HAIR_STYLES, HairStyle, ear_distance, hair_layer
+from generation.head import SHAPE_PARAMETERS, BuiltinHead
 from generation.mesh import Mesh, neighbour_mean_matrix
 
 
@@ -92,6 +92,47 @@ def test_side_hairline_runs_back_from_the_temple_to_the_sideburn(head_and_face):
     # Nothing in front of the ear below the sideburn's foot.
     below = side & (y < -22.0 - 6.0) & (z > face_z - 75)
     assert hair.scalp[below].max() < 0.05
+
+
+def test_short_hair_is_cut_around_the_ears_and_long_hair_covers_them(head_and_face):
+    """The ears (the skin that stands out sideways when ear_protrusion goes from 0 to this
+    face's value) are bare under short styles, with the hair close around them, and under long
+    hair, a bob or an afro they stay covered; the cut changes nothing away from the ears."""
+    head, tmpl, v, lm = head_and_face
+    names = [p[0] for p in SHAPE_PARAMETERS]
+    k = names.index("ear_protrusion")
+    _, mean, sd, _, _ = SHAPE_PARAMETERS[k]
+    shape = head.sample_shape(np.random.default_rng(3))
+    flat_shape = shape.copy()
+    flat_shape[k] = -mean / sd
+    flat = head.identity(flat_shape, age=0.4, gender=-1)
+    assert np.array_equal(head.identity(shape, age=0.4, gender=-1), v)  # the fixture's face
+    ear = np.abs(v[:, 0]) - np.abs(flat[:, 0]) > 3.0
+    assert ear.sum() > 40
+    skin = skin_mask(head)
+    eye_y = 0.5 * (lm["left_eye"][1] + lm["right_eye"][1])
+    far = skin & (v[:, 1] - eye_y > 40)  # the crown, well above the ears
+    cuts = {}
+    for name in HAIR_STYLES:
+        cover = hair_layer(tmpl.with_vertices(v), lm, skin, style(name)).scalp
+        cuts[name] = cover
+        if name in EAR_COVERING_STYLES:  # an afro's hair stops above the lobe
+            upper = ear & (v[:, 1] - eye_y > -15)
+            assert np.mean(cover[upper] > 0.5) > 0.9, name
+            assert np.mean(cover[ear] > 0.5) > (0.9 if name != "afro" else 0.5), name
+        else:
+            assert cover[ear].max() < 0.05, name
+    # hair comes within a few millimetres of the ear's top and back under a short cut ...
+    covered = v[skin & (cuts["short"] > 0.5)]
+    for side in (-1, 1):
+        this = v[ear & (np.sign(v[:, 0]) == side)]
+        for extreme in (this[np.argmax(this[:, 1])], this[np.argmin(this[:, 2])]):  # top, back
+            assert np.linalg.norm(covered - extreme, axis=1).min() < EAR_MARGIN + 7.0
+    # ... and the ears are nowhere near the crown
+    x, y, z = v[:, 0] - 0.5 * (lm["left_eye"][0] + lm["right_eye"][0]), v[:, 1] - eye_y, v[:, 2]
+    dist = ear_distance(tmpl.with_vertices(v), x, y, z, float(lm["nose_tip"][2]))
+    assert np.all(dist[far] > 20.0)
+    assert np.all(dist[ear] < EAR_MARGIN)  # within the bare margin at worst
 
 
 def test_moustache_meets_the_upper_lip_along_its_bow(head_and_face):

@@ -7,7 +7,7 @@ import pytest
 
 from generation.face_model import LANDMARK_NAMES, FaceModel
 from generation.facs import DISTRACTOR_CODES, PAIN_CODES
-from generation.head import N_SHAPE, BuiltinHead, EYE_RADIUS
+from generation.head import N_SHAPE, SHAPE_PARAMETERS, BuiltinHead, EYE_RADIUS
 from generation.mesh import edge_use_counts, face_normals, is_closed_manifold
 from generation.rig import AURig
 
@@ -96,6 +96,32 @@ def test_age_and_gender_change_shape(head):
         band = (s[:, 1] < -80) & (s[:, 1] > -95) & (s[:, 2] > 0)
         return s[band, 0].max() - s[band, 0].min()
     assert jaw_width(man) > jaw_width(woman)
+
+
+def test_ears_stand_out_from_the_sides(head):
+    """The outer ears: the mean face's ears, against the same face with ear_protrusion at 0,
+    stand out sideways only in an ear-sized patch on each side (about 62 mm tall at mean size,
+    from brow to nose-base height), by 17 mm at most (the back rim, with the helix's rise a
+    little more), so seen from the front each is a flap beyond the head's outline."""
+    names = [p[0] for p in SHAPE_PARAMETERS]
+    k, (_, mean, sd, _, _) = names.index("ear_protrusion"), SHAPE_PARAMETERS[names.index("ear_protrusion")]
+    flat_shape = np.zeros(N_SHAPE)
+    flat_shape[k] = -mean / sd  # protrusion 0
+    skin = head.template().components["head"]
+    ears, flat = head.identity(np.zeros(N_SHAPE))[skin], head.identity(flat_shape)[skin]
+    out = (np.abs(ears[:, 0]) - np.abs(flat[:, 0]))
+    moved = out > 1.0
+    assert np.abs(ears[:, 1:] - flat[:, 1:]).max() == 0  # only sideways
+    assert 15.0 < out.max() < 17.0 * 1.3
+    for side in (-1, 1):
+        patch = moved & (np.sign(ears[:, 0]) == side)
+        y, z = ears[patch, 1], ears[patch, 2]
+        assert 50 < y.max() - y.min() < 66, (y.min(), y.max())
+        assert 25 < z.max() - z.min() < 45
+        assert -50 < y.min() and y.max() < 25  # nose base to brow height (eyes at y = 0)
+    # the silhouette from the front: widest skin at ear height vs the same rows without ears
+    band = (ears[:, 1] > -30) & (ears[:, 1] < 0)
+    assert np.abs(ears[band, 0]).max() - np.abs(flat[band, 0]).max() > 10.0
 
 
 def test_landmarks_are_anatomically_ordered(head, identities):

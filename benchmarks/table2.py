@@ -13,7 +13,7 @@ Generates a dataset with identity-disjoint train/validation/test splits (`pain3d
      (eq. 15 with the paper's weights; teacher = run 1's best model).
 Each run keeps its best epoch by validation macro AUROC; the table reports the test split (identities
 unseen in training and in model selection), PSPI 0-16 (17 classes; the paper uses 0-15), next to the
-paper's numbers. A fairness table follows: each method's macro AUROC per ethnicity, gender and age group on the held-out set (or
+paper's numbers. A fairness table follows: each method's macro AUROC per ethnicity, gender, age group and facial hair (when the data has it) on the held-out set (or
 each seed's test split without one), the largest between-group gap and its bootstrap 95% interval resampled by
 identity (`evaluate_metrics/pain_metrics` with `groups` and `identities`), against the goal of a between-ethnicity
 gap of at most 0.02 for the distilled student; `OUT-fairness.png` plots it. Each seed draws new identities, splits
@@ -232,17 +232,21 @@ def test_predictions(run: Path, dataset: str, splits: tuple[str, ...] = ("test",
     return np.concatenate(probabilities), np.asarray(ds["pspi"]), np.asarray(ds["identity"])
 
 
-FAIRNESS = ("ethnicity", "gender", "age_group")  # the demographic attributes of the fairness rows
+FAIRNESS = ("ethnicity", "gender", "age_group", "facial_hair")  # the attributes of the fairness rows (those the data has)
 FAIRNESS_GOAL = 0.02  # largest between-ethnicity macro AUROC gap the distilled student should stay within
 
 
 def group_columns(dataset: str, splits: tuple[str, ...] = ("test",)) -> dict[str, list[str]]:
-    """{attribute: group name per row} for FAIRNESS, rows in `test_predictions`' order."""
+    """{attribute: group name per row} for the FAIRNESS attributes the data has in two or more groups
+    (the evaluation report's `group_labels`), rows in `test_predictions`' order."""
     from datasets import concatenate_datasets, load_dataset
 
+    from vitpain_hf.evaluate import group_labels
+
     ds = load_dataset(dataset)
-    ds = concatenate_datasets([ds[s] for s in splits]).select_columns(list(FAIRNESS))
-    return {a: [ds.features[a].int2str(v) for v in ds[a]] for a in FAIRNESS}
+    ds = concatenate_datasets([ds[s] for s in splits])
+    ds = ds.select_columns([a for a in FAIRNESS if a in ds.column_names])
+    return {a: labels for a, labels in group_labels(ds).items() if a in FAIRNESS}
 
 
 def fairness(metric, probabilities: dict, labels, identities, groups: dict, resamples: int, seed: int) -> dict:
@@ -495,8 +499,13 @@ def render_holdout(seed_runs: list[SeedRun], args, holdout: str, frames: int) ->
     return "\n".join(lines) + "\n"
 
 
+def attributes_of(results: list[dict]) -> list[str]:
+    """The fairness attributes every seed scored, in FAIRNESS order."""
+    return [a for a in FAIRNESS if all(a in r[key] for r in results for key in TABLE_ORDER)]
+
+
 def render_fairness(results: list[dict], args, where: str) -> str:
-    """Per-ethnicity, per-gender and per-age-group macro AUROC of every method (mean over seeds), the
+    """Per-ethnicity, per-gender, per-age-group and (when the data has it) per-facial-hair macro AUROC of every method (mean over seeds), the
     largest gap, and its bootstrap 95% interval (each seed's), against the goal for the distilled student."""
     import numpy as np
 
@@ -504,7 +513,7 @@ def render_fairness(results: list[dict], args, where: str) -> str:
              "", "| Method | Attribute | Macro AUROC per group | Largest gap (lowest → highest) | 95% CI of the gap |",
              "|---|---|---|---:|---|"]
     for key in TABLE_ORDER:
-        for attribute in FAIRNESS:
+        for attribute in attributes_of(results):
             per_seed = [r[key][attribute] for r in results]
             names = list(per_seed[0]["per_group"])
             mean = {g: float(np.mean([p["per_group"][g]["macro_auroc"] for p in per_seed])) for g in names}
@@ -537,10 +546,11 @@ def plot_fairness(results: list[dict], path: Path) -> None:
     from pain3d_dataset.card import new_figure, png_bytes
 
     fig = new_figure(11.0, 3.6)
-    sizes = [len(results[0]["baseline"][a]["per_group"]) for a in FAIRNESS]
+    attributes = attributes_of(results)
+    sizes = [len(results[0]["baseline"][a]["per_group"]) for a in attributes]
     grid = fig.add_gridspec(1, sum(sizes) + len(sizes))
     col, first = 0, None
-    for attribute, size in zip(FAIRNESS, sizes):
+    for attribute, size in zip(attributes, sizes):
         ax = fig.add_subplot(grid[0, col:col + size + 1], sharey=first)
         first = first or ax
         col += size + 1
@@ -565,7 +575,7 @@ def plot_fairness(results: list[dict], path: Path) -> None:
         ax.spines[["top", "right"]].set_visible(False)
         if ax is not first:
             ax.tick_params(labelleft=False)
-    shown = [v for r in results for key in TABLE_ORDER for a in FAIRNESS for g in r[key][a]["per_group"].values()
+    shown = [v for r in results for key in TABLE_ORDER for a in attributes for g in r[key][a]["per_group"].values()
              for v in [g["macro_auroc"], *g["macro_auroc_ci"]] if v == v]
     first.set_ylim(max(0.0, min(shown, default=0.5) - 0.02), min(1.0, max(shown, default=1.0) + 0.06))
     first.set_ylabel("macro AUROC")

@@ -478,6 +478,9 @@ def test_table2_ablation_runs_four_rows_per_seed_and_reuses_finished_runs(datase
     for group, value in shown.items():
         want = np.mean([s[group]["macro_auroc"] for s in scored])
         assert (value == "n/a" and want != want) or float(value) == pytest.approx(want, abs=5e-4), group
+    # facial hair is a fairness attribute when the held-out identities have two or more kinds of it
+    hair_rows = [ln for ln in summary.splitlines() if ln.startswith("| ViTPain") and " | facial hair | " in ln]
+    assert len(hair_rows) == (4 if len(set(frames["facial_hair"])) > 1 else 0)
     assert Image.open(tmp_path / "table2-fairness.png").size[0] > 300
     assert summary.count("t-interval over seeds") == 2  # held-out table and seeds' summary, two seeds each
     assert "+ AU-Query minus Baseline" in summary and "+ AU-Query + Heatmap minus + AU-Query" in summary

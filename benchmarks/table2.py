@@ -232,21 +232,24 @@ def test_predictions(run: Path, dataset: str, splits: tuple[str, ...] = ("test",
     return np.concatenate(probabilities), np.asarray(ds["pspi"]), np.asarray(ds["identity"])
 
 
-FAIRNESS = ("ethnicity", "gender", "age_group", "facial_hair")  # the attributes of the fairness rows (those the data has)
+FAIRNESS = ("ethnicity", "gender", "age_group")  # the demographic attributes of the fairness rows
+OPTIONAL_FAIRNESS = ("facial_hair",)  # rows too, when the data has two or more kinds
 FAIRNESS_GOAL = 0.02  # largest between-ethnicity macro AUROC gap the distilled student should stay within
 
 
 def group_columns(dataset: str, splits: tuple[str, ...] = ("test",)) -> dict[str, list[str]]:
-    """{attribute: group name per row} for the FAIRNESS attributes the data has in two or more groups
-    (the evaluation report's `group_labels`), rows in `test_predictions`' order."""
+    """{attribute: group name per row} for FAIRNESS, and for the OPTIONAL_FAIRNESS attributes the data has
+    in two or more groups (the evaluation report's `group_labels`), rows in `test_predictions`' order."""
     from datasets import concatenate_datasets, load_dataset
 
     from vitpain_hf.evaluate import group_labels
 
     ds = load_dataset(dataset)
     ds = concatenate_datasets([ds[s] for s in splits])
-    ds = ds.select_columns([a for a in FAIRNESS if a in ds.column_names])
-    return {a: labels for a, labels in group_labels(ds).items() if a in FAIRNESS}
+    ds = ds.select_columns([a for a in FAIRNESS + OPTIONAL_FAIRNESS if a in ds.column_names])
+    out = {a: [ds.features[a].int2str(v) for v in ds[a]] for a in FAIRNESS}
+    out.update({a: labels for a, labels in group_labels(ds).items() if a in OPTIONAL_FAIRNESS})
+    return out
 
 
 def fairness(metric, probabilities: dict, labels, identities, groups: dict, resamples: int, seed: int) -> dict:
@@ -500,8 +503,8 @@ def render_holdout(seed_runs: list[SeedRun], args, holdout: str, frames: int) ->
 
 
 def attributes_of(results: list[dict]) -> list[str]:
-    """The fairness attributes every seed scored, in FAIRNESS order."""
-    return [a for a in FAIRNESS if all(a in r[key] for r in results for key in TABLE_ORDER)]
+    """The fairness attributes every seed scored: FAIRNESS, then those of OPTIONAL_FAIRNESS."""
+    return [a for a in FAIRNESS + OPTIONAL_FAIRNESS if all(a in r[key] for r in results for key in TABLE_ORDER)]
 
 
 def render_fairness(results: list[dict], args, where: str) -> str:

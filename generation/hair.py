@@ -130,12 +130,18 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
             scalp = np.maximum(scalp, nape)
         if hair.style == "bun":
             scalp = np.maximum(scalp, smoothstep(face_z - 60, face_z - 75, z) * smoothstep(-40, -30, y))
+        ear = ear_distance(mesh, x, y, z, face_z)
         if hair.style not in EAR_COVERING_STYLES:
-            ear_gap = ear_distance(mesh, x, y, z, face_z) - EAR_MARGIN
-            scalp = scalp * smoothstep(0.0, 3.0, ear_gap)
+            scalp = scalp * smoothstep(EAR_MARGIN, EAR_MARGIN + 3.0, ear)
     scalp = scalp * skin
     facial = _facial_cover(x, y, z, landmarks, eye_y, hair) * skin
-    n = vertex_normals(mesh.vertices, mesh.faces).astype(np.float64)
+    tuck = np.zeros_like(v)
+    if hair.style in EAR_COVERING_STYLES:
+        # Hair over an ear presses it to the head: the covered ear sinks to the head's smoothed
+        # side, so the hair drapes over a soft bulge instead of taking the ear's shape.
+        on_ear = smoothstep(EAR_MARGIN, 0.0, ear)
+        tuck[:, 0] = (membrane(mesh, v[:, 0], on_ear) - v[:, 0]) * scalp
+    n = vertex_normals((v + tuck).astype(np.float32), mesh.faces).astype(np.float64)
     # Thickness: crown volume above the temples, less at the sides; curl adds a ripple.
     thick = side + (crown - side) * smoothstep(20, 90, y) * smoothstep(55, 15, ax)
     if hair.part:
@@ -151,8 +157,8 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
     # draws the hairline as a staircase. The taper follows the coverage smoothed over the mesh.
     lift = scalp * smoothstep(0.5, 1.0, mesh.smoothed(scalp, HAIR_TAPER_ROUNDS))
     if hair.style not in EAR_COVERING_STYLES and hair.style != "bald":
-        lift = lift * smoothstep(3.0, 9.0, ear_gap)  # ... and its volume thins to the cut
-    offsets = n * (lift * (thick + ripple))[:, None]
+        lift = lift * smoothstep(EAR_MARGIN + 3.0, EAR_MARGIN + 9.0, ear)  # ... and its volume thins to the cut
+    offsets = tuck + n * (lift * (thick + ripple))[:, None]
     if long_hair:
         # Hair hangs: below the ears it falls straight down beside the neck, not along it.
         hang = lift * smoothstep(-5, -45, y) * smoothstep(face_z - 95, face_z - 120, z)
@@ -162,6 +168,23 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
     beard = 0.4 + 2.2 * (hair.facial in ("beard", "full_beard", "goatee")) * hair.beard_density
     offsets += n * (facial**2 * beard)[:, None]
     return HairLayer(offsets.astype(np.float32), scalp.astype(np.float32), facial.astype(np.float32))
+
+
+def sideways_relief(mesh: Mesh, x: np.ndarray) -> np.ndarray:
+    """(V,) mm each vertex stands out sideways from the head's sides smoothed over about 15 mm:
+    large on an ear's rim, about 0 on the smooth skull."""
+    return np.abs(x) - np.abs(mesh.smoothed(x, 30))
+
+
+def membrane(mesh: Mesh, values: np.ndarray, free: np.ndarray, rounds: int = 100) -> np.ndarray:
+    """``values`` (V,) with the ``free`` (V,) 0..1 part replaced by a membrane stretched over it
+    (each free vertex moved to its neighbours' mean, ``rounds`` times; the rest held): the head's
+    side as it would be without the ear."""
+    mean = mesh.neighbour_mean()
+    out = np.asarray(values, dtype=np.float64).copy()
+    for _ in range(rounds):
+        out = values + free * (mean @ out - values)
+    return out
 
 
 def ear_distance(mesh: Mesh, x: np.ndarray, y: np.ndarray, z: np.ndarray, face_z: float) -> np.ndarray:
@@ -174,7 +197,7 @@ def ear_distance(mesh: Mesh, x: np.ndarray, y: np.ndarray, z: np.ndarray, face_z
     from scipy.spatial import ConvexHull, QhullError
 
     band = (np.abs(x) > 45) & (z < face_z - 90) & (z > face_z - 160) & (y > -65) & (y < 35)  # beside the face, behind the jaw
-    out = np.abs(x) - np.abs(mesh.smoothed(x, 30))
+    out = sideways_relief(mesh, x)
     dist = np.full(len(x), np.inf)
     for side in (-1.0, 1.0):
         here = band & (np.sign(x) == side)

@@ -97,7 +97,9 @@ def test_side_hairline_runs_back_from_the_temple_to_the_sideburn(head_and_face):
 def test_short_hair_is_cut_around_the_ears_and_long_hair_covers_them(head_and_face):
     """The ears (the skin that stands out sideways when ear_protrusion goes from 0 to this
     face's value) are bare under short styles, with the hair close around them, and under long
-    hair, a bob or an afro they stay covered; the cut changes nothing away from the ears."""
+    hair, a bob or an afro they stay covered, the hair lying over them as over a head without
+    ears (an ear under a shell of hair drew an ear made of hair); the cut changes nothing away
+    from the ears."""
     head, tmpl, v, lm = head_and_face
     names = [p[0] for p in SHAPE_PARAMETERS]
     k = names.index("ear_protrusion")
@@ -120,6 +122,12 @@ def test_short_hair_is_cut_around_the_ears_and_long_hair_covers_them(head_and_fa
             upper = ear & (v[:, 1] - eye_y > -15)
             assert np.mean(cover[upper] > 0.5) > 0.9, name
             assert np.mean(cover[ear] > 0.5) > (0.9 if name != "afro" else 0.5), name
+            # the hair drapes over the covered ear as over a head without ears (not an ear-shaped shell)
+            layer = hair_layer(tmpl.with_vertices(v), lm, skin, style(name))
+            bare = hair_layer(tmpl.with_vertices(flat), head.landmarks(flat), skin, style(name))
+            under = ear & (cover > 0.9)
+            rise = np.abs(v[under, 0] + layer.offsets[under, 0]) - np.abs(flat[under, 0] + bare.offsets[under, 0])
+            assert rise.max() < 6.0, (name, rise.max())  # an afro's curl is 2.5 mm either way
         else:
             assert cover[ear].max() < 0.05, name
     # hair comes within a few millimetres of the ear's top and back under a short cut ...

@@ -110,6 +110,7 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
     ax = np.abs(x)
     crown, side, long_hair, fringe, frizz = HAIR_STYLES[hair.style]
     scalp = np.zeros(len(v))
+    thin = 1.0  # how much of the hair's volume is left near the ears
     if hair.style != "bald":
         # Front hairline: recedes at the temples, dips with a side part, lowered by a fringe.
         line = hair.hairline - hair.recession * smoothstep(8, 40, ax) - 10.0 * smoothstep(34, 58, ax)
@@ -133,12 +134,13 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
         ear = ear_distance(mesh, x, y, z, face_z)
         if hair.style not in EAR_COVERING_STYLES:
             scalp = scalp * smoothstep(EAR_MARGIN, EAR_MARGIN + 3.0, ear)
+            thin = smoothstep(EAR_MARGIN + 3.0, EAR_MARGIN + 9.0, ear)  # the volume thins to the cut
     scalp = scalp * skin
     facial = _facial_cover(x, y, z, landmarks, eye_y, hair) * skin
     tuck = np.zeros_like(v)
     if hair.style in EAR_COVERING_STYLES:
-        # Hair over an ear presses it to the head: the covered ear sinks to the head's smoothed
-        # side, so the hair drapes over a soft bulge instead of taking the ear's shape.
+        # Hair over an ear presses it to the head: the covered ear sinks to a membrane stretched
+        # over it, so the hair drapes over a soft bulge instead of taking the ear's shape.
         on_ear = smoothstep(EAR_MARGIN, 0.0, ear)
         tuck[:, 0] = (membrane(mesh, v[:, 0], on_ear) - v[:, 0]) * scalp
     n = vertex_normals((v + tuck).astype(np.float32), mesh.faces).astype(np.float64)
@@ -155,9 +157,7 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
     # Volume tapers to nothing at the hair's edges (hair lies flat at the hairline): lifting
     # every covered vertex by the full thickness raises a cliff along the mesh's cells, which
     # draws the hairline as a staircase. The taper follows the coverage smoothed over the mesh.
-    lift = scalp * smoothstep(0.5, 1.0, mesh.smoothed(scalp, HAIR_TAPER_ROUNDS))
-    if hair.style not in EAR_COVERING_STYLES and hair.style != "bald":
-        lift = lift * smoothstep(EAR_MARGIN + 3.0, EAR_MARGIN + 9.0, ear)  # ... and its volume thins to the cut
+    lift = scalp * smoothstep(0.5, 1.0, mesh.smoothed(scalp, HAIR_TAPER_ROUNDS)) * thin
     offsets = tuck + n * (lift * (thick + ripple))[:, None]
     if long_hair:
         # Hair hangs: below the ears it falls straight down beside the neck, not along it.
@@ -168,12 +168,6 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
     beard = 0.4 + 2.2 * (hair.facial in ("beard", "full_beard", "goatee")) * hair.beard_density
     offsets += n * (facial**2 * beard)[:, None]
     return HairLayer(offsets.astype(np.float32), scalp.astype(np.float32), facial.astype(np.float32))
-
-
-def sideways_relief(mesh: Mesh, x: np.ndarray) -> np.ndarray:
-    """(V,) mm each vertex stands out sideways from the head's sides smoothed over about 15 mm:
-    large on an ear's rim, about 0 on the smooth skull."""
-    return np.abs(x) - np.abs(mesh.smoothed(x, 30))
 
 
 def membrane(mesh: Mesh, values: np.ndarray, free: np.ndarray, rounds: int = 100) -> np.ndarray:
@@ -197,7 +191,7 @@ def ear_distance(mesh: Mesh, x: np.ndarray, y: np.ndarray, z: np.ndarray, face_z
     from scipy.spatial import ConvexHull, QhullError
 
     band = (np.abs(x) > 45) & (z < face_z - 90) & (z > face_z - 160) & (y > -65) & (y < 35)  # beside the face, behind the jaw
-    out = sideways_relief(mesh, x)
+    out = np.abs(x) - np.abs(mesh.smoothed(x, 30))  # mm out from the sides smoothed over ~15 mm
     dist = np.full(len(x), np.inf)
     for side in (-1.0, 1.0):
         here = band & (np.sign(x) == side)

@@ -210,6 +210,7 @@ class BuiltinHead:
 
     def __init__(self, resolution: HeadResolution = HeadResolution()) -> None:
         self.res = resolution
+        self._phi = _column_angles(resolution.columns)  # the skin grid's column azimuths
         self._template_mesh: Mesh | None = None
         self._lids: list[Eyelid] | None = None
         # Layout of the vertex array, filled by _build.
@@ -258,7 +259,7 @@ class BuiltinHead:
         r = self.res
         skin_v = self._skin(p)
         rows = r.cranium_rows + r.face_rows
-        cols = len(_column_angles(r.columns))
+        cols = len(self._phi)
         n_skin = len(skin_v)
         # faces: top pole fan, grid, bottom cap fan
         top = 0
@@ -349,7 +350,7 @@ class BuiltinHead:
         row_Zb = np.concatenate([Zb[0] * cran_s, catmull_rom(face_y, ys[::-1], Zb[::-1])])
         row_cz = np.concatenate([np.full(len(cran_y), cz[0]), catmull_rom(face_y, ys[::-1], cz[::-1])])
 
-        phi = _column_angles(r.columns)
+        phi = self._phi
         sp, cp = np.sin(phi), np.cos(phi)
         front = cp > 0
         ang = np.abs(cp) ** np.where(front, 0.72, 0.9) * np.sign(cp)
@@ -526,7 +527,7 @@ class BuiltinHead:
         the midline. upper_lip / lower_lip are the lips' most protruding midline points.
         """
         r = self.res
-        rows, cols = r.cranium_rows + r.face_rows, len(_column_angles(r.columns))
+        rows, cols = r.cranium_rows + r.face_rows, len(self._phi)
         a, _ = self._layout["head"]
         grid = v[a + 1 : a + 1 + rows * cols].astype(np.float64).reshape(rows, cols, 3)
         mid = 0.5 * (grid[:, cols // 2 - 1] + grid[:, cols // 2])  # (rows, 3) midline profile

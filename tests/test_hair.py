@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from generation.face_model import skin_mask, vermilion_outline
-from generation.hair import EAR_COVERING_STYLES, EAR_MARGIN, HAIR_STYLES, HairStyle, ear_distance, hair_layer
+from generation.hair import EAR_COVERING_STYLES, EAR_MARGIN, HAIR_STYLES, MOUSTACHE_COVER, HairStyle, ear_distance, hair_layer
 from generation.head import SHAPE_PARAMETERS, BuiltinHead
 from generation.mesh import Mesh, neighbour_mean_matrix
 
@@ -160,10 +160,10 @@ def test_moustache_meets_the_upper_lip_along_its_bow(head_and_face):
     gaps = []
     for at in np.linspace(-(half - 5), half - 5, 9):
         column = front & (np.abs(x - at) < 1.5) & (y > mouth_y) & (y < lm["nose_tip"][1])
-        haired = column & (hair.facial > 0.5)
+        haired = column & (hair.facial > 0.5 * MOUSTACHE_COVER)
         assert haired.any(), f"no moustache above the lip at x = {at:.1f} mm"
         low = y[haired].min()
-        bare = column & (hair.facial < 0.5) & (y < low)
+        bare = column & (hair.facial < 0.5 * MOUSTACHE_COVER) & (y < low)
         edge = 0.5 * (low + y[bare].max())  # between the skin grid's rows
         border = mouth_y + vermilion_outline(np.array([at]), lm)[0][0]
         gaps.append(edge - border)

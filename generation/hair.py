@@ -122,14 +122,16 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
         line = line + 5.0 * hair.part * np.tanh(x / 25.0)
         if fringe:
             line = np.minimum(line, 32.0 + 3.0 * np.cos(x / 9.0) + 6.0 * smoothstep(25, 55, ax))
-        front = smoothstep(line - 1.5, line + 2.5, y)
+        # The hair fades in over 8 mm (fine hair thins out at a hairline), two or more of the
+        # forehead's rows: a 4 mm fade stepped along the rows, drawn as a staircase.
+        front = smoothstep(line - 3.5, line + 4.5, y)
         # Sides and back: above the ears, behind the temples; the nape for long hair.
         back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(-32, -20, y)
         # Sides: hair behind a curve that runs from the temple down and back to the sideburn's
         # foot in front of the ear (one smooth hairline, not the corner of two straight edges).
         t = smoothstep(np.maximum(line, 10.0), -hair.sideburn, y)
         edge = face_z - 52.0 - 16.0 * t
-        sides = smoothstep(edge + 3.0, edge - 3.0, z) * smoothstep(-hair.sideburn - 4.0, -hair.sideburn + 2.0, y) * smoothstep(44, 56, ax)
+        sides = smoothstep(edge + 5.0, edge - 5.0, z) * smoothstep(-hair.sideburn - 4.0, -hair.sideburn + 2.0, y) * smoothstep(44, 56, ax)
         scalp = np.maximum.reduce([front, back, sides])
         if long_hair:
             nape = smoothstep(face_z - 88, face_z - 105, z) * smoothstep(-hair.length - 10, -hair.length + 10, y)

@@ -69,6 +69,26 @@ def test_hair_volume_tapers_to_the_hairline(head_and_face, name):
     assert height[hair.scalp > 0.99].max() > 0.9 * thickness
 
 
+@pytest.mark.parametrize("name", [s for s in HAIR_STYLES if s != "bald"])
+def test_hair_colour_fades_in_over_the_skin_grid_at_its_edge(head_and_face, name):
+    """Over the face and temples the hair's coverage changes by less than 0.2 per mm along any
+    mesh edge, so its edge fades over two or more of the forehead's rows (3.5-6 mm apart)
+    instead of stepping along them. A 4 mm fade (0.26 per mm on every style) drew the
+    hairline as a staircase in the line-up; hairlines are soft, fine hair thinning over
+    several mm."""
+    head, tmpl, v, lm = head_and_face
+    hair = hair_layer(tmpl.with_vertices(v), lm, skin_mask(head), style(name, recession=8.0, part=0.6))
+    eye_y = 0.5 * (lm["left_eye"][1] + lm["right_eye"][1])
+    front = (v[:, 2] > lm["nose_tip"][2] - 60) & (v[:, 1] > eye_y + 10)
+    f = tmpl.faces
+    edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    edges = edges[front[edges[:, 0]] & front[edges[:, 1]]]
+    change = np.abs(hair.scalp[edges[:, 0]] - hair.scalp[edges[:, 1]])
+    assert change.max() > 0.3  # the hairline is here
+    per_mm = change / np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1)
+    assert per_mm.max() < 0.2, per_mm.max()
+
+
 def test_side_hairline_runs_back_from_the_temple_to_the_sideburn(head_and_face):
     """In front of the ear the hair's edge is one curve running down and back from the temple to
     the sideburn's foot (it was the corner of a horizontal and a vertical edge: blocks)."""

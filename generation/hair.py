@@ -38,6 +38,7 @@ HAIR_STYLES: Mapping[str, tuple[float, float, bool, bool, float]] = {
 EAR_COVERING_STYLES = ("long", "bob", "afro")  # the others are cut around the ears
 EAR_FRONT = 8.0  # mm the ear reaches forward of its rim's outline (see ear_distance)
 EAR_MARGIN = 3.0  # mm of bare skin between an ear and short hair
+AFRO_BOTTOM = 52.0  # mm below eye level an afro reaches at the sides and back (the ears end ~45 mm below)
 HAIR_TAPER_ROUNDS = 40  # smoothing rounds of the coverage that tapers the hair volume
 # A moustache is trimmed: its hair covers this share of the upper lip's skin, so the lip's
 # border and AU9/AU10's lift of it show through. Full cover hid them: dlib's tracker read the
@@ -125,13 +126,16 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
         # The hair fades in over 8 mm (fine hair thins out at a hairline), two or more of the
         # forehead's rows: a 4 mm fade stepped along the rows, drawn as a staircase.
         front = smoothstep(line - 3.5, line + 4.5, y)
-        # Sides and back: above the ears, behind the temples; the nape for long hair.
-        back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(-32, -20, y)
+        # Sides and back: above the ears, behind the temples; the nape for long hair. An afro
+        # stands out all round the head down to below the ears (ending at the sideburn's height,
+        # it let the earlobes hang out under it).
+        low = -AFRO_BOTTOM if hair.style == "afro" else -hair.sideburn
+        back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(min(low, -20.0) - 12.0, min(low, -20.0), y)
         # Sides: hair behind a curve that runs from the temple down and back to the sideburn's
         # foot in front of the ear (one smooth hairline, not the corner of two straight edges).
         t = smoothstep(np.maximum(line, 10.0), -hair.sideburn, y)
         edge = face_z - 52.0 - 16.0 * t
-        sides = smoothstep(edge + 5.0, edge - 5.0, z) * smoothstep(-hair.sideburn - 4.0, -hair.sideburn + 2.0, y) * smoothstep(44, 56, ax)
+        sides = smoothstep(edge + 5.0, edge - 5.0, z) * smoothstep(low - 4.0, low + 2.0, y) * smoothstep(44, 56, ax)
         scalp = np.maximum.reduce([front, back, sides])
         if long_hair:
             nape = smoothstep(face_z - 88, face_z - 105, z) * smoothstep(-hair.length - 10, -hair.length + 10, y)

@@ -138,10 +138,8 @@ def test_short_hair_is_cut_around_the_ears_and_long_hair_covers_them(head_and_fa
     for name in HAIR_STYLES:
         cover = hair_layer(tmpl.with_vertices(v), lm, skin, style(name)).scalp
         cuts[name] = cover
-        if name in EAR_COVERING_STYLES:  # an afro's hair stops above the lobe
-            upper = ear & (v[:, 1] - eye_y > -15)
-            assert np.mean(cover[upper] > 0.5) > 0.9, name
-            assert np.mean(cover[ear] > 0.5) > (0.9 if name != "afro" else 0.5), name
+        if name in EAR_COVERING_STYLES:  # an afro's sides stopped at the sideburn: 0.79 covered
+            assert np.mean(cover[ear] > 0.5) > 0.9, (name, np.mean(cover[ear] > 0.5))
             # the hair drapes over the covered ear as over a head without ears (not an ear-shaped shell)
             layer = hair_layer(tmpl.with_vertices(v), lm, skin, style(name))
             bare = hair_layer(tmpl.with_vertices(flat), head.landmarks(flat), skin, style(name))

@@ -88,7 +88,8 @@ def faces(gen: Generator, seed: int, variant: str, drawn: dict[int, list[Person]
             colors = vertex_albedo(gen.template.with_vertices(bare), gen.model.landmarks(bare), person.appearance)
         lights = ONE_RIG if variant == "one light rig" else person.lights
         bg = np.full((size, size, 3), 128, np.uint8) if variant == "grey backdrop" else person.background
-        image = MeshRenderer(lights=lights)((mesh, gen.template.faces), camera, vertex_colors=colors, background=bg).rgb
+        image = MeshRenderer(lights=lights)((mesh, gen.template.faces), camera, vertex_colors=colors,
+                                            vertex_gloss=person.gloss, background=bg).rgb
         out.append(grain(image, i) if variant == "photo grain" else image)
     return out
 

@@ -43,7 +43,7 @@ HAIR_TAPER_ROUNDS = 40  # smoothing rounds of the coverage that tapers the hair 
 # A moustache is trimmed: its hair covers this share of the upper lip's skin, so the lip's
 # border and AU9/AU10's lift of it show through. Full cover hid them: dlib's tracker read the
 # upper lip's rise of men with hair over it at rank correlation 0.22-0.40 on the development
-# seeds (0.73-0.77 without), 0.45-0.62 at this cover (README, "This round").
+# seeds (0.73-0.77 without), 0.45-0.62 at this cover (`benchmarks/au_by_group.py`).
 MOUSTACHE_COVER = 0.6
 FACIAL_HAIR = ("none", "stubble", "moustache", "goatee", "beard", "full_beard")
 

@@ -32,7 +32,7 @@ from .mesh_asset import parts_from_components, texture_albedo
 from .render import Lights, PerspectiveCamera, default_views, srgb_to_linear
 from .render.backends import RENDERERS, check_device, make_renderer
 from .rig import AURig
-from .texture import Appearance, background, sample_appearance, vertex_albedo
+from .texture import Appearance, background, sample_appearance, vertex_albedo, vertex_gloss
 
 FACE_MODELS = ("builtin", "flame")
 MESH_STORAGE = ("none", "vertices", "glb")  # none: no meshes; vertices: arrays; glb: one GLB per mesh
@@ -257,6 +257,7 @@ class Person:
     neutral: np.ndarray  # (V, 3) float32
     appearance: Appearance
     colors: np.ndarray  # (V, 3) float32 albedo
+    gloss: np.ndarray  # (V,) float32 share of the lights' highlight (texture.vertex_gloss)
     background: np.ndarray  # (size, size, 3) uint8
     lights: Lights
 
@@ -276,7 +277,8 @@ def sample_person(model: FaceModel, template: Mesh, demo: Demographics, size: in
     neutral = (bare + hair.offsets).astype(np.float32)
     colors = vertex_albedo(template.with_vertices(neutral), landmarks, app, hair)
     bg = background(size, rng)
-    return Person(age, neutral, app, colors, bg, sample_lights(rng).exposed(exposure(app.skin_rgb)))
+    gloss = vertex_gloss(template)
+    return Person(age, neutral, app, colors, gloss, bg, sample_lights(rng).exposed(exposure(app.skin_rgb)))
 
 
 def identity_name(index: int) -> str:
@@ -346,13 +348,13 @@ class Generator:
         demo = self.demographics[index]
         person = sample_person(self.model, self.template, demo, cfg.size, rng)
         age, neutral, app, bg, lights = person.age, person.neutral, person.appearance, person.background, person.lights
-        shading = {"vertex_colors": person.colors}
+        shading = {"vertex_colors": person.colors, "vertex_gloss": person.gloss}
         backend, extras = None, {}
         if self.appearance_backend is not None:
             brng = np.random.default_rng([cfg.seed, index, BACKEND_STREAM])
             backend = self.appearance_backend(neutral, self.template.faces, demo, age, brng)
             if backend.texture is not None:
-                shading = {"uvs": backend.uvs, "texture": backend.texture}
+                shading = {"uvs": backend.uvs, "texture": backend.texture, "vertex_gloss": person.gloss}
             lights = backend.lights or lights
             extras = backend.extras
         renderer = make_renderer(cfg.renderer, lights, cfg.ssaa, cfg.device)

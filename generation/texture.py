@@ -291,6 +291,23 @@ def vertex_albedo(
     return np.clip(col, 0, 1).astype(np.float32)
 
 
+# The share of the lights' broad (skin) highlight the eyeballs take. An eye's cornea is a
+# mirror: its reflection of a light is a small catchlight, not skin's broad sheen, which
+# spread over the whole iris and turned every iris grey (a brown one the grey of the sclera).
+EYE_GLOSS = 0.0
+
+
+def vertex_gloss(mesh: Mesh) -> np.ndarray:
+    """(V,) float32 share of the lights' highlight per vertex: ``EYE_GLOSS`` on the eyeballs,
+    1 elsewhere (a mesh without eyeball parts, e.g. FLAME's, is 1 everywhere)."""
+    gloss = np.ones(len(mesh.vertices), np.float32)
+    for side in ("left", "right"):
+        comp = mesh.components.get(f"{side}_eyeball", mesh.regions.get(f"{side}_eyeball"))
+        if comp is not None:
+            gloss[comp] = EYE_GLOSS
+    return gloss
+
+
 def strand_space(points: np.ndarray, x: np.ndarray, stretch: float = 5.0, fan: float = 0.45) -> np.ndarray:
     """``points`` (N, 3) mm mapped so that a ``solid_noise`` field over them runs in strands:
     along each strand (down the face, turned up to ``fan`` radians outwards either side of the

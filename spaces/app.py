@@ -105,6 +105,7 @@ class Identity:
     neutral: np.ndarray
     faces: np.ndarray
     colors: np.ndarray
+    gloss: np.ndarray
     background: np.ndarray
     renderer: Any
     cameras: list
@@ -165,11 +166,11 @@ class FaceFactory:
                               fov_deg=cfg.fov_deg, image_size=size, target=(0.0, -28.0, 40.0))
             for yaw in VIEWS
         ]
-        ident = Identity(key, demo, age, app, neutral, self.template.faces, colors, bg, renderer, cameras,
+        ident = Identity(key, demo, age, app, neutral, self.template.faces, colors, person.gloss, bg, renderer, cameras,
                          self.rig.bind(neutral), parts=self.parts)
         for cam in cameras:
             ident.neutral_images.append(
-                renderer((neutral, ident.faces), cam, vertex_colors=colors, background=bg).rgb
+                renderer((neutral, ident.faces), cam, vertex_colors=colors, vertex_gloss=person.gloss, background=bg).rgb
             )
         with self._lock:
             self.builds += 1
@@ -206,7 +207,7 @@ def pose_sample(factory: FaceFactory, aus: dict[str, float], distractors: dict[s
     images, heats, overlays = [], [], []
     cameras = ident.cameras if render else []
     for cam in cameras:
-        out = ident.renderer((posed, ident.faces), cam, vertex_colors=ident.colors,
+        out = ident.renderer((posed, ident.faces), cam, vertex_colors=ident.colors, vertex_gloss=ident.gloss,
                              background=ident.background, extra_attrs={"disp": disp})
         heat = heatmap_from_maps(out.attrs["disp"], cam.rotation_translation()[0], DEFAULT_SCALE_MM).heat
         images.append(out.rgb)

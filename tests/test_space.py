@@ -181,6 +181,24 @@ def test_pspi_formula_matches_facs(space):
         assert text.endswith(f"= {int(pspi(aus))}")
 
 
+def test_the_space_draws_the_generators_face(space):
+    """A seed is the same face in the Space as in a generated dataset: the Space's neutral
+    renders of seed 5 with identity 0's demographics are byte for byte the generator's (colour,
+    lights, backdrop and the eyes' gloss alike), and its AU-posed render is the generator's pain frame."""
+    from generation.pipeline import GenerationConfig, Generator
+
+    cfg = GenerationConfig(identities=1, expressions=1, views=space.VIEWS, size=128, seed=5,
+                           fixed_aus={"AU10": 4}, distractor_probability=0.0)
+    gen = Generator(cfg)
+    frames = gen.identity(0).frames
+    factory = space.FaceFactory()
+    ident = factory.identity(5, gen.demographics[0], 128)
+    pain = space.pose_sample(factory, {"AU10": 4}, {}, gen.demographics[0], 5, 128).pain_images
+    for j in range(len(space.VIEWS)):
+        assert np.array_equal(ident.neutral_images[j], frames[j].image), j
+        assert np.array_equal(pain[j], frames[len(space.VIEWS) + j].image), j
+
+
 def test_slider_change_reposes_a_cached_identity_quickly(app):
     first = app.generate(*GEN_ARGS)
     builds = app.factory.builds

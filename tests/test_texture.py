@@ -7,6 +7,7 @@ import pytest
 
 from generation.demographics import ETHNICITIES, Demographics
 from generation.head import BuiltinHead
+from generation.mesh import Mesh
 from generation.pipeline import EXPOSURE_TARGET, exposure, sample_person
 from generation.render import linear_to_srgb, srgb_to_linear
 from generation.texture import (
@@ -220,3 +221,22 @@ def test_exposure_keeps_most_of_the_skins_own_spread():
         assert 0.18 <= person.lights.ambient / gain <= 0.28
         assert person.lights.diffuse[0] / gain <= 0.85
     assert gain < 1.0  # the light-skinned one is exposed down
+
+
+def test_the_eyes_take_no_broad_highlight():
+    """``vertex_gloss``: the eyeballs take ``EYE_GLOSS`` of the lights' highlight (a broad
+    sheen greyed every iris), every other vertex all of it; a mesh without eyeball parts (a
+    user's FLAME mesh) keeps it everywhere."""
+    from generation.texture import EYE_GLOSS, vertex_gloss
+
+    head = BuiltinHead()
+    tmpl = head.template()
+    gloss = vertex_gloss(tmpl)
+    eyes = np.zeros(len(tmpl.vertices), bool)
+    for side in ("left", "right"):
+        eyes[tmpl.components[f"{side}_eyeball"]] = True
+    assert eyes.sum() > 500
+    assert gloss.shape == (len(tmpl.vertices),) and gloss.dtype == np.float32
+    assert np.all(gloss[eyes] == EYE_GLOSS) and np.all(gloss[~eyes] == 1.0)
+    bare = Mesh(tmpl.vertices, tmpl.faces)
+    assert np.all(vertex_gloss(bare) == 1.0)

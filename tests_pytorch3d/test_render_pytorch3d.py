@@ -174,6 +174,22 @@ def test_uv_texture_and_camera_following_lights_agree_with_numba():
     assert_agree(a, b)
 
 
+def test_per_vertex_gloss_agrees_with_numba():
+    """Gloss 0 on one half of a sphere, 1 on the other (a highlight on each half): both renderers
+    scale the highlight alike, and each half is lit as without gloss or with no highlight."""
+    verts, faces = sphere(16)
+    lights = Lights(specular=0.5, shininess=20.0)
+    gloss = (verts[:, 0] < 0).astype(np.float32)
+    cam = PerspectiveCamera(image_size=48)
+    a, b = both((verts, faces), cam, lights=lights, vertex_gloss=gloss)
+    assert_agree(a, b)
+    plain, _ = both((verts, faces), cam, lights=lights)
+    assert np.abs(plain.rgb.astype(int) - a.rgb).max() > 15  # the matte half lost a highlight (28 levels)
+    _, none = both((verts, faces), cam, lights=Lights(specular=0.0), vertex_gloss=gloss)
+    _, zero = both((verts, faces), cam, lights=lights, vertex_gloss=np.zeros(len(verts), np.float32))
+    assert np.abs(zero.rgb.astype(int) - none.rgb).max() <= 1
+
+
 def test_batch_equals_single_frames_across_chunks():
     """Meshes x cameras in chunks of 4 (a chunk ends inside mesh 1's views) = one call per frame."""
     verts, faces = sphere(8, noise=0.05, seed=1)

@@ -34,6 +34,7 @@ from .renderer import (
     attribute_inputs,
     background_inputs,
     batch_attribute_list,
+    gloss_inputs,
     shading_inputs,
     unpack_mesh,
 )
@@ -72,6 +73,7 @@ class Pytorch3dRenderer:
         vertex_colors: np.ndarray | None = None,
         uvs: np.ndarray | None = None,
         texture: np.ndarray | None = None,
+        vertex_gloss: np.ndarray | None = None,
         background: np.ndarray | tuple[int, int, int] | None = None,
         extra_attrs: dict[str, np.ndarray] | None = None,
     ) -> RenderOutput:
@@ -81,7 +83,7 @@ class Pytorch3dRenderer:
             vertex_colors = mesh_colors
         return next(iter(self.render_batch(
             [verts], faces, [camera], vertex_colors=vertex_colors, uvs=uvs, texture=texture,
-            background=background, extra_attrs=[extra_attrs],
+            vertex_gloss=vertex_gloss, background=background, extra_attrs=[extra_attrs],
         )))
 
     def render_batch(
@@ -93,6 +95,7 @@ class Pytorch3dRenderer:
         vertex_colors: np.ndarray | None = None,
         uvs: np.ndarray | None = None,
         texture: np.ndarray | None = None,
+        vertex_gloss: np.ndarray | None = None,
         background: np.ndarray | tuple[int, int, int] | None = None,
         extra_attrs: Sequence[dict[str, np.ndarray] | None] | None = None,
     ) -> Iterator[RenderOutput]:
@@ -112,6 +115,7 @@ class Pytorch3dRenderer:
         if faces.size and (faces.min() < 0 or faces.max() >= nv):
             raise ValueError(f"faces index vertices in [0, {nv}), got [{faces.min()}, {faces.max()}]")
         colors, uvs, tex, use_texture = shading_inputs(nv, None, vertex_colors, uvs, texture)
+        gloss, use_gloss = gloss_inputs(vertex_gloss, nv)
         bg_img, use_bg_img, bg_const = background_inputs(background, h, w)
         extras = [attribute_inputs(a, nv) for a in batch_attribute_list(extra_attrs, len(verts))]
         channels = _attribute_channels(extras)
@@ -126,6 +130,8 @@ class Pytorch3dRenderer:
             tex_t = torch.as_tensor(tex, device=dev).permute(2, 0, 1)[None]  # (1, 3, Th, Tw)
         else:
             albedo_v, tex_t = torch.as_tensor(colors, device=dev), None
+        # The gloss rides with the albedo through the one interpolation (1 where not given).
+        albedo_v = torch.cat([albedo_v, torch.as_tensor(gloss if use_gloss else np.ones(nv, np.float32), device=dev)[:, None]], 1)
         bg_np = bg_img.astype(np.float32) if use_bg_img else np.tile(bg_const.astype(np.float32), (h, w, 1))
         bg = torch.as_tensor(bg_np, device=dev)  # (H, W, 3) in 0-255
         attr_v = [
@@ -178,16 +184,17 @@ class Pytorch3dRenderer:
         b = len(chunk)
         per_vertex = torch.cat(
             [normals[e_idx], verts, albedo_v.expand(b, -1, -1), torch.stack([attr_v[e] for e, _ in chunk])], -1
-        )  # (B, V, 3 + 3 + 3|2 + C)
+        )  # (B, V, 3 + 3 + 3|2 + 1 + C)
         face_vals = per_vertex.reshape(-1, per_vertex.shape[-1])[meshes.faces_packed()]  # (B F, 3, D)
         px = interpolate_face_attributes(p2f, frags.bary_coords, face_vals)[..., 0, :]  # (B, kH, kW, D)
         n_alb = 2 if tex_t is not None else 3
         albedo = px[..., 6:6 + n_alb]
         if tex_t is not None:
             albedo = _sample_texture(tex_t, albedo)
+        gloss = px[..., 6 + n_alb:7 + n_alb]
         eye = torch.as_tensor(np.stack([c.position for c in cams]), dtype=torch.float32, device=dev)
         # Lit in linear light, as renderer.py: the sRGB albedo decoded, the result encoded.
-        shaded = self._blinn_phong(px[..., 0:3], px[..., 3:6], _srgb_to_linear(albedo), eye, cams)
+        shaded = self._blinn_phong(px[..., 0:3], px[..., 3:6], _srgb_to_linear(albedo), gloss, eye, cams)
         background = bg.repeat_interleave(k, 0).repeat_interleave(k, 1)
         samples = torch.where(covered[..., None], 255.0 * _linear_to_srgb(shaded), background)
 
@@ -198,7 +205,7 @@ class Pytorch3dRenderer:
         mask = count >= 0.5 * k * k
         zbuf = torch.where(covered, frags.zbuf[..., 0], torch.full_like(frags.zbuf[..., 0], float("inf")))
         depth = _block(zbuf, k).amin((2, 4))
-        attr_px = px[..., 6 + n_alb:] * covered[..., None]
+        attr_px = px[..., 7 + n_alb:] * covered[..., None]
         attrs = _block(attr_px, k).sum((2, 4)) / count.clamp(min=1.0)[..., None]
 
         local = torch.where(covered, p2f[..., 0] - n_faces * torch.arange(b, device=dev)[:, None, None], -1)
@@ -217,8 +224,9 @@ class Pytorch3dRenderer:
                        for m, n in enumerate(channels) if n in extras[e]},
             )
 
-    def _blinn_phong(self, normals, points, albedo, eye, cams):
-        """(B, kH, kW, 3) unclipped Blinn-Phong colour, the formula of ``shading.blinn_phong``."""
+    def _blinn_phong(self, normals, points, albedo, gloss, eye, cams):
+        """(B, kH, kW, 3) unclipped Blinn-Phong colour, the formula of ``shading.blinn_phong``
+        (``gloss`` (B, kH, kW, 1) scales the highlight)."""
         dev = normals.device
         packed = [self.lights.packed(c.rotation_translation()[0]) for c in cams]
         dirs = torch.as_tensor(np.stack([p[0] for p in packed]), dtype=torch.float32, device=dev)  # (B, L, 3)
@@ -242,7 +250,7 @@ class Pytorch3dRenderer:
             spec = torch.einsum("bhwl,lc->bhwc", torch.where(lit & (ndh > 0), lobe, 0.0), cols)
         else:
             spec = 0.0
-        return albedo * diffuse + spec
+        return albedo * diffuse + gloss * spec
 
 
 def _attribute_channels(extras: list[dict[str, np.ndarray]]) -> dict[str, int]:

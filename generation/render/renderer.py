@@ -80,6 +80,7 @@ class MeshRenderer:
         vertex_colors: np.ndarray | None = None,
         uvs: np.ndarray | None = None,
         texture: np.ndarray | None = None,
+        vertex_gloss: np.ndarray | None = None,
         background: np.ndarray | tuple[int, int, int] | None = None,
         extra_attrs: dict[str, np.ndarray] | None = None,
     ) -> RenderOutput:
@@ -87,12 +88,15 @@ class MeshRenderer:
 
         Albedo: ``vertex_colors`` (V, 3) in [0, 1], else ``uvs`` (V, 2) with ``texture``
         (Th, Tw, 3) (uint8 or float in [0, 1]), else the mesh's colours, else grey.
+        vertex_gloss: (V,) >= 0, each surface's share of the lights' highlight (e.g. 0 on an
+        eye's iris, which a broad skin highlight would grey out); None: 1 everywhere.
         background: (H, W, 3) uint8 image or an RGB tuple of 0-255 ints; None is black.
         """
         verts, faces, mesh_colors = unpack_mesh(mesh)
         h, w, k = camera.height, camera.width, int(self.ssaa)
         # Validate every input before any work.
         colors, uvs, tex, use_texture = shading_inputs(len(verts), mesh_colors, vertex_colors, uvs, texture)
+        gloss, use_gloss = gloss_inputs(vertex_gloss, len(verts))
         bg_img, use_bg_img, bg_const = background_inputs(background, h, w)
         extra = attribute_inputs(extra_attrs, len(verts))
 
@@ -110,7 +114,7 @@ class MeshRenderer:
         cov = np.empty((h, w), dtype=np.float32)
         shade_compose_kernel(
             frags.face_idx, frags.bary, faces, verts, normals, colors, uvs, tex, use_texture,
-            camera.position, dirs, cols, amb, spec, wrap, not self.cull_backfaces,
+            gloss, use_gloss, camera.position, dirs, cols, amb, spec, wrap, not self.cull_backfaces,
             bg_img, use_bg_img, bg_const, k, rgb, cov, *self._srgb,
         )
 
@@ -138,6 +142,7 @@ class MeshRenderer:
         vertex_colors: np.ndarray | None = None,
         uvs: np.ndarray | None = None,
         texture: np.ndarray | None = None,
+        vertex_gloss: np.ndarray | None = None,
         background: np.ndarray | tuple[int, int, int] | None = None,
         extra_attrs: Sequence[dict[str, np.ndarray] | None] | None = None,
     ) -> Iterator[RenderOutput]:
@@ -152,7 +157,7 @@ class MeshRenderer:
             for cam in cameras:
                 yield self(
                     (verts, faces), cam, vertex_colors=vertex_colors, uvs=uvs, texture=texture,
-                    background=background, extra_attrs=extra,
+                    vertex_gloss=vertex_gloss, background=background, extra_attrs=extra,
                 )
 
 
@@ -194,6 +199,18 @@ def shading_inputs(
         if colors.shape != (nv, 3):
             raise ValueError(f"vertex_colors must have shape ({nv}, 3), got {colors.shape}")
     return colors, np.zeros((1, 2), np.float32), np.zeros((1, 1, 3), np.float32), False
+
+
+def gloss_inputs(vertex_gloss, nv: int) -> tuple[np.ndarray, bool]:
+    """(gloss (V,) float32 or a dummy, use_gloss), validated: None is 1 everywhere."""
+    if vertex_gloss is None:
+        return np.ones(1, np.float32), False
+    gloss = np.ascontiguousarray(vertex_gloss, dtype=np.float32)
+    if gloss.shape != (nv,):
+        raise ValueError(f"vertex_gloss must have shape ({nv},), got {gloss.shape}")
+    if not np.all(gloss >= 0):
+        raise ValueError("vertex_gloss must be >= 0 everywhere (0: no highlight, 1: the lights' own)")
+    return gloss, True
 
 
 def attribute_inputs(extra_attrs: dict[str, np.ndarray] | None, nv: int) -> dict[str, np.ndarray]:

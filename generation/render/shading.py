@@ -130,12 +130,12 @@ class Lights:
 
 
 @numba.njit(cache=True, inline="always")
-def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, wrap):
+def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, wrap, gloss):
     """Blinn-Phong colour of one point; normal and view direction need not be unit length.
 
     spec is ``Lights.specular_table()``: specular * x**shininess sampled on [0, 1]; wrap is
     ``Lights.wrap`` then 1 / (1 + wrap) (``Lights.packed``): the diffuse term per channel is
-    max(0, (n.l + w) / (1 + w)).
+    max(0, (n.l + w) / (1 + w)); gloss scales the highlight (the surface's own, 1 = the lights').
     """
     nn = np.sqrt(nx * nx + ny * ny + nz * nz)
     if nn > 0.0:
@@ -169,7 +169,7 @@ def _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, w
                     sr += cols[k, 0] * s
                     sg += cols[k, 1] * s
                     sb += cols[k, 2] * s
-    return ar * dr + sr, ag * dg + sg, ab * db + sb
+    return ar * dr + gloss * sr, ag * dg + gloss * sg, ab * db + gloss * sb
 
 
 @numba.njit(cache=True, inline="always")
@@ -278,15 +278,17 @@ def _sample_kernel(uv, tex, out):  # pragma: no cover - numba
 
 
 def blinn_phong(
-    normals: np.ndarray, albedo: np.ndarray, view_dirs: np.ndarray, lights: Lights
+    normals: np.ndarray, albedo: np.ndarray, view_dirs: np.ndarray, lights: Lights,
+    gloss: np.ndarray | None = None,
 ) -> np.ndarray:
     """(..., 3) float32 Lambert diffuse + Blinn-Phong specular colour, not clipped.
 
     normals, albedo, view_dirs: (..., 3); view_dirs point from the surface towards the camera.
     Lights must be in the same frame as the normals (``follow_camera`` is not applied here).
-    rgb = albedo * (ambient + sum_k c_k max(0, (n.l_k + w) / (1 + w))) + sum_k [n.l_k > 0] c_k s max(0, n.h_k)^p
+    rgb = albedo * (ambient + sum_k c_k max(0, (n.l_k + w) / (1 + w))) + g sum_k [n.l_k > 0] c_k s max(0, n.h_k)^p
     with c_k = colour_k * diffuse_k, h_k = normalize(l_k + v), s = specular, p = shininess,
-    w = wrap per channel (0: Lambert)
+    w = wrap per channel (0: Lambert), g = ``gloss`` (...,) the surface's share of the
+    highlight (None: 1 everywhere)
     (s x^p is read from a 4097-entry table, linearly interpolated: error < 1e-5).
     """
     n = np.asarray(normals, dtype=np.float32)
@@ -297,12 +299,16 @@ def blinn_phong(
             f"normals, albedo, view_dirs must share a shape (..., 3); got {n.shape}, "
             f"{a.shape}, {v.shape}"
         )
+    g = np.ones(n.shape[:-1], np.float32) if gloss is None else np.asarray(gloss, dtype=np.float32)
+    if g.shape != n.shape[:-1]:
+        raise ValueError(f"gloss must have shape {n.shape[:-1]}, got {g.shape}")
     dirs, cols, amb, spec, wrap = lights.packed()
     out = np.empty(n.shape, dtype=np.float32)
     _blinn_phong_kernel(
         np.ascontiguousarray(n.reshape(-1, 3)),
         np.ascontiguousarray(a.reshape(-1, 3)),
         np.ascontiguousarray(v.reshape(-1, 3)),
+        np.ascontiguousarray(g.reshape(-1)),
         dirs,
         cols,
         amb,
@@ -314,15 +320,15 @@ def blinn_phong(
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _blinn_phong_kernel(n, a, v, dirs, cols, amb, spec, wrap, out):  # pragma: no cover - numba
+def _blinn_phong_kernel(n, a, v, g, dirs, cols, amb, spec, wrap, out):  # pragma: no cover - numba
     """Row-wise _blinn_phong_px."""
     for p in range(n.shape[0]):
-        r, g, b = _blinn_phong_px(
+        r, g_, b = _blinn_phong_px(
             n[p, 0], n[p, 1], n[p, 2], a[p, 0], a[p, 1], a[p, 2],
-            v[p, 0], v[p, 1], v[p, 2], dirs, cols, amb, spec, wrap,
+            v[p, 0], v[p, 1], v[p, 2], dirs, cols, amb, spec, wrap, g[p],
         )
         out[p, 0] = r
-        out[p, 1] = g
+        out[p, 1] = g_
         out[p, 2] = b
 
 
@@ -331,11 +337,12 @@ def _blinn_phong_kernel(n, a, v, dirs, cols, amb, spec, wrap, out):  # pragma: n
 
 @numba.njit(cache=True, inline="always")
 def _shade_sample_px(
-    f, b0, b1, b2, faces, verts, normals, colors, uvs, texture, use_texture, eye,
+    f, b0, b1, b2, faces, verts, normals, colors, uvs, texture, use_texture, gloss, use_gloss, eye,
     dirs, cols, amb, spec, wrap, two_sided, decode, encode,
 ):
     """(r, g, b) in 0-255 of one covered sample of face f with barycentrics (b0, b1, b2):
-    the albedo (sRGB) decoded to linear light, lit there, and the result encoded to sRGB."""
+    the albedo (sRGB) decoded to linear light, lit there (the highlight times the interpolated
+    per-vertex ``gloss`` when use_gloss), and the result encoded to sRGB."""
     a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
     nx = b0 * normals[a, 0] + b1 * normals[b, 0] + b2 * normals[c, 0]
     ny = b0 * normals[a, 1] + b1 * normals[b, 1] + b2 * normals[c, 1]
@@ -356,20 +363,22 @@ def _shade_sample_px(
         ag = b0 * colors[a, 1] + b1 * colors[b, 1] + b2 * colors[c, 1]
         ab = b0 * colors[a, 2] + b1 * colors[b, 2] + b2 * colors[c, 2]
     ar, ag, ab = _curve_px(decode, ar), _curve_px(decode, ag), _curve_px(decode, ab)
-    r, g, bb = _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, wrap)
+    gl = b0 * gloss[a] + b1 * gloss[b] + b2 * gloss[c] if use_gloss else 1.0
+    r, g, bb = _blinn_phong_px(nx, ny, nz, ar, ag, ab, vx, vy, vz, dirs, cols, amb, spec, wrap, gl)
     return 255.0 * _curve_px(encode, r), 255.0 * _curve_px(encode, g), 255.0 * _curve_px(encode, bb)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def shade_compose_kernel(
-    face_idx, bary, faces, verts, normals, colors, uvs, texture, use_texture, eye,
+    face_idx, bary, faces, verts, normals, colors, uvs, texture, use_texture, gloss, use_gloss, eye,
     dirs, cols, amb, spec, wrap, two_sided, bg_img, use_bg_img, bg_const, k, out_rgb, out_cov,
     decode, encode,
 ):  # pragma: no cover - numba
     """Shade (kH, kW) fragments and box-average k x k blocks over the background into out_rgb.
 
     Per covered sample: interpolate the normal, world position and albedo (vertex colours, or
-    uv + bilinear texture lookup), decode it to linear light, Blinn-Phong, clip to [0, 1] and
+    uv + bilinear texture lookup) and, when use_gloss, the per-vertex gloss (V,) that scales
+    the highlight; decode the albedo to linear light, Blinn-Phong, clip to [0, 1] and
     encode to sRGB (``decode``, ``encode``: ``srgb_tables``). Empty samples take the
     background (bg_img (H, W, 3) uint8 when use_bg_img, else bg_const (3,) in 0-255).
     out_rgb: (H, W, 3) uint8; out_cov: (H, W) float32 covered fraction of each block.
@@ -392,8 +401,8 @@ def shade_compose_kernel(
                 else:
                     acc_r, acc_g, acc_b = _shade_sample_px(
                         f, bary[i, j, 0], bary[i, j, 1], bary[i, j, 2], faces, verts, normals,
-                        colors, uvs, texture, use_texture, eye, dirs, cols, amb, spec, wrap, two_sided,
-                        decode, encode,
+                        colors, uvs, texture, use_texture, gloss, use_gloss, eye, dirs, cols, amb, spec,
+                        wrap, two_sided, decode, encode,
                     )
                     out_cov[i, j] = 1.0
             else:
@@ -410,8 +419,8 @@ def shade_compose_kernel(
                         n_cov += 1
                         r, g, b = _shade_sample_px(
                             f, bary[si, sj, 0], bary[si, sj, 1], bary[si, sj, 2], faces, verts,
-                            normals, colors, uvs, texture, use_texture, eye, dirs, cols, amb,
-                            spec, wrap, two_sided, decode, encode,
+                            normals, colors, uvs, texture, use_texture, gloss, use_gloss, eye, dirs,
+                            cols, amb, spec, wrap, two_sided, decode, encode,
                         )
                         acc_r += r
                         acc_g += g

@@ -126,9 +126,10 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
         # The hair fades in over 8 mm (fine hair thins out at a hairline), two or more of the
         # forehead's rows: a 4 mm fade stepped along the rows, drawn as a staircase.
         front = smoothstep(line - 3.5, line + 4.5, y)
-        # Sides and back: above the ears, behind the temples; the nape for long hair. An afro
-        # stands out all round the head down to below the ears (ending at the sideburn's height,
-        # it let the earlobes hang out under it).
+        # Sides and back: above the ears, behind the temples; the nape for long hair. The back
+        # reaches as low as the sides (the sideburn's foot), and at least 20 mm below eye level.
+        # An afro stands out all round the head down to below the ears (ending at the sideburn's
+        # height, it let the earlobes hang out under it).
         low = -AFRO_BOTTOM if hair.style == "afro" else -hair.sideburn
         back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(min(low, -20.0) - 12.0, min(low, -20.0), y)
         # Sides: hair behind a curve that runs from the temple down and back to the sideburn's

@@ -131,7 +131,8 @@ def hair_layer(mesh: Mesh, landmarks: dict[str, np.ndarray], skin: np.ndarray, h
         # An afro stands out all round the head down to below the ears (ending at the sideburn's
         # height, it let the earlobes hang out under it).
         low = -AFRO_BOTTOM if hair.style == "afro" else -hair.sideburn
-        back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(min(low, -20.0) - 12.0, min(low, -20.0), y)
+        back_low = min(low, -20.0)
+        back = smoothstep(face_z - 75, face_z - 92, z) * smoothstep(back_low - 12.0, back_low, y)
         # Sides: hair behind a curve that runs from the temple down and back to the sideburn's
         # foot in front of the ear (one smooth hairline, not the corner of two straight edges).
         t = smoothstep(np.maximum(line, 10.0), -hair.sideburn, y)

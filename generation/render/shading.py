@@ -320,15 +320,15 @@ def blinn_phong(
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _blinn_phong_kernel(n, a, v, g, dirs, cols, amb, spec, wrap, out):  # pragma: no cover - numba
+def _blinn_phong_kernel(n, a, v, gloss, dirs, cols, amb, spec, wrap, out):  # pragma: no cover - numba
     """Row-wise _blinn_phong_px."""
     for p in range(n.shape[0]):
-        r, g_, b = _blinn_phong_px(
+        r, g, b = _blinn_phong_px(
             n[p, 0], n[p, 1], n[p, 2], a[p, 0], a[p, 1], a[p, 2],
-            v[p, 0], v[p, 1], v[p, 2], dirs, cols, amb, spec, wrap, g[p],
+            v[p, 0], v[p, 1], v[p, 2], dirs, cols, amb, spec, wrap, gloss[p],
         )
         out[p, 0] = r
-        out[p, 1] = g_
+        out[p, 1] = g
         out[p, 2] = b
 
 

@@ -59,16 +59,16 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
     ),
     "AU7": (
         Mover("eyes", 0.0, -10.5, 13.0, 8.0, (0.0, 1.6, 1.5)),
-        Mover("eyes", 0.0, 9.5, 12.0, 7.0, (0.0, -1.2, 0.0)),
+        Mover("eyes", 0.0, 9.5, 12.0, 9.5, (0.0, -1.2, 0.0)),
         Mover("eyes", 0.0, -6.5, 12.0, 4.0, (0.0, 0.5, 1.0)),  # the tightened lower lid bunches up
     ),
     "AU9": (
         Mover("nose", 6.0, 22.0, 8.0, 12.0, (0.0, 4.5, 0.5)),
         Mover("nose", 0.0, 26.0, 5.0, 5.0, (0.0, 1.0, -0.8), bilateral=False),
         Mover("nose", 0.0, 20.0, 11.0, 9.0, (0.0, 0.0, -1.0), bilateral=False, ripple=4.0),  # root wrinkles
-        Mover("nose", 13.0, -4.0, 10.0, 12.0, (0.0, 4.5, 1.2)),  # alae raised
-        Mover("nose", 17.0, -12.0, 5.0, 9.0, (0.0, 2.0, -1.2)),  # nasolabial furrow, upper end
-        Mover("nose", 5.0, -5.0, 8.0, 7.0, (0.0, 3.0, 0.0)),  # nostrils raised with the alae
+        Mover("nose", 13.0, -4.0, 10.0, 16.0, (0.0, 4.5, 1.2)),  # alae raised
+        Mover("nose", 17.0, -12.0, 5.0, 11.0, (0.0, 2.0, -1.2)),  # nasolabial furrow, upper end
+        Mover("nose", 5.0, -5.0, 8.0, 11.0, (0.0, 3.0, 0.0)),  # nostrils raised with the alae
         # the upper lip, raised across its width: the muscle's labial slip inserts beside the alae
         Mover("mouth", 0.0, 5.0, 22.0, 9.0, (0.0, 5.0, 0.5), bilateral=False, only="above", ramp=True),
         Mover("eyes", -12.0, 14.0, 22.0, 22.0, (0.0, -2.0, 0.0)),
@@ -76,9 +76,9 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
     "AU10": (
         Mover("mouth", 0.0, 4.0, 20.0, 14.0, (0.0, 7.0, 1.5), bilateral=False, only="above", ramp=True),
         Mover("mouth", -8.0, 14.0, 8.0, 10.0, (0.0, 2.5, 1.8)),  # the nasolabial bulge
-        Mover("nose", 5.0, -5.0, 8.0, 7.0, (0.0, 1.5, 0.0)),  # nostril wings raised
+        Mover("nose", 5.0, -5.0, 8.0, 11.0, (0.0, 1.5, 0.0)),  # nostril wings raised
     ),
-    "AU43": (Mover("eyes", 0.0, 9.5, 12.0, 7.0, (0.0, -1.5, 0.0)),),
+    "AU43": (Mover("eyes", 0.0, 9.5, 12.0, 9.5, (0.0, -1.5, 0.0)),),
     "AU1": (Mover("eyes", -12.0, 14.0, 14.0, 14.0, (0.0, 5.0, 0.0)),),
     "AU2": (Mover("eyes", 10.0, 13.0, 14.0, 12.0, (0.0, 5.0, 0.0)),),
     "AU12": (Mover("mouth", 0.0, 0.0, 17.0, 15.0, (3.0, 5.0, -2.0)),),
@@ -90,6 +90,7 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
     "AU26": (),  # jaw rotation, see JAW_DROP_DEG
 }
 JAW_DROP_DEG = 9.0  # jaw rotation at AU26 = 5
+RAMP_MM = 14.0  # the upper lip's lift ramps up over at least this many mm below the nose
 LIP_EVERSION = 0.35  # AU9/AU10: how much less the upper lip's free edge rises than its border
 
 
@@ -170,9 +171,9 @@ class BoundRig:
                 if m.ramp:
                     # Full lift from the vermilion border down; the philtrum above stretches.
                     top = lm["nose_tip"][1] - 7.0
-                    # Over at least 12 mm, so even AU9 + AU10 at full lift (10.5 mm) cannot
+                    # Over at least RAMP_MM, so even AU9 + AU10 at full lift (12 mm) cannot
                     # push a row of skin past the one above it.
-                    ry = np.clip((top - y) / max(top - self._lip_top, 12.0), 0.0, 1.0)
+                    ry = np.clip((top - y) / max(top - self._lip_top, RAMP_MM), 0.0, 1.0)
                     # The raised upper lip everts (turns out): its border rises fully, its free
                     # edge at the lip line by 1 - LIP_EVERSION of that, so more red shows.
                     ev = 1.0 - LIP_EVERSION * np.clip((self._lip_top - y) / max(self._lip_top - self._mouth_y, 1.0), 0.0, 1.0)

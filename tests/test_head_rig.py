@@ -156,6 +156,23 @@ def test_no_triangle_flips_at_max_intensity(head, identities, aus):
         assert cos.min() > 0.0, f"{(cos <= 0).sum()} triangles flipped"
 
 
+def test_no_triangle_flips_at_max_pain_on_many_faces(head):
+    """Every pain AU at full intensity, and AU9 with AU10, on 24 more faces drawn as the
+    generator draws them. Before the nostrils', alae's and upper socket's pushes were spread
+    wider, half of all faces folded skin under the nose (AU9 + AU10) or above the eye (AU4 +
+    AU7 + AU43) there; the four fixed identities above happened not to."""
+    rig = AURig(head)
+    faces = head.template().faces
+    rng = np.random.default_rng(2026)
+    for k in range(24):
+        v = head.identity(head.sample_shape(rng), age=rng.uniform(), gender=rng.choice([-1.0, 1.0]))
+        bound = rig.bind(v)
+        n0 = face_normals(v, faces)
+        for aus in (MAX, {"AU9": 5, "AU10": 5}):
+            cos = np.einsum("ij,ij->i", n0, face_normals(bound.pose(aus), faces))
+            assert cos.min() > 0.0, f"face {k}, {aus}: {(cos <= 0).sum()} triangles flipped"
+
+
 def test_eyelids_stay_outside_eyeballs(head, identities):
     rig = AURig(head)
     tmpl = head.template()

@@ -78,6 +78,10 @@ CASES = {
         rf"AU43\s+eye aspect ratio \(AU43\)\s+movement \+[0-9.]+\s+signal/noise {NUMBER}",
         rf"AU43\s+[-+][0-9.]+\s+[-+][0-9.]+\s+[-+][0-9.]+\s+\+{NUMBER}\s+\+{NUMBER}\n",  # its row of the cross-talk table, then the outline
     ]),
+    "anthropometry.py": ([], [
+        rf"pupillary distance\s+{NUMBER}\s+{NUMBER}%\s+{NUMBER}\s+{NUMBER}%\s+6\.0%",
+        rf"nasion to pogonion\s+{NUMBER}\s+{NUMBER}%\s+{NUMBER}\s+{NUMBER}%",
+    ]),
     "au_by_group.py": ([], [
         rf"all\s+6\s+[-+]{NUMBER}",  # every frame: check-faces' own numbers
         rf"facial hair\s+no hair over the lip\s+\d+\s+[-+]{NUMBER}",

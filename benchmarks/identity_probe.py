@@ -12,7 +12,11 @@ again with one thing changed for every identity alike, and prints, per variant, 
 - ``grey backdrop``: a flat mid-grey background;
 - ``photo grain``: multiplicative sensor-like grain and blotches added to the image;
 - ``double resolution``: rendered at twice ``--size`` (is it detail the chip lacks?);
-- ``shape x2``: the identity's shape vector doubled (twice the anthropometric spread).
+- ``bald``: the identity's own shape with no hair (the reference for the shape rows below);
+- ``shape x2``: the identity's shape vector doubled (twice the anthropometric spread), bald;
+- ``eyes x2``, ``nose x2``, ``mouth x2``, ``outline x2``: only that group of the built-in
+  head's parameters doubled (``SPREAD_GROUPS``), bald: which features' spread the recognizer
+  reads.
 
 A variant that changes the faces' look for everyone alike and still leaves them one person shows
 that the recognizer does not read that property on these renders.
@@ -26,7 +30,7 @@ Then the same faces as the recognizer reads them, each aligned 150 px chip edite
   photographs' mean chip instead, i.e. the same differences on a photographic face. The
   photographs' own distances are printed first.
 
-Needs ``pain3d[facecheck]``. ``--quick``: 4 identities at 128 px, three variants (seconds).
+Needs ``pain3d[facecheck]``. ``--quick``: 4 identities at 128 px, four variants (seconds).
 """
 
 from __future__ import annotations
@@ -50,6 +54,33 @@ ONE_RIG = Lights(
     ambient=0.23,
     specular=0.1,
 )
+
+
+# The built-in head's parameters (generation.head.SHAPE_PARAMETERS) by feature, for the
+# "<group> x2" variants.
+SPREAD_GROUPS = {
+    "eyes": ("eye_spacing", "eye_height", "eye_size", "eye_width", "canthal_tilt", "eye_depth", "brow_ridge"),
+    "nose": ("nose_length", "nose_protrusion", "nose_width", "nose_bridge", "nose_tip", "nose_hump"),
+    "mouth": ("mouth_width", "upper_lip", "lower_lip", "mouth_protrusion", "philtrum"),
+    "outline": ("head_width", "head_height", "head_depth", "face_length", "jaw_width", "chin_width",
+                "chin_protrusion", "chin_height", "cheekbone_prominence", "cheek_fullness"),
+}
+
+
+BALD = ("bald", "shape x2", *(f"{group} x2" for group in SPREAD_GROUPS))
+
+
+def shape_scale(variant: str, n_shape: int) -> np.ndarray:
+    """Per-entry factor on the shape vector for a bald ``variant`` (1 = the identity's own)."""
+    from generation.head import PARAM_INDEX
+
+    scale = np.ones(n_shape)
+    if variant == "shape x2":
+        scale[:] = 2.0
+    elif variant != "bald":
+        for name in SPREAD_GROUPS[variant.split()[0]]:
+            scale[PARAM_INDEX[name]] = 2.0
+    return scale
 
 
 def grain(image: np.ndarray, seed: int) -> np.ndarray:
@@ -79,11 +110,11 @@ def faces(gen: Generator, seed: int, variant: str, drawn: dict[int, list[Person]
     out = []
     for i, (demo, person) in enumerate(zip(gen.demographics, drawn[size])):
         mesh, colors = person.neutral, person.colors
-        if variant == "shape x2":
+        if variant in BALD:
             rng = np.random.default_rng([seed, i])
-            demo.sample_age(rng)  # the draws sample_person makes before the shape: the same shape, doubled
-            bare = gen.model.identity(2 * gen.model.sample_shape(rng), age=person.age, gender=demo.gender_value,
-                                      ethnicity=demo.ethnicity)
+            demo.sample_age(rng)  # the draws sample_person makes before the shape: the same shape
+            shape = gen.model.sample_shape(rng) * shape_scale(variant, gen.model.n_shape)
+            bare = gen.model.identity(shape, age=person.age, gender=demo.gender_value, ethnicity=demo.ethnicity)
             mesh = bare  # bald: the hair layer is fitted to the sampled shape, not to this one
             colors = vertex_albedo(gen.template.with_vertices(bare), gen.model.landmarks(bare), person.appearance)
         lights = ONE_RIG if variant == "one light rig" else person.lights
@@ -118,14 +149,14 @@ def row(variant: str, found: int, d: np.ndarray, seconds: float) -> str:
 
 
 def main() -> None:
-    ap = face_arguments(__doc__, 24, "4 identities at 128 px, three variants")
+    ap = face_arguments(__doc__, 24, "4 identities at 128 px, four variants")
     ap.add_argument("--size", type=int, default=256)
     args = ap.parse_args()
     check_photos(args.photos)
-    variants = ["as generated", "one light rig", "grey backdrop", "photo grain", "double resolution", "shape x2"]
+    variants = ["as generated", "one light rig", "grey backdrop", "photo grain", "double resolution", *BALD]
     edits = [2.0, 3.0]
     if args.quick:
-        args.identities, args.size, variants, edits = 4, 128, variants[:2], edits[:1]
+        args.identities, args.size, variants, edits = 4, 128, [*variants[:2], "eyes x2"], edits[:1]
     gen = Generator(GenerationConfig(identities=args.identities, expressions=0, views=(0.0,), size=args.size, seed=args.seed))
     checker = FaceChecker(recognizer=True)
     print(f"{args.identities} identities, frontal neutral, {args.size} px, seed {args.seed}")

@@ -64,6 +64,7 @@ CASES = {
     "identity_probe.py": ([], [
         rf"as generated\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
         rf"one light rig\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
+        rf"eyes x2\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
         rf"differences x2\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
     ]),
     "geometry_swap.py": ([], [

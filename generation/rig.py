@@ -59,7 +59,7 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
     ),
     "AU7": (
         Mover("eyes", 0.0, -10.5, 13.0, 8.0, (0.0, 1.6, 1.5)),
-        Mover("eyes", 0.0, 9.5, 12.0, 9.5, (0.0, -1.2, 0.0)),
+        Mover("eyes", 0.0, 8.0, 12.0, 11.0, (0.0, -1.2, 0.0)),
         Mover("eyes", 0.0, -6.5, 12.0, 4.0, (0.0, 0.5, 1.0)),  # the tightened lower lid bunches up
     ),
     "AU9": (
@@ -78,7 +78,7 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
         Mover("mouth", -8.0, 14.0, 8.0, 10.0, (0.0, 2.5, 1.8)),  # the nasolabial bulge
         Mover("nose", 5.0, -5.0, 8.0, 11.0, (0.0, 1.5, 0.0)),  # nostril wings raised
     ),
-    "AU43": (Mover("eyes", 0.0, 9.5, 12.0, 9.5, (0.0, -1.5, 0.0)),),
+    "AU43": (Mover("eyes", 0.0, 8.0, 12.0, 11.0, (0.0, -1.5, 0.0)),),
     "AU1": (Mover("eyes", -12.0, 14.0, 14.0, 14.0, (0.0, 5.0, 0.0)),),
     "AU2": (Mover("eyes", 10.0, 13.0, 14.0, 12.0, (0.0, 5.0, 0.0)),),
     "AU12": (Mover("mouth", 0.0, 0.0, 17.0, 15.0, (3.0, 5.0, -2.0)),),

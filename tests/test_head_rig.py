@@ -158,17 +158,20 @@ def test_no_triangle_flips_at_max_intensity(head, identities, aus):
 
 def test_no_triangle_flips_at_max_pain_on_many_faces(head):
     """Every pain AU at full intensity, and AU9 with AU10, on 24 more faces drawn as the
-    generator draws them. Before the nostrils', alae's and upper socket's pushes were spread
-    wider, half of all faces folded skin under the nose (AU9 + AU10) or above the eye (AU4 +
-    AU7 + AU43) there; the four fixed identities above happened not to."""
+    generator draws them; the eyes' AUs together (AU4, AU6, AU7, AU43) on 264. Before the
+    nostrils', alae's and upper socket's pushes were spread wider, half of all faces folded
+    skin under the nose (AU9 + AU10) or above the eye (AU4 + AU7 + AU43) there; the four fixed
+    identities above happened not to. With the socket's push centred 9.5 mm above the eye, one
+    face in a few hundred still folded the skin under the upper lid (here face 257)."""
     rig = AURig(head)
     faces = head.template().faces
     rng = np.random.default_rng(2026)
-    for k in range(24):
+    eyes = {"AU4": 5, "AU6": 5, "AU7": 5, "AU43": 1}
+    for k in range(264):
         v = head.identity(head.sample_shape(rng), age=rng.uniform(), gender=rng.choice([-1.0, 1.0]))
         bound = rig.bind(v)
         n0 = face_normals(v, faces)
-        for aus in (MAX, {"AU9": 5, "AU10": 5}):
+        for aus in (MAX, {"AU9": 5, "AU10": 5}, eyes) if k < 24 else (eyes,):
             cos = np.einsum("ij,ij->i", n0, face_normals(bound.pose(aus), faces))
             assert cos.min() > 0.0, f"face {k}, {aus}: {(cos <= 0).sum()} triangles flipped"
 

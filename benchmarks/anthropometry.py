@@ -2,9 +2,9 @@
 
     python benchmarks/anthropometry.py [--identities 480] [--seed 11]
 
-Draws balanced identities as the generator does (demographics, age, shape vector) and measures
-each neutral mesh's distances between its own landmarks, in mm: pupillary distance (the eye
-centres), mouth width (the lip corners), nasion to pogonion (nose root to chin), nose root to
+Draws the identities ``pain3d generate --seed`` draws (demographics, then age and shape
+vector from each identity's own stream, ``default_rng([seed, i])``), bald, and measures each
+mesh's distances between its own landmarks, in mm: pupillary distance (the eye centres), mouth width (the lip corners), nasion to pogonion (nose root to chin), nose root to
 tip, nose tip to the lip line and the lip line to the chin. It prints each distance's mean and
 its spread within each gender (coefficient of variation, SD / mean) beside published adult
 spreads where we have them, so a shape prior that is too narrow, or too wide, shows.
@@ -43,9 +43,9 @@ DISTANCES = {
 def measure(identities: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
     """{gender: {distance name: (n,) mm}} for ``identities`` balanced identities."""
     head = BuiltinHead()
-    rng = np.random.default_rng(seed)
     out: dict[str, dict[str, list[float]]] = {}
-    for demo in balanced_demographics(identities, seed):
+    for i, demo in enumerate(balanced_demographics(identities, seed)):
+        rng = np.random.default_rng([seed, i])  # the generator's stream: age, then the shape
         age = demo.sample_age(rng)
         shape = head.sample_shape(rng)
         lm = head.landmarks(head.identity(shape, age=age, gender=demo.gender_value, ethnicity=demo.ethnicity))
@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{n} identities, seed {args.seed}")
     data = measure(n, args.seed)
     genders = sorted(data)
-    head = f"{'distance':<24}" + "".join(f"{g + ' mean':>12}{g + ' CV':>10}" for g in genders) + f"{'published CV':>14}"
-    print(head)
+    print(f"{'distance':<24}" + "".join(f"{g + ' mean':>12}{g + ' CV':>10}" for g in genders) + f"{'published CV':>14}")
     for name, (_, _, norm) in DISTANCES.items():
         cells = ""
         for g in genders:

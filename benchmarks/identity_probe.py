@@ -42,6 +42,7 @@ from itertools import combinations
 import numpy as np
 
 from generation.facecheck import SAME_PERSON, FaceChecker, largest
+from generation.head import PARAM_INDEX
 from generation.pipeline import GenerationConfig, Generator, Person, sample_person
 from generation.render import Lights, MeshRenderer
 from generation.texture import vertex_albedo
@@ -65,15 +66,11 @@ SPREAD_GROUPS = {
     "outline": ("head_width", "head_height", "head_depth", "face_length", "jaw_width", "chin_width",
                 "chin_protrusion", "chin_height", "cheekbone_prominence", "cheek_fullness"),
 }
-
-
 BALD = ("bald", "shape x2", *(f"{group} x2" for group in SPREAD_GROUPS))
 
 
 def shape_scale(variant: str, n_shape: int) -> np.ndarray:
     """Per-entry factor on the shape vector for a bald ``variant`` (1 = the identity's own)."""
-    from generation.head import PARAM_INDEX
-
     scale = np.ones(n_shape)
     if variant == "shape x2":
         scale[:] = 2.0

@@ -32,6 +32,9 @@ def rows(rep: dict) -> dict[str, str]:
             "5th percentile distance": f"{rep['distance']['p5']:.3f}",
             "pain frames kept": f"{rep['pain_kept']:.1%}",
         }
+    for contrast, v in rep.get("distance_by_contrast", {}).items():  # reports before 2026-12-05 have none
+        if contrast != "same stratum" and v["pairs"]:
+            out[f"pairs differing in {contrast}: median / over 0.6"] = f"{v['median']:.3f} / {v['distinct']:.1%}"
     for view, rates in rep["detection"].items():
         out[f"found, {view} (HOG / CNN)"] = " / ".join(f"{rates[d]:.1%}" if d in rates else "-" for d in ("HOG", "CNN"))
     intervals = rep.get("au_spearman_ci", {})  # reports before the intervals have none
@@ -57,6 +60,7 @@ def _tiny(distinct: float | None) -> dict:
     return {
         "distance": {"distinct": distinct, "median": 0.5, "p5": 0.4, "pairs": 3} if full else {},
         "within_stratum_distinct": 0.0 if full else float("nan"),
+        "distance_by_contrast": {"age only": {"median": 0.45, "distinct": 0.0, "pairs": 2}} if full else {},
         "pain_kept": 1.0 if full else float("nan"),
         "detection": {"yaw+0": {"HOG": 1.0, "CNN": 1.0} if full else {"HOG": 1.0}},
         "au_spearman": {"AU4": 0.5},

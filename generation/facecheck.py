@@ -307,6 +307,9 @@ class FaceReport:
     distance: dict[str, float] = field(default_factory=dict)  # over all identity pairs
     distance_by_stratum: dict[str, dict[str, float]] = field(default_factory=dict)
     within_stratum_distinct: float = float("nan")  # share of same-stratum pairs over 0.6
+    # pairs by which demographic attributes differ: "same stratum", "age only", "gender only",
+    # "ethnicity only", "all three" (does the recognizer see the stated age, gender, ethnicity?)
+    distance_by_contrast: dict[str, dict[str, float]] = field(default_factory=dict)
     pain_kept: float = float("nan")  # share of pain frames within 0.6 of their own neutral
     au_spearman: dict[str, float] = field(default_factory=dict)
     # 95 % interval of each rho over resampled identities (frames of one face are not independent)
@@ -337,6 +340,10 @@ class FaceReport:
             )
             if self.distance_by_stratum:
                 lines.append(f"  same-stratum pairs over {SAME_PERSON}: {self.within_stratum_distinct:.1%}")
+            if self.distance_by_contrast:
+                lines.append("  pairs by what differs between their strata (median, share over 0.6):")
+                lines.append("    " + "  ".join(f"{k} {v['median']:.3f} {v['distinct']:.0%} ({v['pairs']:.0f})"
+                                              for k, v in self.distance_by_contrast.items() if v["pairs"]))
             for s, v in self.distance_by_stratum.items():
                 lines.append(f"  {s:<32} median {v['median']:.3f}  over {SAME_PERSON}: {v['distinct']:.0%} ({v['pairs']:.0f} pairs)")
         if not np.isnan(self.pain_kept):
@@ -374,6 +381,24 @@ def movement_by_level(labels: np.ndarray, moves: np.ndarray) -> list[dict[str, f
         q1, med, q3 = np.percentile(m, [25, 50, 75])
         out.append({"level": float(level), "pairs": int(m.size), "median": float(med), "iqr": float(q3 - q1)})
     return out
+
+
+# What differs between two strata ("age_group/gender/ethnicity"): the rows of
+# FaceReport.distance_by_contrast. Pairs differing in exactly two attributes are not a row.
+CONTRASTS = ("same stratum", "age only", "gender only", "ethnicity only", "all three")
+_ATTRIBUTES = ("age", "gender", "ethnicity")
+
+
+def stratum_contrast(a: str, b: str) -> str:
+    """Which attributes of two strata "age_group/gender/ethnicity" differ: one of
+    ``CONTRASTS``, "two" when exactly two do, "unknown" when a label is missing."""
+    pa, pb = a.split("/"), b.split("/")
+    if len(pa) != 3 or len(pb) != 3 or "unknown" in pa + pb:
+        return "unknown"  # an imported dataset without the labels: no row
+    differ = [name for name, x, y in zip(_ATTRIBUTES, pa, pb) if x != y]
+    if not differ:
+        return "same stratum"
+    return {1: f"{differ[0]} only", 2: "two", 3: "all three"}[len(differ)]
 
 
 def _distance_stats(d: np.ndarray) -> dict[str, float]:
@@ -466,15 +491,20 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         ids = sorted(i for (i, v) in neutral if v == view)
         all_d, same_d = [], []
         by_stratum: dict[str, list[float]] = defaultdict(list)
+        by_contrast: dict[str, list[float]] = {k: [] for k in CONTRASTS}
         for a, b in combinations(ids, 2):
             d = float(np.linalg.norm(neutral[(a, view)][1] - neutral[(b, view)][1]))
             all_d.append(d)
+            contrast = stratum_contrast(strata[a], strata[b])
+            if contrast in by_contrast:
+                by_contrast[contrast].append(d)
             if strata[a] == strata[b]:
                 same_d.append(d)
                 by_stratum[strata[a]].append(d)
         report.distance = _distance_stats(np.array(all_d))
         report.within_stratum_distinct = _distance_stats(np.array(same_d))["distinct"]
         report.distance_by_stratum = {s: _distance_stats(np.array(v)) for s, v in sorted(by_stratum.items())}
+        report.distance_by_contrast = {k: _distance_stats(np.array(v)) for k, v in by_contrast.items()}
     kept, labels, moves, who, seen_in = [], defaultdict(list), defaultdict(list), [], []
     code_labels: dict[str, list[float]] = defaultdict(list)
     for rec, m, desc in pain:

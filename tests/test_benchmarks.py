@@ -99,6 +99,7 @@ CASES = {
     ]),
     "compare_faces.py": ([], [
         rf"\| pairs over 0.6 \| {NUMBER}% \| {NUMBER}% \|  \|",
+        rf"\| pairs differing in age only: median / over 0.6 \| {NUMBER} / {NUMBER}% \| {NUMBER} / {NUMBER}% \|  \|",
         rf"\| found, yaw\+0 \(HOG / CNN\) \| {NUMBER}% / {NUMBER}% \| {NUMBER}% / {NUMBER}% \| {NUMBER}% / - \|",
         rf"\| Spearman rho, AU4 \| \+{NUMBER} \[\+{NUMBER}, \+{NUMBER}\] \| \+{NUMBER} \[\+{NUMBER}, \+{NUMBER}\] \|",
     ]),

@@ -21,6 +21,7 @@ from generation.facecheck import (
     measures_from_landmarks,
     movement_by_level,
     spearman_interval,
+    stratum_contrast,
     tracker_mean_shape,
 )
 from helpers import run
@@ -235,6 +236,37 @@ def test_report_matches_a_hand_computation():
     assert np.isnan(rep.au_spearman_ci["AU43"]).all()
     text = rep.format()
     assert "yaw-30" in text and "Spearman" in text and set(AU_GROUPS) <= set(rep.au_spearman)
+
+
+def test_identity_distances_by_what_differs_between_strata():
+    """Pairs are grouped by which of age, gender and ethnicity differ: each row holds exactly
+    the pairs listed by hand; pairs differing in two attributes, or with a missing label, are
+    in no row."""
+    strata = {"id0": "young/man/Black", "id1": "young/woman/Black", "id2": "elderly/man/Black",
+              "id3": "young/man/White", "id4": "elderly/woman/White"}
+    recs = [replace(r, stratum=strata[r.identity]) for r in _records()]
+    rep = check_faces(recs, _StubChecker())
+    stub = _StubChecker()
+    neutral = {r.identity: stub.descriptor(r.image, None) for r in recs if r.expression == 0 and r.view == "yaw+0"}
+
+    def d(pairs):
+        return np.array([np.linalg.norm(neutral[a] - neutral[b]) for a, b in pairs])
+
+    expected = {"same stratum": [], "age only": [("id0", "id2")], "gender only": [("id0", "id1")],
+                "ethnicity only": [("id0", "id3")], "all three": [("id0", "id4")]}
+    assert list(rep.distance_by_contrast) == list(expected)
+    for row, pairs in expected.items():
+        got = rep.distance_by_contrast[row]
+        assert got["pairs"] == len(pairs)
+        if pairs:
+            assert got["median"] == pytest.approx(np.median(d(pairs)))
+            assert got["distinct"] == pytest.approx((d(pairs) > 0.6).mean())
+        else:
+            assert np.isnan(got["median"])
+    assert "age only" in rep.format() and "same stratum" not in rep.format()  # empty rows are not printed
+    assert stratum_contrast("young/man/Black", "elderly/woman/Black") == "two"
+    assert stratum_contrast("unknown/man/Black", "unknown/man/Black") == "unknown"
+    assert stratum_contrast("young/man/Black", "young/man/Black") == "same stratum"
 
 
 def test_each_au_of_a_group_alone_by_hand():

@@ -27,7 +27,8 @@ class Mover:
 
     anchor: where the push is centred: (landmark frame, dx, dy) with dx mirrored per side when
     ``bilateral``; radius: (rx, ry) mm of the compact support; shift: (dx, dy, dz) mm, dx
-    pointing away from the midline on each side; only: "above"/"below" the lip line or None.
+    pointing away from the midline on each side; only: "above"/"below" the lip line, "upper vermilion" (the upper lip's red,
+    from the lip line to its border) or None.
     """
 
     frame: str
@@ -85,7 +86,7 @@ AU_MOVERS: dict[str, tuple[Mover, ...]] = {
     "AU15": (Mover("mouth", 0.0, -1.0, 12.0, 10.0, (1.0, -4.0, 0.0)),),
     "AU25": (
         Mover("mouth", 0.0, -5.0, 26.0, 10.0, (0.0, -3.5, 0.0), bilateral=False, only="below"),
-        Mover("mouth", 0.0, 3.0, 22.0, 6.0, (0.0, 1.0, 0.0), bilateral=False, only="above"),
+        Mover("mouth", 0.0, 3.0, 22.0, 6.0, (0.0, 1.0, 0.0), bilateral=False, only="upper vermilion"),
     ),
     "AU26": (),  # jaw rotation, see JAW_DROP_DEG
 }
@@ -186,6 +187,11 @@ class BoundRig:
                 w = w * self._front
                 if m.only == "above":
                     w = w * smoothstep(self._mouth_y - 0.5, self._mouth_y + 1.0, y)
+                elif m.only == "upper vermilion":
+                    # The red of the upper lip alone: the skin above its border stays, where
+                    # AU9's and AU10's lift already ramps up as steeply as it can.
+                    w = w * smoothstep(self._mouth_y - 0.5, self._mouth_y + 1.0, y)
+                    w = w * smoothstep(self._lip_top + 1.0, self._lip_top - 1.0, y)
                 elif m.only == "below":
                     w = w * smoothstep(self._mouth_y + 0.5, self._mouth_y - 1.0, y)
                 sx = m.shift[0] * (s if m.bilateral else 1.0)

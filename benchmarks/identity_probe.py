@@ -30,7 +30,18 @@ Then the same faces as the recognizer reads them, each aligned 150 px chip edite
   photographs' mean chip instead, i.e. the same differences on a photographic face. The
   photographs' own distances are printed first.
 
-Needs ``pain3d[facecheck]``. ``--quick``: 4 identities at 128 px, four variants (seconds).
+Then, with ``--photos``: the photographs' own distances, the same after blurring their chips
+(a Gaussian of ``PHOTO_BLUR`` px on the 150 px chip: is it fine detail that tells real people
+apart?), and our differences on the photographs' mean chip as they are and doubled.
+
+Last, how far one property moves the same face (``PROPERTY_CHANGES``): each identity rendered
+twice, bald, under one light rig on a grey backdrop, with only that property set two ways (its
+gender's shape, its age, its skin, its brows), and the median distance between the two. Next to
+the distances between identities, it says how much of a real difference each property is to
+the recognizer.
+
+Needs ``pain3d[facecheck]``. ``--quick``: 4 identities at 128 px, four variants and one property
+change (seconds).
 """
 
 from __future__ import annotations
@@ -40,12 +51,13 @@ import time
 from itertools import combinations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from generation.facecheck import SAME_PERSON, FaceChecker, largest
 from generation.head import PARAM_INDEX
 from generation.pipeline import GenerationConfig, Generator, Person, sample_person
 from generation.render import Lights, MeshRenderer
-from generation.texture import vertex_albedo
+from generation.texture import skin_colour, vertex_albedo
 from geometry_swap import check_photos, face_arguments, photo_faces
 
 ONE_RIG = Lights(
@@ -78,6 +90,49 @@ def shape_scale(variant: str, n_shape: int) -> np.ndarray:
         for name in SPREAD_GROUPS[variant.split()[0]]:
             scale[PARAM_INDEX[name]] = 2.0
     return scale
+
+
+PHOTO_BLUR = 4.0  # px on the 150 px chip: about 6 mm of a face
+
+# One property of a face set two ways, all else the same: per render, (changes to the shape's
+# controls: age, gender, ethnicity; changes to the appearance, with "skin" a Monk step).
+PROPERTY_CHANGES: dict[str, tuple[tuple[dict, dict], tuple[dict, dict]]] = {
+    "gender's shape": (({"gender": -1.0}, {}), ({"gender": 1.0}, {})),
+    "age 0.1 vs 0.95": (({"age": 0.1}, {"wrinkles": 0.0}), ({"age": 0.95}, {"wrinkles": 1.0})),
+    "skin Monk 2 vs 9": (({}, {"skin": 2.0}), ({}, {"skin": 9.0})),
+    "population's shape": (({"ethnicity": "White"}, {}), ({"ethnicity": "Black"}, {})),
+    "brow arch 0 vs 5 mm": (({}, {"brow_arch": 0.0}), ({}, {"brow_arch": 5.0})),
+    "brows 3 vs 8 mm thick": (({}, {"brow_thickness": 3.0}), ({}, {"brow_thickness": 8.0})),
+}
+
+
+def changed_face(gen: Generator, seed: int, i: int, person: Person, shape_change: dict, look_change: dict) -> np.ndarray:
+    """Identity ``i``'s frontal face, bald, under ``ONE_RIG`` on grey, with its shape's controls
+    (age, gender, ethnicity) and appearance fields replaced as given."""
+    demo = gen.demographics[i]
+    rng = np.random.default_rng([seed, i])
+    demo.sample_age(rng)  # the draws sample_person makes before the shape: the same shape
+    shape = gen.model.sample_shape(rng)
+    controls = {"age": person.age, "gender": demo.gender_value, "ethnicity": demo.ethnicity, **shape_change}
+    bare = gen.model.identity(shape, **controls)
+    look = dict(look_change)
+    if "skin" in look:
+        look["skin_rgb"] = tuple(float(c) for c in skin_colour(look.pop("skin")))
+    app = dataclasses.replace(person.appearance, **look)
+    colors = vertex_albedo(gen.template.with_vertices(bare), gen.model.landmarks(bare), app)
+    size = gen.config.size
+    return MeshRenderer(lights=ONE_RIG)((bare, gen.template.faces), gen.cameras[0], vertex_colors=colors,
+                                        vertex_gloss=person.gloss, background=np.full((size, size, 3), 128, np.uint8)).rgb
+
+
+def property_distances(gen: Generator, seed: int, people_: list[Person], name: str, checker: FaceChecker) -> np.ndarray:
+    """Per identity, the distance between its two renders under ``PROPERTY_CHANGES[name]``."""
+    out = []
+    for i, person in enumerate(people_):
+        pair = chips([changed_face(gen, seed, i, person, *change) for change in PROPERTY_CHANGES[name]], checker)
+        if len(pair) == 2:
+            out.append(chip_distances(pair, checker)[0])
+    return np.array(out)
 
 
 def grain(image: np.ndarray, seed: int) -> np.ndarray:
@@ -152,8 +207,10 @@ def main() -> None:
     check_photos(args.photos)
     variants = ["as generated", "one light rig", "grey backdrop", "photo grain", "double resolution", *BALD]
     edits = [2.0, 3.0]
+    properties = list(PROPERTY_CHANGES)
     if args.quick:
         args.identities, args.size, variants, edits = 4, 128, [*variants[:2], "eyes x2"], edits[:1]
+        properties = properties[:1]
     gen = Generator(GenerationConfig(identities=args.identities, expressions=0, views=(0.0,), size=args.size, seed=args.seed))
     checker = FaceChecker(recognizer=True)
     print(f"{args.identities} identities, frontal neutral, {args.size} px, seed {args.seed}")
@@ -179,7 +236,17 @@ def main() -> None:
         t = time.perf_counter()
         print(row("photographs", len(photos), chip_distances(photos, checker), time.perf_counter() - t))
         t = time.perf_counter()
-        print(row("on the photos' mean", len(ours), chip_distances(photos.mean(axis=0) + (ours - mean), checker), time.perf_counter() - t))
+        blurred = gaussian_filter(photos, (0, PHOTO_BLUR, PHOTO_BLUR, 0))
+        print(row(f"photos blurred {PHOTO_BLUR:g}px", len(photos), chip_distances(blurred, checker), time.perf_counter() - t))
+        for k in (1.0, 2.0):
+            t = time.perf_counter()
+            d = chip_distances(photos.mean(axis=0) + k * (ours - mean), checker)
+            print(row("on the photos' mean" + ("" if k == 1 else f" x{k:g}"), len(ours), d, time.perf_counter() - t))
+    print(f"same face, one property changed (bald, one light rig, grey backdrop): {'median':>7} {'max':>7}")
+    for name in properties:
+        t = time.perf_counter()
+        d = property_distances(gen, args.seed, drawn[args.size], name, checker)
+        print(f"  {name:<24} {np.median(d):>7.3f} {d.max():>7.3f} {time.perf_counter() - t:>6.1f}s" if d.size else f"  {name:<24} (no faces found)")
 
 
 if __name__ == "__main__":

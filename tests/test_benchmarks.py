@@ -66,6 +66,7 @@ CASES = {
         rf"one light rig\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
         rf"eyes x2\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
         rf"differences x2\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
+        rf"gender's shape\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}s",  # the same face, one property changed
     ]),
     "geometry_swap.py": ([], [
         rf"A warped onto B's landmarks, to A\s+{NUMBER}",

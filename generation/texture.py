@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .curves import smoothstep
+from .curves import segment_distance, smoothstep
 from .demographics import Demographics
 from .face_model import vermilion_outline
 from .hair import HairLayer, HairStyle, sample_hair
@@ -151,6 +151,25 @@ def sample_appearance(demo: Demographics, age: float, rng: np.random.Generator) 
     )
 
 
+def age_folds(x: np.ndarray, y: np.ndarray, landmarks: dict[str, np.ndarray], eye_y: float) -> np.ndarray:
+    """(N,) how much darker the skin is, at the oldest age, along the folds that deepen with
+    age: the nasolabial folds from beside the alae to beside the mouth corners, the marionette
+    lines down from the corners, and the tear troughs under the eyes. ``x``, ``y``: mm from the
+    eyes' midpoint. Painted as shade, they move with the skin when the rig moves it."""
+    ax = np.abs(x)
+    nose_y = landmarks["nose_tip"][1] - eye_y
+    mouth_y = landmarks["mouth_center"][1] - eye_y
+    corner = abs(landmarks["mouth_left"][0] - landmarks["mouth_right"][0]) / 2
+    eye_x = abs(landmarks["left_eye"][0] - landmarks["right_eye"][0]) / 2
+    nasolabial = segment_distance(ax, y, 15.0, nose_y - 2.0, corner + 4.0, mouth_y - 5.0)
+    marionette = segment_distance(ax, y, corner + 1.0, mouth_y - 2.0, corner + 4.0, mouth_y - 18.0)
+    trough = segment_distance(ax, y, eye_x - 10.0, -7.5, eye_x + 9.0, -12.0)
+    shade = 0.28 * np.exp(-((nasolabial / 1.8) ** 2)) * smoothstep(mouth_y - 8.0, mouth_y + 2.0, y)
+    shade += 0.16 * np.exp(-((marionette / 1.4) ** 2)) * smoothstep(mouth_y - 20.0, mouth_y - 8.0, y)
+    shade += 0.15 * np.exp(-((trough / 2.2) ** 2))
+    return shade
+
+
 def lip_colour(skin: np.ndarray, app: Appearance) -> np.ndarray:
     """The vermilion's albedo on ``skin``: redder and darker than the skin, by as much as real
     lips are. Measured lips differ from the facial skin beside them by about 10-15 CIELAB L*
@@ -186,7 +205,7 @@ def vertex_albedo(
     col = col * (1 - w[:, None]) + red * w[:, None]
     col *= (1 - 0.08 * np.exp(-(((ax - 31) / 14) ** 2) - ((y + 2) / 9) ** 2))[:, None]
     # Skin texture: a smooth random field in 3D (so it does not follow the mesh's rows), fine
-    # mottling plus broader blotches; age spots and wrinkle lines with age.
+    # mottling plus broader blotches; age spots, wrinkle lines and darker folds (age_folds) with age.
     col *= (1 + solid_noise(v, rng, 0.025, (7.0, 14.0)) + solid_noise(v, rng, 0.025, (18.0, 45.0)))[:, None]
     if app.wrinkles > 0:
         fore = smoothstep(18, 28, y) * smoothstep(62, 50, y) * smoothstep(50, 35, ax)
@@ -194,7 +213,8 @@ def vertex_albedo(
         crow = np.exp(-(((ax - 47) / 5) ** 2) - (y / 8) ** 2) * np.clip(np.cos(np.arctan2(y, ax - 45) * 9) - 0.4, 0, 1)
         dark = app.wrinkles * (0.22 * fore * lines + 0.3 * crow)
         spots = (rng.random(len(v)) < 0.01 * app.wrinkles) * rng.uniform(0.1, 0.25, len(v))
-        col *= (1 - dark - spots)[:, None]
+        folds = app.wrinkles * age_folds(x, y, landmarks, eye_y) * (z > mouth[2] - 30)
+        col *= (1 - dark - folds - spots)[:, None]
 
     # Lips: the vermilion between the borders found from the lips' midline peaks (the border
     # lies about twice the peak's height from the lip line), a Cupid's bow on the upper lip,

@@ -13,6 +13,7 @@ from generation.render import linear_to_srgb, srgb_to_linear
 from generation.texture import (
     SKIN_LAB,
     SKIN_TONE_RANGE,
+    age_folds,
     background,
     cielab_to_srgb,
     lip_colour,
@@ -125,6 +126,49 @@ def test_albedo_regions_and_age():
     region = np.concatenate([tmpl.regions["forehead"], tmpl.regions["cheeks"]])
     darker = luminance(smooth[region]) - luminance(lined[region])
     assert (darker >= -1e-6).all() and (darker > 0.01).sum() > 30
+
+
+def test_age_darkens_the_folds_that_deepen_with_age():
+    """At full age the skin darkens along the nasolabial folds (28 %), the marionette lines
+    (16 %) and the tear troughs (15 %), placed here by hand from a face's landmarks, and
+    nowhere else; in the albedo, an old face is darker along them than the same face young."""
+    from dataclasses import replace
+
+    head = BuiltinHead()
+    tmpl = head.template()
+    v = head.identity(head.sample_shape(np.random.default_rng(3)), age=0.9, gender=1)
+    lm = head.landmarks(v)
+    eye_y = 0.5 * (lm["left_eye"][1] + lm["right_eye"][1])
+    mid_x = 0.5 * (lm["left_eye"][0] + lm["right_eye"][0])
+    nose_y, mouth_y = lm["nose_tip"][1] - eye_y, lm["mouth_center"][1] - eye_y
+    corner = abs(lm["mouth_left"][0] - lm["mouth_right"][0]) / 2
+    eye_x = abs(lm["left_eye"][0] - lm["right_eye"][0]) / 2
+    # The middle of each fold's line, both sides, and points well away from every fold.
+    on = {
+        "nasolabial": (0.5 * (15.0 + corner + 4.0), 0.5 * (nose_y - 2.0 + mouth_y - 5.0), 0.28),
+        "tear trough": (eye_x - 0.5, -9.75, 0.15),
+    }
+    for name, (px, py, depth) in on.items():
+        for side in (1.0, -1.0):
+            got = age_folds(np.array([side * px]), np.array([py]), lm, eye_y)[0]
+            assert got == pytest.approx(depth, abs=0.03), name
+    # the marionette line at its lower end's fade-in: below the mouth corner, outside the lips
+    m = age_folds(np.array([corner + 3.0]), np.array([mouth_y - 14.0]), lm, eye_y)[0]
+    assert 0.05 < m <= 0.16
+    away = age_folds(np.array([0.0, 0.0, 45.0]), np.array([30.0, mouth_y - 10.0, -30.0]), lm, eye_y)
+    assert np.all(away < 0.005)  # forehead, chin, far cheek
+    # In the albedo: darker along the folds when old, byte-identical when young.
+    app = sample_appearance(Demographics("elderly", "woman", "White"), 0.9, np.random.default_rng(4))
+    mesh = tmpl.with_vertices(v)
+    old = vertex_albedo(mesh, lm, replace(app, wrinkles=1.0))
+    young = vertex_albedo(mesh, lm, replace(app, wrinkles=0.0))
+    x, y = v[:, 0] - mid_x, v[:, 1] - eye_y
+    skin = np.ones(len(v), bool)
+    for side in ("left", "right"):
+        skin[tmpl.components[f"{side}_eyeball"]] = False  # painted as eyes, not skin
+    fold = (age_folds(x, y, lm, eye_y) > 0.2) & skin & (v[:, 2] > lm["mouth_center"][2] - 30)
+    assert fold.sum() > 20
+    assert (luminance(old[fold]) < 0.85 * luminance(young[fold])).mean() > 0.9
 
 
 def test_backgrounds_vary_and_are_seeded():

@@ -113,10 +113,7 @@ _LOWER_LID_GAP = (0.4, 1.35)
 # The open lid margins, as angles about the eyeball centre (degrees): upper and lower margin
 # elevation at the middle, and the half-width at which they meet in the canthi.
 _LID_UPPER, _LID_LOWER, _LID_CORNER = 23.0, 16.5, 58.0
-# mm the lashes reach beyond the lid in the middle. Real upper lashes are longer (8-12 mm) but
-# sparse and curled: seen from the front they darken a band of about 3 mm over the open eye,
-# which a 6 mm opaque fin drew as a 5 mm black crescent (an eyeliner look).
-_LASH_UPPER, _LASH_LOWER = 3.5, 2.0
+_LASH_UPPER, _LASH_LOWER = 6.0, 2.0  # mm the lashes reach beyond the lid in the middle
 MOUTH_DEPTH = 12.0  # mm the mouth slot reaches behind the lip line
 _CORNER_GROOVE = 0.7  # mm: the lip corner is where the lip-line groove gets shallower than this
 

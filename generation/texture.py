@@ -308,16 +308,8 @@ def vertex_albedo(
                 col[lid] = col[lid] * (0.88 if kind == "upper" else 0.93)
             if margin is not None:
                 col[margin] = col[margin] * (0.18 if kind == "upper" else 0.3)
-            tips = mesh.regions.get(f"{side}_{kind}_lid_lashes")
-            if kind == "upper" and tips is not None:
-                col[tips] = col[tips] * (UPPER_LASH_TIPS / 0.18)
     return np.clip(col, 0, 1).astype(np.float32)
 
-
-# How dark the upper lashes' tips are, as a share of the lid's colour (the lash line itself:
-# 0.18). Sparse lashes let the lid show through towards their tips, so the fin lightens from
-# the lash line outwards instead of drawing a solid black band.
-UPPER_LASH_TIPS = 0.45
 
 # The share of the lights' broad (skin) highlight the eyeballs take. An eye's cornea is a
 # mirror: its reflection of a light is a small catchlight, not skin's broad sheen, which

@@ -4,8 +4,9 @@
 
 Draws the identities ``pain3d generate --seed`` draws (demographics, then age and shape
 vector from each identity's own stream, ``default_rng([seed, i])``), bald, and measures each
-mesh's distances between its own landmarks, in mm: pupillary distance (the eye centres), mouth width (the lip corners), nasion to pogonion (nose root to chin), nose root to
-tip, nose tip to the lip line and the lip line to the chin. It prints each distance's mean and
+mesh's distances between its own landmarks, in mm: pupillary distance (the eye centres),
+mouth width (the lip corners), nasion to pogonion (nose root to chin), nose root to tip, nose
+tip to the lip line and the lip line to the chin. It prints each distance's mean and
 its spread within each gender (coefficient of variation, SD / mean) beside published adult
 spreads where we have them, so a shape prior that is too narrow, or too wide, shows.
 

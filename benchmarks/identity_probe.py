@@ -106,13 +106,18 @@ PROPERTY_CHANGES: dict[str, tuple[tuple[dict, dict], tuple[dict, dict]]] = {
 }
 
 
+def own_shape(gen: Generator, seed: int, i: int) -> np.ndarray:
+    """Identity ``i``'s shape vector, drawn again as ``sample_person`` draws it."""
+    rng = np.random.default_rng([seed, i])
+    gen.demographics[i].sample_age(rng)  # the draw sample_person makes before the shape
+    return gen.model.sample_shape(rng)
+
+
 def changed_face(gen: Generator, seed: int, i: int, person: Person, shape_change: dict, look_change: dict) -> np.ndarray:
     """Identity ``i``'s frontal face, bald, under ``ONE_RIG`` on grey, with its shape's controls
     (age, gender, ethnicity) and appearance fields replaced as given."""
     demo = gen.demographics[i]
-    rng = np.random.default_rng([seed, i])
-    demo.sample_age(rng)  # the draws sample_person makes before the shape: the same shape
-    shape = gen.model.sample_shape(rng)
+    shape = own_shape(gen, seed, i)
     controls = {"age": person.age, "gender": demo.gender_value, "ethnicity": demo.ethnicity, **shape_change}
     bare = gen.model.identity(shape, **controls)
     look = dict(look_change)
@@ -137,8 +142,6 @@ def property_distances(gen: Generator, seed: int, people_: list[Person], name: s
 
 def grain(image: np.ndarray, seed: int) -> np.ndarray:
     """Image-space grain (fine) and blotches (coarse), about 6 % and 5 % of the intensity."""
-    from scipy.ndimage import gaussian_filter
-
     rng = np.random.default_rng(seed)
     fine = gaussian_filter(rng.normal(size=image.shape[:2]), 0.8)
     coarse = gaussian_filter(rng.normal(size=image.shape[:2]), 6.0)
@@ -163,9 +166,7 @@ def faces(gen: Generator, seed: int, variant: str, drawn: dict[int, list[Person]
     for i, (demo, person) in enumerate(zip(gen.demographics, drawn[size])):
         mesh, colors = person.neutral, person.colors
         if variant in BALD:
-            rng = np.random.default_rng([seed, i])
-            demo.sample_age(rng)  # the draws sample_person makes before the shape: the same shape
-            shape = gen.model.sample_shape(rng) * shape_scale(variant, gen.model.n_shape)
+            shape = own_shape(gen, seed, i) * shape_scale(variant, gen.model.n_shape)
             bare = gen.model.identity(shape, age=person.age, gender=demo.gender_value, ethnicity=demo.ethnicity)
             mesh = bare  # bald: the hair layer is fitted to the sampled shape, not to this one
             colors = vertex_albedo(gen.template.with_vertices(bare), gen.model.landmarks(bare), person.appearance)

@@ -27,8 +27,8 @@ class Mover:
 
     anchor: where the push is centred: (landmark frame, dx, dy) with dx mirrored per side when
     ``bilateral``; radius: (rx, ry) mm of the compact support; shift: (dx, dy, dz) mm, dx
-    pointing away from the midline on each side; only: "above"/"below" the lip line, "upper vermilion" (the upper lip's red,
-    from the lip line to its border) or None.
+    pointing away from the midline on each side; only: "above"/"below" the lip line, "upper
+    vermilion" (the upper lip's red, from the lip line to its border) or None.
     """
 
     frame: str
@@ -185,12 +185,11 @@ class BoundRig:
                     if m.ripple:
                         w = w * 0.5 * (1.0 + np.cos(2 * np.pi * (y - (cy0 + m.dy)) / m.ripple))
                 w = w * self._front
-                if m.only == "above":
+                if m.only in ("above", "upper vermilion"):
                     w = w * smoothstep(self._mouth_y - 0.5, self._mouth_y + 1.0, y)
-                elif m.only == "upper vermilion":
+                if m.only == "upper vermilion":
                     # The red of the upper lip alone: the skin above its border stays, where
                     # AU9's and AU10's lift already ramps up as steeply as it can.
-                    w = w * smoothstep(self._mouth_y - 0.5, self._mouth_y + 1.0, y)
                     w = w * smoothstep(self._lip_top + 1.0, self._lip_top - 1.0, y)
                 elif m.only == "below":
                     w = w * smoothstep(self._mouth_y + 0.5, self._mouth_y - 1.0, y)

@@ -157,6 +157,16 @@ def flipped(neutral_normals: np.ndarray, posed: np.ndarray, faces: np.ndarray) -
     return int((np.einsum("ij,ij->i", neutral_normals, face_normals(posed, faces)) <= 0).sum())
 
 
+def drawn_faces(head, rng: np.random.Generator, n: int, ethnicity: bool = False):
+    """``n`` neutral faces drawn as the generator draws them (shape, age, gender; with
+    ``ethnicity``, a population drawn first), one at a time."""
+    from generation.demographics import ETHNICITIES
+
+    for _ in range(n):
+        eth = str(rng.choice(ETHNICITIES)) if ethnicity else None
+        yield head.identity(head.sample_shape(rng), age=rng.uniform(), gender=rng.choice([-1.0, 1.0]), ethnicity=eth)
+
+
 def test_no_triangle_flips_at_max_pain_on_many_faces(head):
     """Every pain AU at full intensity, and AU9 with AU10, on 24 more faces drawn as the
     generator draws them; the eyes' AUs together (AU4, AU6, AU7, AU43) on 264. Before the
@@ -166,10 +176,8 @@ def test_no_triangle_flips_at_max_pain_on_many_faces(head):
     face in a few hundred still folded the skin under the upper lid (here face 257)."""
     rig = AURig(head)
     faces = head.template().faces
-    rng = np.random.default_rng(2026)
     eyes = {"AU4": 5, "AU6": 5, "AU7": 5, "AU43": 1}
-    for k in range(264):
-        v = head.identity(head.sample_shape(rng), age=rng.uniform(), gender=rng.choice([-1.0, 1.0]))
+    for k, v in enumerate(drawn_faces(head, np.random.default_rng(2026), 264)):
         bound = rig.bind(v)
         n0 = face_normals(v, faces)
         for aus in (MAX, {"AU9": 5, "AU10": 5}, eyes) if k < 24 else (eyes,):
@@ -182,14 +190,9 @@ def test_parted_lips_add_no_fold_to_a_raised_upper_lip(head):
     up as steeply as a row of skin can take: with all three at full intensity, the upper
     lip's skin folded on the midline on 5 of 100 faces drawn as the generator draws them
     (here the first at face 18). Parting the lips must add no flipped triangle to AU9 + AU10."""
-    from generation.demographics import ETHNICITIES
-
     rig = AURig(head)
     faces = head.template().faces
-    rng = np.random.default_rng(99)
-    for k in range(40):
-        ethnicity = str(rng.choice(ETHNICITIES))
-        v = head.identity(head.sample_shape(rng), age=rng.uniform(), gender=rng.choice([-1.0, 1.0]), ethnicity=ethnicity)
+    for k, v in enumerate(drawn_faces(head, np.random.default_rng(99), 40, ethnicity=True)):
         bound, n0 = rig.bind(v), face_normals(v, faces)
         raised = flipped(n0, bound.pose({"AU9": 5, "AU10": 5}), faces)
         assert flipped(n0, bound.pose({"AU9": 5, "AU10": 5, "AU25": 5}), faces) <= raised, f"face {k}"

@@ -157,7 +157,7 @@ def test_age_darkens_the_folds_that_deepen_with_age():
     assert 0.05 < m <= 0.16
     away = age_folds(np.array([0.0, 0.0, 45.0]), np.array([30.0, mouth_y - 10.0, -30.0]), lm, eye_y)
     assert np.all(away < 0.005)  # forehead, chin, far cheek
-    # In the albedo: darker along the folds when old, byte-identical when young.
+    # In the albedo: darker along the folds when old than the same face young.
     app = sample_appearance(Demographics("elderly", "woman", "White"), 0.9, np.random.default_rng(4))
     mesh = tmpl.with_vertices(v)
     old = vertex_albedo(mesh, lm, replace(app, wrinkles=1.0))

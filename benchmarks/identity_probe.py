@@ -25,6 +25,8 @@ Then the same faces as the recognizer reads them, each aligned 150 px chip edite
 
 - ``differences x2`` / ``x3``: every chip's difference from the identities' mean chip doubled or
   tripled (does a wider spread of the differences the faces already have set them apart?);
+- ``photo exposure``: every chip's brightness and contrast set to a photograph's
+  (``PHOTO_EXPOSURE``; our renders are darker and flatter: is that what the recognizer reads?);
 - ``on the photos' mean`` (with ``--photos DIR``, your own photographs of different people, one
   face each; none ship with pain3d): every chip's difference from our mean chip added to the
   photographs' mean chip instead, i.e. the same differences on a photographic face. The
@@ -93,6 +95,17 @@ def shape_scale(variant: str, n_shape: int) -> np.ndarray:
 
 
 PHOTO_BLUR = 4.0  # px on the 150 px chip: about 6 mm of a face
+# Mean and standard deviation of the luminance over a chip's central 90 px (brows to mouth), as
+# in the six photographs of the README's rows (mean over them); our renders' are about 93 and 27.
+PHOTO_EXPOSURE = (143.0, 39.0)
+CENTRE = slice(30, 120)
+
+
+def exposed(chip_images: np.ndarray, mean: float = PHOTO_EXPOSURE[0], std: float = PHOTO_EXPOSURE[1]) -> np.ndarray:
+    """Chips with the luminance of their centre shifted and scaled to ``mean`` and ``std``."""
+    lum = chip_images[:, CENTRE, CENTRE].mean(axis=-1)
+    m, s = lum.mean(axis=(1, 2)), lum.std(axis=(1, 2))
+    return (chip_images - m[:, None, None, None]) * (std / s)[:, None, None, None] + mean
 
 # One property of a face set two ways, all else the same: per render, (changes to the shape's
 # controls: age, gender, ethnicity; changes to the appearance, with "skin" a Monk step).
@@ -230,6 +243,8 @@ def main() -> None:
     for k in edits:
         t = time.perf_counter()
         print(row(f"differences x{k:g}", len(ours), chip_distances(mean + k * (ours - mean), checker), time.perf_counter() - t))
+    t = time.perf_counter()
+    print(row("photo exposure", len(ours), chip_distances(exposed(ours), checker), time.perf_counter() - t))
     if args.photos:
         photos = chips(photo_faces(args.photos), checker)
         if len(photos) < 2:

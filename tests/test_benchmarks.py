@@ -66,6 +66,7 @@ CASES = {
         rf"one light rig\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
         rf"eyes x2\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
         rf"differences x2\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
+        rf"photo exposure\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%",
         rf"gender's shape\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}s",  # the same face, one property changed
     ]),
     "geometry_swap.py": ([], [
@@ -256,3 +257,22 @@ def test_au_by_group_tracks_each_frame_once_and_splits_by_group():
     alone = check_faces([r for r in recs if r.stratum.endswith("White")], Counting(), aus_only=True)
     white = reports["White"].au_spearman["AU4"]
     assert white == pytest.approx(alone.au_spearman["AU4"]) and white < 0.9  # id2 reads AU4 backwards
+
+
+def test_identity_probe_exposure_sets_the_chips_centre_brightness_and_contrast(monkeypatch):
+    """``exposed`` maps each chip's centre luminance to the given mean and standard deviation,
+    checked against the statistics computed by hand after the edit, per chip."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import numpy as np
+    from identity_probe import CENTRE, exposed
+
+    rng = np.random.default_rng(3)
+    chips = rng.uniform(20, 120, (3, 150, 150, 3)) * np.array([1.0, 0.7, 0.5])
+    out = exposed(chips, mean=140.0, std=40.0)
+    for before, after in zip(chips, out):
+        lum = after[CENTRE, CENTRE].mean(axis=-1)
+        assert abs(lum.mean() - 140.0) < 1e-9 and abs(lum.std() - 40.0) < 1e-9
+        # one affine map of the whole chip: the colours keep their order and proportions
+        lum0 = before[CENTRE, CENTRE].mean(axis=-1)
+        gain = 40.0 / lum0.std()
+        assert np.allclose(after - before * gain, (after - before * gain)[0, 0, 0])

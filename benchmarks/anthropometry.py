@@ -6,7 +6,9 @@ Draws the identities ``pain3d generate --seed`` draws (demographics, then age an
 vector from each identity's own stream, ``default_rng([seed, i])``), bald, and measures each
 mesh's distances between its own landmarks, in mm: pupillary distance (the eye centres),
 mouth width (the lip corners), nasion to pogonion (nose root to chin), nose root to tip, nose
-tip to the lip line and the lip line to the chin. It prints each distance's mean and
+tip to the lip line and the lip line to the chin, and the upper and lower vermilion heights the
+lip paint and the rig use (``face_model.vermilion_heights``: the red of the lips, lip line to
+border; published adult means are about 8 and 9-10 mm). It prints each distance's mean and
 its spread within each gender (coefficient of variation, SD / mean) beside published adult
 spreads where we have them, so a shape prior that is too narrow, or too wide, shows.
 
@@ -28,6 +30,7 @@ import argparse
 import numpy as np
 
 from generation.demographics import balanced_demographics
+from generation.face_model import vermilion_heights
 from generation.head import BuiltinHead
 
 # name -> (landmark a, landmark b, published within-sex CV in % or None)
@@ -39,6 +42,7 @@ DISTANCES = {
     "nose tip to lip line": ("nose_tip", "mouth_center", None),
     "lip line to chin": ("mouth_center", "chin", None),
 }
+VERMILION = ("upper vermilion", "lower vermilion")  # (upper, lower) of vermilion_heights
 
 
 def measure(identities: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
@@ -50,9 +54,11 @@ def measure(identities: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
         age = demo.sample_age(rng)
         shape = head.sample_shape(rng)
         lm = head.landmarks(head.identity(shape, age=age, gender=demo.gender_value, ethnicity=demo.ethnicity))
-        row = out.setdefault(demo.gender, {k: [] for k in DISTANCES})
+        row = out.setdefault(demo.gender, {k: [] for k in (*DISTANCES, *VERMILION)})
         for name, (a, b, _) in DISTANCES.items():
             row[name].append(float(np.linalg.norm(np.asarray(lm[a], float) - np.asarray(lm[b], float))))
+        for name, height in zip(VERMILION, vermilion_heights(lm)):
+            row[name].append(height)
     return {g: {k: np.asarray(v) for k, v in rows.items()} for g, rows in out.items()}
 
 
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     data = measure(n, args.seed)
     genders = sorted(data)
     print(f"{'distance':<24}" + "".join(f"{g + ' mean':>12}{g + ' CV':>10}" for g in genders) + f"{'published CV':>14}")
-    for name, (_, _, norm) in DISTANCES.items():
+    for name, norm in [*((k, v[2]) for k, v in DISTANCES.items()), *((k, None) for k in VERMILION)]:
         cells = ""
         for g in genders:
             d = data[g][name]

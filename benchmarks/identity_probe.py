@@ -34,7 +34,10 @@ Then the same faces as the recognizer reads them, each aligned 150 px chip edite
 
 Then, with ``--photos``: the photographs' own distances, the same after blurring their chips
 (a Gaussian of ``PHOTO_BLUR`` px on the 150 px chip: is it fine detail that tells real people
-apart?), and our differences on the photographs' mean chip as they are and doubled.
+apart?), and our differences on the photographs' mean chip as they are and doubled. Last, which
+scales of the photographic mean face do it (``PHOTO_SCALES``): our mean chip's content coarser
+than a Gaussian of s px swapped for the photographs' (``coarser than s px``: regional colour and
+shading at s = 12), or its content finer than that (``finer than s px``: the features' look).
 
 Last, how far one property moves the same face (``PROPERTY_CHANGES``): each identity rendered
 twice, bald, under one light rig on a grey backdrop, with only that property set two ways (its
@@ -98,6 +101,7 @@ PHOTO_BLUR = 4.0  # px on the 150 px chip: about 6 mm of a face
 # Mean and standard deviation of the luminance over a chip's central 90 px (brows to mouth), as
 # in the six photographs of the README's rows (mean over them); our renders' are about 93 and 27.
 PHOTO_EXPOSURE = (143.0, 39.0)
+PHOTO_SCALES = (12.0, 3.0)  # px on the 150 px chip: about 18 and 4.5 mm of a face
 CENTRE = slice(30, 120)
 
 
@@ -209,8 +213,8 @@ def chip_distances(chip_images: np.ndarray, checker: FaceChecker) -> np.ndarray:
 
 def row(variant: str, found: int, d: np.ndarray, seconds: float) -> str:
     if d.size == 0:
-        return f"{variant:<20} {found:>6}   (fewer than two faces found: no distances)"
-    return (f"{variant:<20} {found:>6} {np.median(d):>7.3f} {np.percentile(d, 95):>7.3f} "
+        return f"{variant:<34} {found:>6}   (fewer than two faces found: no distances)"
+    return (f"{variant:<34} {found:>6} {np.median(d):>7.3f} {np.percentile(d, 95):>7.3f} "
             f"{(d > SAME_PERSON).mean():>9.1%} {seconds:>6.1f}s")
 
 
@@ -228,7 +232,7 @@ def main() -> None:
     gen = Generator(GenerationConfig(identities=args.identities, expressions=0, views=(0.0,), size=args.size, seed=args.seed))
     checker = FaceChecker(recognizer=True)
     print(f"{args.identities} identities, frontal neutral, {args.size} px, seed {args.seed}")
-    print(f"{'variant':<20} {'found':>6} {'median':>7} {'p95':>7} {'over ' + str(SAME_PERSON):>9} {'time':>7}")
+    print(f"{'variant':<34} {'found':>6} {'median':>7} {'p95':>7} {'over ' + str(SAME_PERSON):>9} {'time':>7}")
     drawn: dict[int, list[Person]] = {}
     ours = np.empty(0)
     for variant in variants:
@@ -258,6 +262,11 @@ def main() -> None:
             t = time.perf_counter()
             d = chip_distances(photos.mean(axis=0) + k * (ours - mean), checker)
             print(row("on the photos' mean" + ("" if k == 1 else f" x{k:g}"), len(ours), d, time.perf_counter() - t))
+        for s in PHOTO_SCALES:
+            for name, part in (("coarser", lambda c: gaussian_filter(c, (s, s, 0))), ("finer", lambda c: c - gaussian_filter(c, (s, s, 0)))):
+                t = time.perf_counter()
+                d = chip_distances(ours - part(mean) + part(photos.mean(axis=0)), checker)
+                print(row(f"photos' mean, {name} than {s:g} px", len(ours), d, time.perf_counter() - t))
     print(f"same face, one property changed (bald, one light rig, grey backdrop): {'median':>7} {'max':>7}")
     for name in properties:
         t = time.perf_counter()

@@ -84,6 +84,7 @@ CASES = {
     "anthropometry.py": ([], [
         rf"pupillary distance\s+{NUMBER}\s+{NUMBER}%\s+{NUMBER}\s+{NUMBER}%\s+6\.0%",
         rf"nasion to pogonion\s+{NUMBER}\s+{NUMBER}%\s+{NUMBER}\s+{NUMBER}%",
+        rf"upper vermilion\s+{NUMBER}\s+{NUMBER}%\s+{NUMBER}\s+{NUMBER}%\s+-",
     ]),
     "au_by_group.py": ([], [
         rf"all\s+6\s+[-+]{NUMBER}",  # every frame: check-faces' own numbers
@@ -276,3 +277,25 @@ def test_identity_probe_exposure_sets_the_chips_centre_brightness_and_contrast(m
         lum0 = before[CENTRE, CENTRE].mean(axis=-1)
         gain = 40.0 / lum0.std()
         assert np.allclose(after - before * gain, (after - before * gain)[0, 0, 0])
+
+
+def test_identity_probe_with_photos_prints_every_photo_row(tmp_path):
+    """identity_probe's ``--photos`` rows, on stand-in "photographs" (our own renders of other
+    identities, saved as PNG): each prints a median, a 95th percentile and a share over 0.6."""
+    import numpy as np
+    from PIL import Image
+
+    from generation.pipeline import GenerationConfig, Generator
+
+    gen = Generator(GenerationConfig(identities=3, expressions=0, views=(0.0,), size=192, seed=5))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(np.asarray(gen.identity(i).frames[0].image)).save(photos / f"p{i}.png")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "identity_probe.py"), "--quick", "--photos", str(photos)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for name in ("photographs", "photos blurred 4px", "on the photos' mean", "on the photos' mean x2",
+                 "photos' mean, coarser than 12 px", "photos' mean, finer than 3 px"):
+        assert re.search(rf"^{re.escape(name)}\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%", proc.stdout, re.M), (name, proc.stdout)

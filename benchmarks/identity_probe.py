@@ -37,7 +37,9 @@ Then, with ``--photos``: the photographs' own distances, the same after blurring
 apart?), and our differences on the photographs' mean chip as they are and doubled. Last, which
 scales of the photographic mean face do it (``PHOTO_SCALES``): our mean chip's content coarser
 than a Gaussian of s px swapped for the photographs' (``coarser than s px``: regional colour and
-shading at s = 12), or its content finer than that (``finer than s px``: the features' look).
+shading at s = 12), or its content finer than that (``finer than s px``: the features' look);
+then the band between the two scales alone, everywhere and in one region of the chip at a time
+(``CHIP_REGIONS``): which features' look it is.
 
 Last, how far one property moves the same face (``PROPERTY_CHANGES``): each identity rendered
 twice, bald, under one light rig on a grey backdrop, with only that property set two ways (its
@@ -102,6 +104,27 @@ PHOTO_BLUR = 4.0  # px on the 150 px chip: about 6 mm of a face
 # in the six photographs of the README's rows (mean over them); our renders' are about 93 and 27.
 PHOTO_EXPOSURE = (143.0, 39.0)
 PHOTO_SCALES = (12.0, 3.0)  # px on the 150 px chip: about 18 and 4.5 mm of a face
+# Regions of the aligned 150 px chip (rows, columns; edges softened by 4 px), where dlib's
+# alignment puts the features.
+CHIP_REGIONS = {
+    "brows": ((22, 45), (15, 135)),
+    "eyes": ((40, 72), (15, 135)),
+    "nose": ((55, 100), (52, 98)),
+    "mouth": ((95, 132), (35, 115)),
+}
+
+
+def region_mask(rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    """(150, 150, 1) soft mask of a box of the chip."""
+    m = np.zeros((150, 150))
+    m[rows[0]:rows[1], cols[0]:cols[1]] = 1.0
+    return gaussian_filter(m, 4.0)[..., None]
+
+
+def band(chip: np.ndarray) -> np.ndarray:
+    """A chip's content between the two ``PHOTO_SCALES`` (a difference of Gaussians)."""
+    coarse, fine = PHOTO_SCALES
+    return gaussian_filter(chip, (fine, fine, 0)) - gaussian_filter(chip, (coarse, coarse, 0))
 CENTRE = slice(30, 120)
 
 
@@ -267,6 +290,11 @@ def main() -> None:
                 t = time.perf_counter()
                 d = chip_distances(ours - part(mean) + part(photos.mean(axis=0)), checker)
                 print(row(f"photos' mean, {name} than {s:g} px", len(ours), d, time.perf_counter() - t))
+        swap = band(photos.mean(axis=0)) - band(mean)
+        for region, mask in [("everywhere", 1.0), *((k, region_mask(*box)) for k, box in CHIP_REGIONS.items())]:
+            t = time.perf_counter()
+            d = chip_distances(ours + mask * swap, checker)
+            print(row(f"photos' mean, {PHOTO_SCALES[1]:g}-{PHOTO_SCALES[0]:g} px, {region}", len(ours), d, time.perf_counter() - t))
     print(f"same face, one property changed (bald, one light rig, grey backdrop): {'median':>7} {'max':>7}")
     for name in properties:
         t = time.perf_counter()

@@ -323,6 +323,9 @@ class FaceReport:
     # per AU group, per view (ordered by yaw): rho over that view's pairs alone
     au_spearman_by_view: dict[str, dict[str, float]] = field(default_factory=dict)
     identity_view: str = ""
+    # identity distances binned (DISTANCE_BINS; the last bin also holds anything beyond it):
+    # {"edges": bin edges, "all": counts over all pairs, "same stratum": counts over those}
+    distance_histogram: dict[str, list[float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -399,6 +402,15 @@ def stratum_contrast(a: str, b: str) -> str:
     if not differ:
         return "same stratum"
     return {1: f"{differ[0]} only", 2: "two", 3: "all three"}[len(differ)]
+
+
+DISTANCE_BINS = np.round(np.arange(0.0, 1.45, 0.05), 2)  # edges; real people sit at 0.8-1.0
+
+
+def distance_counts(d: np.ndarray) -> list[int]:
+    """Counts of distances ``d`` in the bins of ``DISTANCE_BINS``, the last bin open-ended."""
+    clipped = np.clip(np.asarray(d, dtype=np.float64), DISTANCE_BINS[0], DISTANCE_BINS[-1] - 1e-9)
+    return [int(c) for c in np.histogram(clipped, bins=DISTANCE_BINS)[0]]
 
 
 def _distance_stats(d: np.ndarray) -> dict[str, float]:
@@ -505,6 +517,8 @@ def check_faces(records: Iterable[FaceRecord], checker: FaceChecker, progress=No
         report.within_stratum_distinct = _distance_stats(np.array(same_d))["distinct"]
         report.distance_by_stratum = {s: _distance_stats(np.array(v)) for s, v in sorted(by_stratum.items())}
         report.distance_by_contrast = {k: _distance_stats(np.array(v)) for k, v in by_contrast.items()}
+        report.distance_histogram = {"edges": [float(e) for e in DISTANCE_BINS],
+                                     "all": distance_counts(np.array(all_d)), "same stratum": distance_counts(np.array(same_d))}
     kept, labels, moves, who, seen_in = [], defaultdict(list), defaultdict(list), [], []
     code_labels: dict[str, list[float]] = defaultdict(list)
     for rec, m, desc in pain:

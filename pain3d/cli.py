@@ -433,6 +433,9 @@ def cmd_check_faces(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if not root.is_dir():
         raise CLIError(f"{root}: no such folder")
+    plot = Path(args.plot) if args.plot else None
+    if plot is not None and (plot.suffix.lower() != ".png" or plot.is_dir()):
+        raise CLIError(f"--plot must name a .png file, got {plot}")
     total = count_frames(root)
     if total == 0:
         raise CLIError(f"{root}: no frames found (expected a folder written by pain3d generate)")
@@ -442,6 +445,13 @@ def cmd_check_faces(args: argparse.Namespace) -> int:
     print(report.format())
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2))
+    if plot is not None:
+        from generation.facecheck_plot import write_report_figure
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        write_report_figure(report, plot)
+        if not args.quiet:
+            print(f"wrote {plot}")
     return 0
 
 
@@ -522,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "median movement at each label level. Needs pain3d[facecheck].")
     c.add_argument("dir", help="dataset folder written by pain3d generate (Hub or folder layout)")
     c.add_argument("--json", default=None, help="also write the report as JSON to this file")
+    c.add_argument("--plot", default=None, metavar="PNG",
+                   help="also draw the report: detection per view, identity distances against dlib's same-person "
+                        "threshold and real people's range, each pain AU's movement by label level")
     c.add_argument("--aus-only", action="store_true",
                    help="only the HOG detector and the landmark tracker: HOG detection and the AU rank correlations, "
                         "without the CNN detector and the recognizer (several times faster; for iterating on a rig)")

@@ -236,6 +236,14 @@ def test_report_matches_a_hand_computation():
     assert np.isnan(rep.au_spearman_ci["AU43"]).all()
     text = rep.format()
     assert "yaw-30" in text and "Spearman" in text and set(AU_GROUPS) <= set(rep.au_spearman)
+    # The distances binned for the plot: each pair in the bin [edge_k, edge_k+1) holding it.
+    edges = rep.distance_histogram["edges"]
+    assert edges[0] == 0.0 and edges[-1] == pytest.approx(1.4) and len(edges) == 29
+    by_hand = [0] * (len(edges) - 1)
+    for x in d:
+        by_hand[min(int(np.searchsorted(edges, x, side="right")) - 1, len(edges) - 2)] += 1
+    assert rep.distance_histogram["all"] == by_hand and sum(by_hand) == 10
+    assert sum(rep.distance_histogram["same stratum"]) == 2
 
 
 def test_identity_distances_by_what_differs_between_strata():
@@ -450,8 +458,12 @@ def test_check_faces_command_on_a_small_dataset(tmp_path, capsys):
     out = tmp_path / "ds"
     code, _, err = run(["generate", "--out", out, "--identities", 8, "--expressions", 2, "--size", 128, "--seed", 5, "--quiet"], capsys)
     assert code == 0, err
-    code, text, err = run(["check-faces", out, "--json", tmp_path / "report.json", "--quiet"], capsys)
+    code, text, err = run(["check-faces", out, "--json", tmp_path / "report.json", "--plot", tmp_path / "plots" / "report.png", "--quiet"], capsys)
     assert code == 0, err
+    from PIL import Image
+
+    with Image.open(tmp_path / "plots" / "report.png") as im:  # four panels side by side
+        assert im.format == "PNG" and im.size[0] > 3 * im.size[1]
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["frames"] == 8 * 3 * 3 and rep["identities"] == 8
     assert "identity distance" in text and "Spearman" in text
@@ -472,8 +484,9 @@ def test_check_faces_command_on_a_small_dataset(tmp_path, capsys):
     # --aus-only: the same landmarks without the CNN detector and the recognizer, so the same
     # rank correlations over the frames HOG finds; frames only the CNN finds drop out (at 128
     # px HOG misses a few turned frames).
-    code, text, err = run(["check-faces", out, "--aus-only", "--json", tmp_path / "aus.json", "--quiet"], capsys)
+    code, text, err = run(["check-faces", out, "--aus-only", "--json", tmp_path / "aus.json", "--plot", tmp_path / "aus.png", "--quiet"], capsys)
     assert code == 0, err
+    assert (tmp_path / "aus.png").stat().st_size > 0 and not list(tmp_path.glob("*.tmp"))
     fast = json.loads((tmp_path / "aus.json").read_text())
     assert "identity distance" not in text and "Spearman" in text
     assert fast["detection"] == {v: {"HOG": r["HOG"]} for v, r in rep["detection"].items()}
@@ -562,3 +575,12 @@ def test_preview_lineup_rejects_a_bad_yaw(tmp_path, capsys):
     code, _, err = run(["preview", "--lineup", "--lineup-yaw", "nan", "--size", 48, "--out", tmp_path / "l.png"], capsys)
     assert code == 2 and "--lineup-yaw" in err and "Traceback" not in err
     assert not (tmp_path / "l.png").exists()
+
+
+def test_check_faces_refuses_a_plot_that_is_not_a_png_before_any_work(tmp_path, capsys):
+    code, _, err = run(["check-faces", tmp_path, "--plot", tmp_path / "report.jpg"], capsys)
+    assert code == 2 and "--plot must name a .png file" in err and "Traceback" not in err
+    (tmp_path / "dir.png").mkdir()
+    code, _, err = run(["check-faces", tmp_path, "--plot", tmp_path / "dir.png"], capsys)
+    assert code == 2 and "--plot must name a .png file" in err
+    assert not (tmp_path / "report.jpg").exists()

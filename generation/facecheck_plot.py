@@ -26,7 +26,7 @@ def _detection(ax, report: FaceReport) -> None:
     ax.set_ylim(0, 105)
     ax.set_ylabel("frames with the face found (%)")
     ax.set_title("face found, per view", fontsize=9)
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.legend(fontsize=7, loc="lower center", framealpha=0.9)
 
 
 def _identity(ax, report: FaceReport) -> None:
@@ -44,7 +44,8 @@ def _identity(ax, report: FaceReport) -> None:
             ax.stairs(100 * counts / counts.sum(), edges, label=f"{name} ({counts.sum():.0f} pairs)",
                       fill=name == "all", alpha=0.5 if name == "all" else 1.0)
     ax.axvline(SAME_PERSON, color="k", ls="--", lw=0.8)
-    ax.text(SAME_PERSON, ax.get_ylim()[1] * 0.97, f" same person\n below {SAME_PERSON}", fontsize=7, va="top")
+    ax.text(SAME_PERSON + 0.02, ax.get_ylim()[1] * 0.97, f"same person\nbelow {SAME_PERSON}", fontsize=7, va="top",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
     ax.axvspan(*REAL_PEOPLE, color="tab:green", alpha=0.12, label="different real people")
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylabel("pairs (%)")

@@ -1,9 +1,10 @@
 """Side-by-side table of two `pain3d check-faces --json` reports (e.g. before and after a change).
 
-    python benchmarks/compare_faces.py before.json after.json [--names before after]
+    python benchmarks/compare_faces.py before.json after.json [--names before after] [--plot cmp.png]
 
-Prints a Markdown table of the issue-12 measures next to their targets. --quick runs the
-comparison on two tiny hand-made reports (no dlib needed), so the script cannot rot.
+Prints a Markdown table of the issue-12 measures next to their targets; ``--plot`` also draws
+the reports over each other (``check-faces --plot``'s figure, one line style per report).
+--quick runs the comparison on tiny hand-made reports (no dlib needed), so the script cannot rot.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def _tiny(distinct: float | None) -> dict:
         "detection": {"yaw+0": {"HOG": 1.0, "CNN": 1.0} if full else {"HOG": 1.0}},
         "au_spearman": {"AU4": 0.5},
         "au_spearman_ci": {"AU4": [0.4, 0.6]},
+        "au_levels": {"AU4": [{"level": 0.0, "pairs": 4, "median": 0.0, "iqr": 0.01},
+                              {"level": 5.0, "pairs": 4, "median": 0.05 + 0.1 * (distinct or 0), "iqr": 0.02}]},
+        "distance_histogram": {"edges": [0.0, 0.6, 1.2], "all": [2, 1], "same stratum": [1, 0]} if full else {},
     }
 
 
@@ -73,7 +77,10 @@ def main() -> None:
     ap.add_argument("reports", nargs="*", help="check-faces JSON reports")
     ap.add_argument("--names", nargs="*", default=None, help="column names (default: file names)")
     ap.add_argument("--quick", action="store_true", help="compare two built-in tiny reports")
+    ap.add_argument("--plot", default=None, metavar="PNG", help="also draw the reports over each other into this PNG")
     args = ap.parse_args()
+    if args.plot and Path(args.plot).suffix.lower() != ".png":
+        ap.error(f"--plot must name a .png file, got {args.plot}")
     if args.quick:
         reports, names = [_tiny(0.25), _tiny(0.5), _tiny(None)], ["a", "b", "aus-only"]
     else:
@@ -91,6 +98,12 @@ def main() -> None:
             reports.append(rep)
         names = args.names or [Path(p).stem for p in args.reports]
     print(table(reports, names))
+    if args.plot:
+        from generation.facecheck import FaceReport
+        from generation.facecheck_plot import write_report_figure
+
+        write_report_figure({n: FaceReport.from_dict(r) for n, r in zip(names, reports)}, Path(args.plot))
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":

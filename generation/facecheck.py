@@ -330,6 +330,12 @@ class FaceReport:
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "FaceReport":
+        """A report from its ``as_dict()`` (a check-faces JSON): fields an older report lacks
+        keep their defaults, fields this version does not know are left out."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
     def format(self) -> str:
         lines = [f"{self.frames} frames of {self.identities} identities"]
         lines.append("face found (share of frames):")

@@ -300,3 +300,19 @@ def test_identity_probe_with_photos_prints_every_photo_row(tmp_path):
                  "photos' mean, coarser than 12 px", "photos' mean, finer than 3 px",
                  "photos' mean, 3-12 px, everywhere", "photos' mean, 3-12 px, brows", "photos' mean, 3-12 px, mouth"):
         assert re.search(rf"^{re.escape(name)}\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%", proc.stdout, re.M), (name, proc.stdout)
+
+
+def test_compare_faces_plots_reports_over_each_other(tmp_path):
+    """compare_faces --plot draws the reports (here the built-in tiny ones, one of them as
+    --aus-only writes it) into one PNG, and refuses another format before reading anything."""
+    from PIL import Image
+
+    png = tmp_path / "cmp.png"
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "compare_faces.py"), "--quick", "--plot", str(png)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and f"wrote {png}" in proc.stdout, proc.stderr[-2000:]
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > 3 * im.size[1]
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "compare_faces.py"), "--quick", "--plot", str(tmp_path / "x.pdf")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--plot must name a .png file" in proc.stderr and "Traceback" not in proc.stderr

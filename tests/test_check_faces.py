@@ -15,6 +15,7 @@ from scipy.stats import spearmanr
 from generation.facecheck import (
     AU_GROUPS,
     FaceRecord,
+    FaceReport,
     au_movement,
     check_faces,
     layout_ratios,
@@ -244,6 +245,12 @@ def test_report_matches_a_hand_computation():
         by_hand[min(int(np.searchsorted(edges, x, side="right")) - 1, len(edges) - 2)] += 1
     assert rep.distance_histogram["all"] == by_hand and sum(by_hand) == 10
     assert sum(rep.distance_histogram["same stratum"]) == 2
+    # The JSON round trip the plots read back: the same report; an older report's missing
+    # fields keep their defaults, a newer one's unknown fields are left out.
+    data = json.loads(json.dumps(rep.as_dict()))
+    assert FaceReport.from_dict(data).as_dict() == data
+    old = {k: v for k, v in data.items() if k != "distance_histogram"} | {"from_the_future": 1}
+    assert FaceReport.from_dict(old).distance_histogram == {}
 
 
 def test_identity_distances_by_what_differs_between_strata():

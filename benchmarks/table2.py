@@ -546,7 +546,7 @@ def plot_fairness(results: list[dict], path: Path) -> None:
     95% interval with one seed, the seeds' range with several)."""
     import numpy as np
 
-    from pain3d_dataset.card import new_figure, png_bytes
+    from generation.figure import new_figure, png_bytes
 
     fig = new_figure(11.0, 3.6)
     attributes = attributes_of(results)

@@ -98,7 +98,7 @@ def report_figure(reports: FaceReport | Mapping[str, FaceReport]) -> bytes:
     and real people's range, and each pain AU group's landmark movement by label level (median,
     bar = interquartile range) with its rank correlation. Several reports ({name: report}) are
     drawn over each other, one line style each."""
-    from pain3d_dataset.card import new_figure, png_bytes
+    from .figure import new_figure, png_bytes
 
     if isinstance(reports, FaceReport):
         reports = {"": reports}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from generation.demographics import AGE_GROUPS, ETHNICITIES, GENDERS
 from generation.facs import DISTRACTOR_AUS, PAIN_AUS, PSPI_MAX
+from generation.figure import new_figure, png_bytes
 from generation.layout import write_atomic
 
 from .features import CONFIGS, DEFAULT_CONFIG, SPLITS, features_for
@@ -127,24 +128,6 @@ def lineup_jpeg(out: Path, files: list[str]) -> bytes | None:
 
 
 # --- plots ------------------------------------------------------------------------------------
-def new_figure(width: float, height: float):
-    """A matplotlib Figure drawn off-screen (Agg), never touching pyplot's global state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def png_bytes(fig) -> bytes:
-    """The figure as PNG bytes, reproducible for the same data."""
-    buf = io.BytesIO()
-    # no "Software" entry: the bytes depend on the data, not on the matplotlib release
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
-
-
 def _grouped_bars(ax, labels: list[str], series: Mapping[str, list[int]]) -> None:
     n = max(1, len(series))
     width = 0.8 / n

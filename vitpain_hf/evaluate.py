@@ -197,7 +197,7 @@ def json_safe(value):
 
 # --- pictures -----------------------------------------------------------------------------------
 def roc_png(pred: Predictions, report: dict) -> bytes:
-    from pain3d_dataset.card import new_figure, png_bytes
+    from generation.figure import new_figure, png_bytes
 
     fig = new_figure(4.6, 4.2)
     ax = fig.add_subplot(1, 1, 1)
@@ -220,7 +220,7 @@ def roc_png(pred: Predictions, report: dict) -> bytes:
 
 
 def confusion_png(pred: Predictions) -> bytes:
-    from pain3d_dataset.card import new_figure, png_bytes
+    from generation.figure import new_figure, png_bytes
 
     c = pred.probabilities.shape[1]
     counts = confusion(pred.references, pred.probabilities.argmax(1), c)
@@ -241,7 +241,7 @@ def confusion_png(pred: Predictions) -> bytes:
 
 
 def reliability_png(report: dict) -> bytes:
-    from pain3d_dataset.card import new_figure, png_bytes
+    from generation.figure import new_figure, png_bytes
 
     cal = report["calibration"]
     edges, count = np.asarray(cal["edges"]), np.asarray(cal["count"])
@@ -266,7 +266,7 @@ def reliability_png(report: dict) -> bytes:
 
 def groups_png(report: dict) -> bytes | None:
     """Per-group macro AUROC with bootstrap 95% intervals, one panel per attribute; None without groups."""
-    from pain3d_dataset.card import new_figure, png_bytes
+    from generation.figure import new_figure, png_bytes
 
     attributes = list(report["groups"])
     if not attributes:

@@ -13,6 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
+from generation.facecheck import FaceReport
+from generation.facecheck_plot import plot_path_error, write_report_figure
+
 TARGETS = {
     "pairs over 0.6": ">= 90 %",
     "same-stratum pairs over 0.6": ">= 80 %",
@@ -79,8 +82,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="compare two built-in tiny reports")
     ap.add_argument("--plot", default=None, metavar="PNG", help="also draw the reports over each other into this PNG")
     args = ap.parse_args()
-    if args.plot and Path(args.plot).suffix.lower() != ".png":
-        ap.error(f"--plot must name a .png file, got {args.plot}")
+    if args.plot and plot_path_error(args.plot):
+        ap.error(plot_path_error(args.plot))
     if args.quick:
         reports, names = [_tiny(0.25), _tiny(0.5), _tiny(None)], ["a", "b", "aus-only"]
     else:
@@ -99,9 +102,6 @@ def main() -> None:
         names = args.names or [Path(p).stem for p in args.reports]
     print(table(reports, names))
     if args.plot:
-        from generation.facecheck import FaceReport
-        from generation.facecheck_plot import write_report_figure
-
         write_report_figure({n: FaceReport.from_dict(r) for n, r in zip(names, reports)}, Path(args.plot))
         print(f"wrote {args.plot}")
 

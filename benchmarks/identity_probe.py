@@ -60,7 +60,7 @@ from itertools import combinations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from generation.facecheck import SAME_PERSON, FaceChecker, largest
+from generation.facecheck import CHIP_SIZE, SAME_PERSON, FaceChecker, largest
 from generation.head import PARAM_INDEX
 from generation.pipeline import GenerationConfig, Generator, Person, sample_person
 from generation.render import Lights, MeshRenderer
@@ -103,6 +103,7 @@ PHOTO_BLUR = 4.0  # px on the 150 px chip: about 6 mm of a face
 # Mean and standard deviation of the luminance over a chip's central 90 px (brows to mouth), as
 # in the six photographs of the README's rows (mean over them); our renders' are about 93 and 27.
 PHOTO_EXPOSURE = (143.0, 39.0)
+CENTRE = slice(30, 120)
 PHOTO_SCALES = (12.0, 3.0)  # px on the 150 px chip: about 18 and 4.5 mm of a face
 # Regions of the aligned 150 px chip (rows, columns; edges softened by 4 px), where dlib's
 # alignment puts the features.
@@ -115,17 +116,21 @@ CHIP_REGIONS = {
 
 
 def region_mask(rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-    """(150, 150, 1) soft mask of a box of the chip."""
-    m = np.zeros((150, 150))
+    """(CHIP_SIZE, CHIP_SIZE, 1) soft mask of a box of the chip."""
+    m = np.zeros((CHIP_SIZE, CHIP_SIZE))
     m[rows[0]:rows[1], cols[0]:cols[1]] = 1.0
     return gaussian_filter(m, 4.0)[..., None]
+
+
+def smooth(chip: np.ndarray, px: float) -> np.ndarray:
+    """A (rows, columns, 3) chip blurred by a Gaussian of ``px`` pixels: its content coarser than that."""
+    return gaussian_filter(chip, (px, px, 0))
 
 
 def band(chip: np.ndarray) -> np.ndarray:
     """A chip's content between the two ``PHOTO_SCALES`` (a difference of Gaussians)."""
     coarse, fine = PHOTO_SCALES
-    return gaussian_filter(chip, (fine, fine, 0)) - gaussian_filter(chip, (coarse, coarse, 0))
-CENTRE = slice(30, 120)
+    return smooth(chip, fine) - smooth(chip, coarse)
 
 
 def exposed(chip_images: np.ndarray, mean: float = PHOTO_EXPOSURE[0], std: float = PHOTO_EXPOSURE[1]) -> np.ndarray:
@@ -133,6 +138,7 @@ def exposed(chip_images: np.ndarray, mean: float = PHOTO_EXPOSURE[0], std: float
     lum = chip_images[:, CENTRE, CENTRE].mean(axis=-1)
     m, s = lum.mean(axis=(1, 2)), lum.std(axis=(1, 2))
     return (chip_images - m[:, None, None, None]) * (std / s)[:, None, None, None] + mean
+
 
 # One property of a face set two ways, all else the same: per render, (changes to the shape's
 # controls: age, gender, ethnicity; changes to the appearance, with "skin" a Monk step).
@@ -281,16 +287,18 @@ def main() -> None:
         t = time.perf_counter()
         blurred = gaussian_filter(photos, (0, PHOTO_BLUR, PHOTO_BLUR, 0))
         print(row(f"photos blurred {PHOTO_BLUR:g}px", len(photos), chip_distances(blurred, checker), time.perf_counter() - t))
+        photo_mean = photos.mean(axis=0)
         for k in (1.0, 2.0):
             t = time.perf_counter()
-            d = chip_distances(photos.mean(axis=0) + k * (ours - mean), checker)
+            d = chip_distances(photo_mean + k * (ours - mean), checker)
             print(row("on the photos' mean" + ("" if k == 1 else f" x{k:g}"), len(ours), d, time.perf_counter() - t))
+        gap = photo_mean - mean  # the filters are linear: swapping a part of the mean adds that part of the gap
         for s in PHOTO_SCALES:
-            for name, part in (("coarser", lambda c: gaussian_filter(c, (s, s, 0))), ("finer", lambda c: c - gaussian_filter(c, (s, s, 0)))):
+            for name, part in (("coarser", smooth(gap, s)), ("finer", gap - smooth(gap, s))):
                 t = time.perf_counter()
-                d = chip_distances(ours - part(mean) + part(photos.mean(axis=0)), checker)
+                d = chip_distances(ours + part, checker)
                 print(row(f"photos' mean, {name} than {s:g} px", len(ours), d, time.perf_counter() - t))
-        swap = band(photos.mean(axis=0)) - band(mean)
+        swap = band(gap)
         for region, mask in [("everywhere", 1.0), *((k, region_mask(*box)) for k, box in CHIP_REGIONS.items())]:
             t = time.perf_counter()
             d = chip_distances(ours + mask * swap, checker)

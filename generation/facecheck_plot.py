@@ -10,6 +10,7 @@ from typing import Mapping
 import numpy as np
 
 from .facecheck import AU_GROUPS, AU_MEASURES, SAME_PERSON, FaceReport
+from .layout import write_atomic
 
 DETECTION_TARGET = 0.98  # issue 12: the face found in at least 98 % of each view's frames
 REAL_PEOPLE = (0.8, 1.0)  # typical descriptor distance between different real people
@@ -120,10 +121,14 @@ def report_figure(reports: FaceReport | Mapping[str, FaceReport]) -> bytes:
     return png_bytes(fig)
 
 
-def write_report_figure(reports: FaceReport | Mapping[str, FaceReport], png: Path) -> None:
-    """``report_figure`` written to ``png`` through a temporary file (no half-written plot)."""
+def plot_path_error(png: Path | str) -> str | None:
+    """Why ``png`` cannot take the figure (for ``--plot``, checked before any work), or None."""
     png = Path(png)
-    tmp = png.with_name(png.name + ".tmp")
-    tmp.write_bytes(report_figure(reports))
-    tmp.replace(png)
+    if png.suffix.lower() != ".png" or png.is_dir():
+        return f"--plot must name a .png file, got {png}"
+    return None
 
+
+def write_report_figure(reports: FaceReport | Mapping[str, FaceReport], png: Path) -> None:
+    """``report_figure`` written to ``png`` atomically (no half-written plot)."""
+    write_atomic(Path(png), report_figure(reports))

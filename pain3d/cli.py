@@ -433,9 +433,11 @@ def cmd_check_faces(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if not root.is_dir():
         raise CLIError(f"{root}: no such folder")
+    from generation.facecheck_plot import plot_path_error, write_report_figure
+
     plot = Path(args.plot) if args.plot else None
-    if plot is not None and (plot.suffix.lower() != ".png" or plot.is_dir()):
-        raise CLIError(f"--plot must name a .png file, got {plot}")
+    if plot is not None and plot_path_error(plot):
+        raise CLIError(plot_path_error(plot))
     total = count_frames(root)
     if total == 0:
         raise CLIError(f"{root}: no frames found (expected a folder written by pain3d generate)")
@@ -446,8 +448,6 @@ def cmd_check_faces(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2))
     if plot is not None:
-        from generation.facecheck_plot import write_report_figure
-
         plot.parent.mkdir(parents=True, exist_ok=True)
         write_report_figure(report, plot)
         if not args.quiet:

@@ -39,7 +39,12 @@ scales of the photographic mean face do it (``PHOTO_SCALES``): our mean chip's c
 than a Gaussian of s px swapped for the photographs' (``coarser than s px``: regional colour and
 shading at s = 12), or its content finer than that (``finer than s px``: the features' look);
 then the band between the two scales alone, everywhere and in one region of the chip at a time
-(``CHIP_REGIONS``): which features' look it is.
+(``CHIP_REGIONS``): which features' look it is. And the other way round: the photographs'
+differences from their mean face laid on our mean face (``photos' differences on our mean``: is
+our face a canvas on which real differences still read as different people?), then only their
+content finer than the coarse scale, everywhere and in one region at a time (``FINE_REGIONS``),
+each beside our own faces' fine differences in that region (``our fine differences``): where
+our faces vary less than real people's, in what the recognizer reads.
 
 Last, how far one property moves the same face (``PROPERTY_CHANGES``): each identity rendered
 twice, bald, under one light rig on a grey backdrop, with only that property set two ways (its
@@ -113,6 +118,7 @@ CHIP_REGIONS = {
     "nose": ((55, 100), (52, 98)),
     "mouth": ((95, 132), (35, 115)),
 }
+FINE_REGIONS = {**CHIP_REGIONS, "inner face": ((22, 132), (15, 135))}
 
 
 def region_mask(rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
@@ -123,8 +129,9 @@ def region_mask(rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
 
 
 def smooth(chip: np.ndarray, px: float) -> np.ndarray:
-    """A (rows, columns, 3) chip blurred by a Gaussian of ``px`` pixels: its content coarser than that."""
-    return gaussian_filter(chip, (px, px, 0))
+    """A (..., rows, columns, 3) chip or stack of chips, each blurred by a Gaussian of ``px``
+    pixels: its content coarser than that."""
+    return gaussian_filter(chip, (0,) * (chip.ndim - 3) + (px, px, 0))
 
 
 def band(chip: np.ndarray) -> np.ndarray:
@@ -242,8 +249,8 @@ def chip_distances(chip_images: np.ndarray, checker: FaceChecker) -> np.ndarray:
 
 def row(variant: str, found: int, d: np.ndarray, seconds: float) -> str:
     if d.size == 0:
-        return f"{variant:<34} {found:>6}   (fewer than two faces found: no distances)"
-    return (f"{variant:<34} {found:>6} {np.median(d):>7.3f} {np.percentile(d, 95):>7.3f} "
+        return f"{variant:<40} {found:>6}   (fewer than two faces found: no distances)"
+    return (f"{variant:<40} {found:>6} {np.median(d):>7.3f} {np.percentile(d, 95):>7.3f} "
             f"{(d > SAME_PERSON).mean():>9.1%} {seconds:>6.1f}s")
 
 
@@ -261,7 +268,7 @@ def main() -> None:
     gen = Generator(GenerationConfig(identities=args.identities, expressions=0, views=(0.0,), size=args.size, seed=args.seed))
     checker = FaceChecker(recognizer=True)
     print(f"{args.identities} identities, frontal neutral, {args.size} px, seed {args.seed}")
-    print(f"{'variant':<34} {'found':>6} {'median':>7} {'p95':>7} {'over ' + str(SAME_PERSON):>9} {'time':>7}")
+    print(f"{'variant':<40} {'found':>6} {'median':>7} {'p95':>7} {'over ' + str(SAME_PERSON):>9} {'time':>7}")
     drawn: dict[int, list[Person]] = {}
     ours = np.empty(0)
     for variant in variants:
@@ -285,7 +292,7 @@ def main() -> None:
         t = time.perf_counter()
         print(row("photographs", len(photos), chip_distances(photos, checker), time.perf_counter() - t))
         t = time.perf_counter()
-        blurred = gaussian_filter(photos, (0, PHOTO_BLUR, PHOTO_BLUR, 0))
+        blurred = smooth(photos, PHOTO_BLUR)
         print(row(f"photos blurred {PHOTO_BLUR:g}px", len(photos), chip_distances(blurred, checker), time.perf_counter() - t))
         photo_mean = photos.mean(axis=0)
         for k in (1.0, 2.0):
@@ -303,6 +310,21 @@ def main() -> None:
             t = time.perf_counter()
             d = chip_distances(ours + mask * swap, checker)
             print(row(f"photos' mean, {PHOTO_SCALES[1]:g}-{PHOTO_SCALES[0]:g} px, {region}", len(ours), d, time.perf_counter() - t))
+        # The other way round: the photographs' differences on our mean face, all of them, then
+        # only their content finer than the coarse scale in one region at a time; beside them
+        # our own differences, edited alike. Is it our face or our faces' variation that falls short?
+        fine = {who: diffs - smooth(diffs, PHOTO_SCALES[0])
+                for who, diffs in (("photos'", photos - photo_mean), ("our", ours - mean))}
+        t = time.perf_counter()
+        print(row("photos' differences on our mean", len(photos), chip_distances(mean + photos - photo_mean, checker), time.perf_counter() - t))
+        t = time.perf_counter()
+        coarse = smooth(photos - photo_mean, PHOTO_SCALES[0])
+        print(row("photos' coarse differences on our mean", len(photos), chip_distances(mean + coarse, checker), time.perf_counter() - t))
+        for region, mask in [("everywhere", 1.0), *((k, region_mask(*box)) for k, box in FINE_REGIONS.items())]:
+            for who, diffs in fine.items():
+                t = time.perf_counter()
+                d = chip_distances(mean + mask * diffs, checker)
+                print(row(f"{who} fine differences, {region}", len(diffs), d, time.perf_counter() - t))
     print(f"same face, one property changed (bald, one light rig, grey backdrop): {'median':>7} {'max':>7}")
     for name in properties:
         t = time.perf_counter()

@@ -298,7 +298,9 @@ def test_identity_probe_with_photos_prints_every_photo_row(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for name in ("photographs", "photos blurred 4px", "on the photos' mean", "on the photos' mean x2",
                  "photos' mean, coarser than 12 px", "photos' mean, finer than 3 px",
-                 "photos' mean, 3-12 px, everywhere", "photos' mean, 3-12 px, brows", "photos' mean, 3-12 px, mouth"):
+                 "photos' mean, 3-12 px, everywhere", "photos' mean, 3-12 px, brows", "photos' mean, 3-12 px, mouth",
+                 "photos' differences on our mean", "photos' coarse differences on our mean", "photos' fine differences, everywhere",
+                 "our fine differences, nose", "photos' fine differences, inner face", "our fine differences, inner face"):
         assert re.search(rf"^{re.escape(name)}\s+\d+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}%", proc.stdout, re.M), (name, proc.stdout)
 
 

@@ -59,8 +59,8 @@ def _positive_int(text: str) -> int:
 
 def _add_generation_args(p: argparse.ArgumentParser, identities: int, expressions: int) -> None:
     p.add_argument("--identities", type=_positive_int, default=identities, help="number of synthetic identities (default %(default)s)")
-    p.add_argument("--views", type=_positive_int, default=3, help="camera views per frame; 3 = yaw -30/0/+30 (default %(default)s)")
-    p.add_argument("--yaws", default=None, help="explicit comma-separated yaw angles in degrees (-180 to 180), overrides --views")
+    p.add_argument("--views", type=_positive_int, default=None, help="camera views per frame, spread over yaw -30..+30; 3 = yaw -30/0/+30 (default 3)")
+    p.add_argument("--yaws", default=None, help="explicit comma-separated yaw angles in degrees (-180 to 180), instead of --views; write --yaws=-30,0,30 when the first is negative")
     p.add_argument("--pitch", type=float, default=0.0, help="camera pitch in degrees, -89 to 89 (default %(default)s)")
     p.add_argument("--size", type=_positive_int, default=256, help="image size in pixels (default %(default)s)")
     p.add_argument("--seed", type=_positive_int, default=0, help="random seed, 0 to 2**63-1; same seed, same bytes (default %(default)s)")
@@ -86,6 +86,7 @@ def _config(args: argparse.Namespace, expressions: int):
 
     if args.face_model == "flame" and args.flame_path and not Path(args.flame_path).is_file():
         raise CLIError(f"--flame-path {args.flame_path}: no such file")
+    n_views = 3 if args.views is None else args.views
     yaws = None
     if args.yaws:
         try:
@@ -93,8 +94,8 @@ def _config(args: argparse.Namespace, expressions: int):
         except ValueError:
             raise CLIError(f"--yaws must be comma-separated numbers, got {args.yaws!r}") from None
     # the counts first: --views 10**9 must not build a billion yaws before being refused
-    check_counts(args.identities, expressions, len(yaws) if yaws else max(1, args.views), args.size, max(1, args.ssaa))
-    views = yaws or GenerationConfig.view_yaws(args.views)
+    check_counts(args.identities, expressions, len(yaws) if yaws else max(1, n_views), args.size, max(1, args.ssaa))
+    views = yaws or GenerationConfig.view_yaws(n_views)
     pspi_range = None
     if args.pspi_range is not None:
         try:
@@ -108,7 +109,7 @@ def _config(args: argparse.Namespace, expressions: int):
         check_renderer(args.renderer, args.device)
     except RendererUnavailable as e:
         raise CLIError(f"--renderer {args.renderer}: {e}") from None
-    return GenerationConfig(
+    config = GenerationConfig(
         identities=args.identities,
         expressions=expressions,
         views=views,
@@ -125,6 +126,10 @@ def _config(args: argparse.Namespace, expressions: int):
         renderer=args.renderer,
         device=args.device,
     )
+    if yaws and args.views is not None and args.views != len(yaws):
+        raise CLIError(f"--views {args.views} and --yaws {args.yaws} disagree: --yaws sets {len(yaws)} "
+                       f"view{'s' if len(yaws) > 1 else ''} by itself; drop --views")
+    return config
 
 
 # Worker state: one Generator per process (built once, reused for every identity).

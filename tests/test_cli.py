@@ -323,6 +323,7 @@ BAD_GENERATE = {
     "garbage flame file": (["--face-model", "flame", "--flame-path", "{tmp}/garbage.pkl"], "garbage.pkl"),
     "flame file is text": (["--face-model", "flame", "--flame-path", "{tmp}/text.pkl"], "text.pkl"),
     "both flags": (["--resume"], "--overwrite and --resume"),
+    "--views and --yaws disagree": (["--yaws", "10"], f"--views {VIEWS} and --yaws 10 disagree"),
 }
 
 
@@ -346,7 +347,7 @@ def test_bad_generate_input(case, ref_copy, tmp_path, capsys):
     assert tree(ref_copy) == before
 
 
-@pytest.mark.parametrize("case", ["unknown AU", "garbage flame file", "missing flame file"])
+@pytest.mark.parametrize("case", ["unknown AU", "garbage flame file", "missing flame file", "--views and --yaws disagree"])
 def test_bad_input_new_folder_is_not_created(case, tmp_path, capsys):
     _bad_files(tmp_path)
     extra, _ = BAD_GENERATE[case]
@@ -356,6 +357,16 @@ def test_bad_input_new_folder_is_not_created(case, tmp_path, capsys):
     assert code == 2
     assert_one_error_line(err)
     assert not out.exists()
+
+
+def test_views_and_yaws_that_agree_are_accepted(tmp_path, capsys):
+    """--yaws sets the views; a --views that counts them the same is redundant, not an error."""
+    out = tmp_path / "o"
+    code, _, err = run(["generate", "--out", out, "--format", "folder", "--identities", 1, "--expressions", 1,
+                        "--views", 2, "--yaws=-20,20", "--size", 64, "--quiet"], capsys)
+    assert code == 0, err
+    frames = sorted(p.name for p in (out / "frames" / "id_00000").glob("*_v*.jpg"))
+    assert frames and {name.split("_v")[1][0] for name in frames} == {"0", "1"}
 
 
 def test_bad_input_console_script(tmp_path):

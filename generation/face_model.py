@@ -27,6 +27,12 @@ LANDMARK_NAMES = (
 )
 
 
+# Where an eyeball's colours change, as polar angles from its gaze axis (radians): pupil to
+# iris, the iris's darker inner ring, iris to limbal ring, limbal ring to sclera. The texture
+# paints by them; a mesh that puts a vertex ring tight on either side of each (the built-in
+# head does) renders each edge as a circle, where rings between them drew the pupil as a star.
+EYE_COLOUR_EDGES = (0.17, 0.3, 0.45, 0.5)
+
 @dataclass(frozen=True)
 class Eyelid:
     """One eyelid as a set of vertices that rotate about the eyeball centre.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .curves import catmull_rom, gauss2, segment_distance, smin, smoothstep
-from .face_model import Eyelid
+from .face_model import EYE_COLOUR_EDGES, Eyelid
 from .mesh import Mesh, grid_faces, is_closed_manifold
 
 # (name, mean, std, age effect at age=1, gender effect at gender=+1 (woman))
@@ -125,7 +125,7 @@ class HeadResolution:
     cranium_rows: int = 34
     face_rows: int = 112
     columns: int = 128  # the face's column spacing is that of a ring of this many (see _column_angles)
-    eye_rings: int = 16
+    eye_rings: int = 20
     eye_segments: int = 32
     lid_rows: int = 9
     lid_columns: int = 27
@@ -600,9 +600,17 @@ def _eyeball(center: np.ndarray, radius: float, rings: int, segments: int) -> tu
     return v, np.concatenate([f_front, f_grid, f_back]).astype(np.int32)
 
 
+# Half the angular gap (radians, about 0.1 mm on the eyeball) between the two rings that hold
+# each of the eye's colour edges.
+_EDGE_GAP = 0.008
+
+
 def _eye_ring_angles(rings: int) -> np.ndarray:
-    """Polar angles of the eyeball rings: pupil, iris and limbus get their own rings."""
-    front = np.array([0.1, 0.17, 0.26, 0.36, 0.45, 0.5, 0.56, 0.66])
+    """Polar angles of the eyeball rings: dense over the cornea, with a ring just inside and
+    just outside each colour edge (``EYE_COLOUR_EDGES``), so that pupil, iris and limbal ring
+    end in circles, not in the zigzag that interpolating colour across wide rings draws."""
+    edges = [e + d for e in EYE_COLOUR_EDGES for d in (-_EDGE_GAP, _EDGE_GAP)]
+    front = np.array(sorted([0.09, 0.38, *edges, 0.56, 0.66]))
     back = np.linspace(0.8, np.pi - 0.15, rings - len(front))
     return np.concatenate([front, back])
 

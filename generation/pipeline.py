@@ -277,7 +277,7 @@ def sample_person(model: FaceModel, template: Mesh, demo: Demographics, size: in
     neutral = (bare + hair.offsets).astype(np.float32)
     colors = vertex_albedo(template.with_vertices(neutral), landmarks, app, hair)
     bg = background(size, rng)
-    gloss = vertex_gloss(template)
+    gloss = vertex_gloss(template.with_vertices(neutral))
     return Person(age, neutral, app, colors, gloss, bg, sample_lights(rng).exposed(exposure(app.skin_rgb)))
 
 

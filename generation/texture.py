@@ -13,7 +13,7 @@ import numpy as np
 
 from .curves import segment_distance, smoothstep
 from .demographics import Demographics
-from .face_model import vermilion_outline
+from .face_model import EYE_COLOUR_EDGES, vermilion_outline
 from .hair import HairLayer, HairStyle, sample_hair
 from .mesh import Mesh, vertex_normals
 from .render.shading import linear_to_srgb, srgb_to_linear
@@ -296,10 +296,11 @@ def vertex_albedo(
         el = np.arctan2(d[:, 1], np.hypot(d[:, 0], d[:, 2]))
         shade = (1 - 0.3 * smoothstep(0.45, 1.0, az)) * (1 - 0.2 * smoothstep(0.12, 0.4, el))
         c = np.array([0.88, 0.85, 0.82]) * shade[:, None]
-        c[g < 0.5] = iris * 0.45  # the dark limbal ring
-        c[g < 0.45] = iris
-        c[g < 0.3] = iris * 0.8
-        c[g < 0.17] = 0.02
+        pupil, inner, iris_edge, limbus = EYE_COLOUR_EDGES
+        c[g < limbus] = iris * 0.45  # the dark limbal ring
+        c[g < iris_edge] = iris
+        c[g < inner] = iris * 0.8
+        c[g < pupil] = 0.02
         col[comp] = c
         for kind in ("upper", "lower"):
             lid = mesh.regions.get(f"{side}_{kind}_lid")
@@ -317,10 +318,37 @@ def vertex_albedo(
 EYE_GLOSS = 0.0
 
 
+# Where the surface turns sharply, a crease the relief draws as a fold (the lid-cheek
+# junction, the nose bridge's sides, the lips' borders), the lights' highlight gathered into a
+# thin bright line, a seam that ringed the eyes like goggles. The gloss fades out as the
+# surface's curvature goes from a radius of CREASE_RADIUS[0] mm (a nose tip's, about 5 mm,
+# keeps its sheen) to CREASE_RADIUS[1] mm (a fold).
+CREASE_RADIUS = (5.0, 2.5)
+# crease_curvature's neighbour footprint: 4 rounds of smoothing spread a vertex's normal over
+# about 1.41 of the mesh's spacings, measured on spheres of any radius and tessellation.
+_FOOTPRINT = 1.41
+
+
+def crease_curvature(mesh: Mesh) -> np.ndarray:
+    """(V,) float64 how sharply the surface bends at each vertex, 1/mm (about 1/r on a sphere
+    of radius r), the same on a coarse mesh as on a fine one: the mean of the unit normals
+    about a vertex is shorter the more they disagree (1 - its length is about (h / r)^2 / 2
+    for neighbours h apart), divided by the local spacing h."""
+    v = mesh.vertices.astype(np.float64)
+    n = vertex_normals(mesh.vertices, mesh.faces).astype(np.float64)
+    turn = np.maximum(1.0 - np.linalg.norm(mesh.smoothed(n, 4), axis=1), 0.0)
+    # h: the root mean square distance to the edge neighbours, mean_j |v_j|^2 - 2 v . mean_j v_j + |v|^2
+    mean, sq = mesh.neighbour_mean(), np.einsum("ij,ij->i", v, v)
+    spacing = np.sqrt(np.maximum(mean @ sq - 2.0 * np.einsum("ij,ij->i", v, mean @ v) + sq, 0.0))
+    return np.sqrt(2.0 * turn) / (_FOOTPRINT * np.maximum(spacing, 1e-6))
+
+
 def vertex_gloss(mesh: Mesh) -> np.ndarray:
     """(V,) float32 share of the lights' highlight per vertex: ``EYE_GLOSS`` on the eyeballs,
-    1 elsewhere (a mesh without eyeball parts, e.g. FLAME's, is 1 everywhere)."""
-    gloss = np.ones(len(mesh.vertices), np.float32)
+    faded on sharp creases (``CREASE_RADIUS``), 1 elsewhere. Give the identity's own neutral
+    mesh: its creases are its own."""
+    sharp = smoothstep(1.0 / CREASE_RADIUS[0], 1.0 / CREASE_RADIUS[1], crease_curvature(mesh))
+    gloss = (1.0 - sharp).astype(np.float32)
     for side in ("left", "right"):
         comp = mesh.components.get(f"{side}_eyeball", mesh.regions.get(f"{side}_eyeball"))
         if comp is not None:

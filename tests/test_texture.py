@@ -281,6 +281,49 @@ def test_the_eyes_take_no_broad_highlight():
         eyes[tmpl.components[f"{side}_eyeball"]] = True
     assert eyes.sum() > 500
     assert gloss.shape == (len(tmpl.vertices),) and gloss.dtype == np.float32
-    assert np.all(gloss[eyes] == EYE_GLOSS) and np.all(gloss[~eyes] == 1.0)
+    assert np.all(gloss[eyes] == EYE_GLOSS) and np.all(gloss[~eyes] <= 1.0)
+    assert np.median(gloss[~eyes]) == 1.0  # only the creases lose it (test_sharp_creases_...)
     bare = Mesh(tmpl.vertices, tmpl.faces)
-    assert np.all(vertex_gloss(bare) == 1.0)
+    assert np.all(vertex_gloss(bare)[eyes] == 1.0)  # no eyeball parts: the eyes keep their sheen
+
+
+def test_crease_curvature_reads_one_over_the_radius_at_any_tessellation():
+    """``crease_curvature`` on spheres of 8 and 20 mm, each tessellated coarsely and finely,
+    reads 1/r (within 3 %) around the equator: a bend per millimetre, not per vertex."""
+    from generation.texture import crease_curvature
+
+    for r in (8.0, 20.0):
+        for rows, cols in ((40, 80), (80, 160)):
+            k = crease_curvature(_sphere(r, rows, cols)).reshape(rows, cols)
+            assert k[rows // 2] == pytest.approx(1.0 / r, rel=0.03), (r, rows)
+
+
+def test_sharp_creases_lose_their_highlight():
+    """``vertex_gloss`` fades the highlight where the surface folds (``CREASE_RADIUS``): a flat
+    sheet folded by 90 degrees along a line loses it on the fold, half of it a millimetre either
+    side, and keeps it on the flats; a sphere as round as a nose tip (6 mm) keeps it all."""
+    from generation.mesh import grid_faces
+    from generation.texture import CREASE_RADIUS, vertex_gloss
+
+    n = 21
+    u, w = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float), indexing="ij")
+    # 1 mm apart; past column 10 the sheet turns up by 90 degrees
+    sheet = Mesh(np.stack([np.minimum(w, 10.0), u, np.maximum(w - 10.0, 0.0)], -1).reshape(-1, 3).astype(np.float32),
+                 grid_faces(n, n))
+    gloss = vertex_gloss(sheet).reshape(n, n)
+    inner = slice(4, n - 4)  # away from the sheet's free edges
+    assert np.all(gloss[inner, 10] < 0.1)  # the fold
+    assert np.all(gloss[inner, 9] < 0.6) and np.all(gloss[inner, 11] < 0.6)  # a millimetre either side
+    assert np.all(gloss[inner, :8] == 1.0) and np.all(gloss[inner, 13:] == 1.0)  # the flats
+    assert CREASE_RADIUS[0] < 6.0
+    ball = vertex_gloss(_sphere(6.0, 60, 120)).reshape(60, 120)
+    assert ball[5:-5].min() == 1.0  # away from the open poles
+
+
+def _sphere(r: float, rows: int, cols: int) -> Mesh:
+    """A sphere of radius ``r`` mm without its polar caps, as a rows x cols grid."""
+    from generation.mesh import grid_faces
+
+    theta, phi = np.meshgrid(np.linspace(0.2, np.pi - 0.2, rows), np.linspace(0, 2 * np.pi, cols, endpoint=False), indexing="ij")
+    ball = np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], -1).reshape(-1, 3) * r
+    return Mesh(ball.astype(np.float32), grid_faces(rows, cols, wrap_cols=True))

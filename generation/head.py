@@ -120,7 +120,7 @@ _CORNER_GROOVE = 0.7  # mm: the lip corner is where the lip-line groove gets sha
 
 @dataclass(frozen=True)
 class HeadResolution:
-    """Tessellation of the built-in head (the defaults give ~23.1k skin vertices, ~52k triangles in all)."""
+    """Tessellation of the built-in head (the defaults give ~23.1k skin vertices, ~53k triangles in all)."""
 
     cranium_rows: int = 34
     face_rows: int = 112

@@ -33,6 +33,7 @@ LANDMARK_NAMES = (
 # head does) renders each edge as a circle, where rings between them drew the pupil as a star.
 EYE_COLOUR_EDGES = (0.17, 0.3, 0.45, 0.5)
 
+
 @dataclass(frozen=True)
 class Eyelid:
     """One eyelid as a set of vertices that rotate about the eyeball centre.

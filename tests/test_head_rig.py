@@ -438,3 +438,32 @@ def test_lashes_rise_over_an_open_eye_and_lie_end_on_over_a_closed_one(head, ide
                 assert np.all(np.abs(band) < 1.5), band
             else:
                 assert np.all(band > 3.0), band
+
+
+def test_each_eye_colour_edge_lies_between_two_close_rings():
+    """The eyeball's vertex rings hold each colour edge (``EYE_COLOUR_EDGES``) between a ring
+    inside it and one outside it at most 0.02 rad apart (0.24 mm), so the texture's colour
+    changes within that band and the pupil, iris and limbal ring render as circles (rings 0.07-0.1
+    rad apart drew the pupil as a star); the texture paints the two rings differently."""
+    from generation.face_model import EYE_COLOUR_EDGES
+    from generation.pipeline import GenerationConfig, Generator, sample_person
+
+    gen = Generator(GenerationConfig(identities=1, expressions=0, views=(0.0,), size=64, seed=3))
+    person = sample_person(gen.model, gen.template, gen.demographics[0], 64, np.random.default_rng([3, 0]))
+    for side in ("left", "right"):
+        comp = gen.template.components[f"{side}_eyeball"]
+        v = person.neutral[comp].astype(np.float64)
+        centre = 0.5 * (v[0] + v[-1])  # front and back poles
+        d = v - centre
+        polar = np.arccos(np.clip(d[:, 2] / np.linalg.norm(d, axis=1), -1, 1))
+        rings = np.unique(np.round(polar, 4))
+        colours = person.colors[comp]
+        for edge in EYE_COLOUR_EDGES:
+            inside, outside = rings[rings < edge].max(), rings[rings > edge].min()
+            assert outside - inside <= 0.02, (side, edge, inside, outside)
+            near_in = np.abs(polar - inside) < 1e-3
+            near_out = np.abs(polar - outside) < 1e-3
+            # the inner ring one colour all round (pupil, iris or limbal ring), and every vertex
+            # of the outer ring another (the sclera's is shaded towards the canthi)
+            assert np.ptp(colours[near_in], axis=0).max() < 1e-6
+            assert np.abs(colours[near_out] - colours[near_in][0]).max(axis=1).min() > 0.01, (side, edge)

@@ -313,18 +313,18 @@ def main() -> None:
         # The other way round: the photographs' differences on our mean face, all of them, then
         # only their content finer than the coarse scale in one region at a time; beside them
         # our own differences, edited alike. Is it our face or our faces' variation that falls short?
-        fine = {who: diffs - smooth(diffs, PHOTO_SCALES[0])
-                for who, diffs in (("photos'", photos - photo_mean), ("our", ours - mean))}
+        diffs = {"photos'": photos - photo_mean, "our": ours - mean}
+        coarse = {who: smooth(d, PHOTO_SCALES[0]) for who, d in diffs.items()}
+        fine = {who: diffs[who] - coarse[who] for who in diffs}
         t = time.perf_counter()
-        print(row("photos' differences on our mean", len(photos), chip_distances(mean + photos - photo_mean, checker), time.perf_counter() - t))
+        print(row("photos' differences on our mean", len(photos), chip_distances(mean + diffs["photos'"], checker), time.perf_counter() - t))
         t = time.perf_counter()
-        coarse = smooth(photos - photo_mean, PHOTO_SCALES[0])
-        print(row("photos' coarse differences on our mean", len(photos), chip_distances(mean + coarse, checker), time.perf_counter() - t))
+        print(row("photos' coarse differences on our mean", len(photos), chip_distances(mean + coarse["photos'"], checker), time.perf_counter() - t))
         for region, mask in [("everywhere", 1.0), *((k, region_mask(*box)) for k, box in FINE_REGIONS.items())]:
-            for who, diffs in fine.items():
+            for who, part in fine.items():
                 t = time.perf_counter()
-                d = chip_distances(mean + mask * diffs, checker)
-                print(row(f"{who} fine differences, {region}", len(diffs), d, time.perf_counter() - t))
+                d = chip_distances(mean + mask * part, checker)
+                print(row(f"{who} fine differences, {region}", len(part), d, time.perf_counter() - t))
     print(f"same face, one property changed (bald, one light rig, grey backdrop): {'median':>7} {'max':>7}")
     for name in properties:
         t = time.perf_counter()

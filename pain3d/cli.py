@@ -126,6 +126,7 @@ def _config(args: argparse.Namespace, expressions: int):
         renderer=args.renderer,
         device=args.device,
     )
+    # after the config's own checks, so that --yaws nan is refused for what it is first
     if yaws and args.views is not None and args.views != len(yaws):
         raise CLIError(f"--views {args.views} and --yaws {args.yaws} disagree: --yaws sets {len(yaws)} "
                        f"view{'s' if len(yaws) > 1 else ''} by itself; drop --views")

@@ -114,6 +114,7 @@ _LOWER_LID_GAP = (0.4, 1.35)
 # elevation at the middle, and the half-width at which they meet in the canthi.
 _LID_UPPER, _LID_LOWER, _LID_CORNER = 23.0, 16.5, 58.0
 _LASH_UPPER, _LASH_LOWER = 6.0, 2.0  # mm the lashes reach beyond the lid in the middle
+LOWER_SOCKET_ROUNDING = 1.5  # mm over which the eye socket's lower edge turns into the cheek
 MOUTH_DEPTH = 12.0  # mm the mouth slot reaches behind the lip line
 _CORNER_GROOVE = 0.7  # mm: the lip corner is where the lip-line groove gets shallower than this
 
@@ -634,7 +635,14 @@ def _socket_depth(X: np.ndarray, Y: np.ndarray, center: np.ndarray, shape: dict)
     # The lids show a few millimetres beyond their margins; further out the skin folds over
     # them (the upper lid crease, the lid-cheek junction) and the brow sits on that skin.
     rc = np.where(dy > 0, 0.68, 0.88) * r_bowl
-    z = ez + np.sqrt(np.maximum(r_bowl**2 - np.minimum(rho, rc) ** 2, 0.0)) + 0.3 * np.maximum(rho - rc, 0.0) ** 2
+    # Below the eye the sphere's edge is rounded over LOWER_SOCKET_ROUNDING mm, so the skin
+    # turns from the sphere to the cheek in a curve. Where it met the cheek's rise at a sharp
+    # edge, a flat shelf under the lid ended in a wall that faced the lights: a bright ring
+    # under every eye (goggles).
+    clamped = np.minimum(rho, rc)
+    rounded = rc - LOWER_SOCKET_ROUNDING * np.logaddexp(0.0, (rc - rho) / LOWER_SOCKET_ROUNDING)
+    rho_c = clamped + smoothstep(0.0, -3.0, dy) * (rounded - clamped)
+    z = ez + np.sqrt(np.maximum(r_bowl**2 - rho_c**2, 0.0)) + 0.3 * np.maximum(rho - rc, 0.0) ** 2
     z = z + 0.12 * np.maximum(-dy - 5.0, 0.0) ** 2  # the cheek meets the lower lid sooner
     beta = np.arcsin(np.clip(dx / r_skin, -1, 1))
     alpha = np.arcsin(np.clip(dy / (r_skin * np.cos(beta)), -1, 1))

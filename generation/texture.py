@@ -343,16 +343,32 @@ def crease_curvature(mesh: Mesh) -> np.ndarray:
     return np.sqrt(2.0 * turn) / (_FOOTPRINT * np.maximum(spacing, 1e-6))
 
 
+# Under each eye, where the socket turns forward into the cheek, the skin faces the lights from
+# below them and took their highlight as a ring round the lower half of the eye (goggles, worst
+# on dark skin). That band (UNDER_EYE_BAND: mm from the eye's axis, fading in and out, below
+# the eye's centre) keeps UNDER_EYE_GLOSS of the highlight, as the thin skin of the lower lid
+# and the lid-cheek junction is less oily than the nose and forehead.
+UNDER_EYE_BAND = (9.0, 11.0, 15.0, 18.0)
+UNDER_EYE_GLOSS = 0.2
+
+
 def vertex_gloss(mesh: Mesh) -> np.ndarray:
     """(V,) float32 share of the lights' highlight per vertex: ``EYE_GLOSS`` on the eyeballs,
-    faded on sharp creases (``CREASE_RADIUS``), 1 elsewhere. Give the identity's own neutral
-    mesh: its creases are its own."""
+    faded on sharp creases (``CREASE_RADIUS``) and under the eyes (``UNDER_EYE_GLOSS``), 1
+    elsewhere. Give the identity's own neutral mesh: its creases are its own."""
     sharp = smoothstep(1.0 / CREASE_RADIUS[0], 1.0 / CREASE_RADIUS[1], crease_curvature(mesh))
     gloss = (1.0 - sharp).astype(np.float32)
+    v = mesh.vertices
+    a, b, c, d = UNDER_EYE_BAND
     for side in ("left", "right"):
         comp = mesh.components.get(f"{side}_eyeball", mesh.regions.get(f"{side}_eyeball"))
-        if comp is not None:
-            gloss[comp] = EYE_GLOSS
+        if comp is None:
+            continue
+        centre = 0.5 * (v[comp].min(0) + v[comp].max(0))
+        rho = np.hypot(v[:, 0] - centre[0], v[:, 1] - centre[1])
+        band = smoothstep(a, b, rho) * smoothstep(d, c, rho) * smoothstep(2.0, -2.0, v[:, 1] - centre[1]) * (v[:, 2] > centre[2])
+        gloss *= (1.0 - (1.0 - UNDER_EYE_GLOSS) * band).astype(np.float32)
+        gloss[comp] = EYE_GLOSS
     return gloss
 
 

@@ -287,6 +287,30 @@ def test_the_eyes_take_no_broad_highlight():
     assert np.all(vertex_gloss(bare)[eyes] == 1.0)  # no eyeball parts: the eyes keep their sheen
 
 
+def test_the_skin_under_each_eye_takes_a_fifth_of_the_highlight():
+    """``vertex_gloss`` keeps ``UNDER_EYE_GLOSS`` of the highlight on the skin 11-15 mm from an
+    eye's axis below its centre (where the socket turns forward into the cheek, the highlight
+    drew a ring under every eye), fading to all of it by 9 and 18 mm and above the eye's
+    centre. A flat sheet 20 mm in front of a 12 mm eyeball, the sheet 1 mm apart."""
+    from generation.mesh import grid_faces
+    from generation.texture import EYE_GLOSS, UNDER_EYE_GLOSS, vertex_gloss
+
+    n = 61
+    y, x = np.meshgrid(np.arange(n) - 30.0, np.arange(n) - 30.0, indexing="ij")
+    sheet = np.stack([x, y, np.full_like(x, 20.0)], -1).reshape(-1, 3)
+    ball = _sphere(12.0, 30, 60)
+    mesh = Mesh(np.concatenate([sheet, ball.vertices]).astype(np.float32),
+                np.concatenate([grid_faces(n, n), ball.faces + n * n]),
+                components={"left_eyeball": np.arange(n * n, n * n + len(ball.vertices))})
+    gloss = vertex_gloss(mesh)
+    on_sheet, rho, y = gloss[: n * n], np.hypot(x, y).ravel(), y.ravel()
+    band = (rho > 11.5) & (rho < 14.5)
+    assert on_sheet[band & (y < -3)] == pytest.approx(UNDER_EYE_GLOSS)  # below the eye
+    assert np.all(on_sheet[band & (y > 3)] == 1.0)  # above it: the brow's underside keeps it
+    assert np.all(on_sheet[(rho < 8.5) | (rho > 18.5)] == 1.0)  # the lid and the cheek keep it
+    assert np.all(gloss[n * n:] == EYE_GLOSS)
+
+
 def test_crease_curvature_reads_one_over_the_radius_at_any_tessellation():
     """``crease_curvature`` on spheres of 8 and 20 mm, each tessellated coarsely and finely,
     reads 1/r (within 3 %) around the equator: a bend per millimetre, not per vertex."""

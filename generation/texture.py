@@ -308,8 +308,14 @@ def vertex_albedo(
             if lid is not None:
                 col[lid] = col[lid] * (0.88 if kind == "upper" else 0.93)
             if margin is not None:
-                col[margin] = col[margin] * (0.18 if kind == "upper" else 0.3)
+                col[margin] = col[margin] * LASH_LINE
     return np.clip(col, 0, 1).astype(np.float32)
+
+
+# How much of the lid's colour its lash line keeps, upper and lower alike: dlib's tracker finds
+# the lower lid, and follows it as AU6/AU7 raise it, by its lash line as much as the upper's
+# (0.3 on the lower lid read AU6/AU7 0.01 lower on the development seeds).
+LASH_LINE = 0.18
 
 
 # The share of the lights' broad (skin) highlight the eyeballs take. An eye's cornea is a

@@ -118,6 +118,12 @@ def test_albedo_regions_and_age():
     assert luminance(col[eye]).min() < 0.05 and luminance(col[eye]).max() > 0.7
     margin = tmpl.regions["left_upper_lid_margin"]
     assert luminance(col[margin]).mean() < 0.6 * luminance(skin)
+    # the lower lid's lash line as dark as the upper's, both LASH_LINE of their lid
+    for kind in ("upper", "lower"):
+        lid, margin = tmpl.regions[f"left_{kind}_lid"], tmpl.regions[f"left_{kind}_lid_margin"]
+        bare = np.setdiff1d(lid, margin)
+        ratio = luminance(col[margin]).mean() / luminance(col[bare]).mean()
+        assert ratio < 0.25, kind
     # age adds wrinkles and spots: same identity and seed, only the wrinkle strength differs
     from dataclasses import replace
 

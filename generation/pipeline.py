@@ -275,9 +275,10 @@ def sample_person(model: FaceModel, template: Mesh, demo: Demographics, size: in
     landmarks = model.landmarks(bare)
     hair = hair_layer(template.with_vertices(bare), landmarks, skin_mask(model), app.hair_style)
     neutral = (bare + hair.offsets).astype(np.float32)
-    colors = vertex_albedo(template.with_vertices(neutral), landmarks, app, hair)
+    mesh = template.with_vertices(neutral)
+    colors = vertex_albedo(mesh, landmarks, app, hair)
     bg = background(size, rng)
-    gloss = vertex_gloss(template.with_vertices(neutral))
+    gloss = vertex_gloss(mesh)
     return Person(age, neutral, app, colors, gloss, bg, sample_lights(rng).exposed(exposure(app.skin_rgb)))
 
 
